@@ -1,0 +1,3 @@
+//! In-process byte pipes (work in progress).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
