@@ -1,0 +1,331 @@
+//! The reading end of a pipe.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use circuit_frame::{Decode, Decoded, Encode, FrameError};
+use futures_io::{AsyncBufRead, AsyncRead};
+
+use crate::shared::{epitaph, Inner, Shared};
+use crate::StreamError;
+
+/// The reading end of a pipe made by [`stream`](crate::stream) and friends.
+///
+/// Reads wait for a minimum number of bytes and let a callback look at
+/// everything buffered, consuming as much as it wants (possibly nothing, to
+/// peek). Dropping the reader closes the pipe without an epitaph.
+///
+/// A reader is meant for one task at a time: only the latest task to wait
+/// on it is woken.
+pub struct Reader {
+    shared: Arc<Shared>,
+    /// Bytes taken out of the pipe by [`AsyncBufRead::poll_fill_buf`] and
+    /// not consumed yet. The lock is only ever contended by misuse; the
+    /// futures-io impls reach it without locking.
+    local: Mutex<Local>,
+}
+
+/// `buf[pos..end]` is still to be read.
+#[derive(Default)]
+struct Local {
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+/// What one look at the buffer told [`Reader::read_message`].
+enum Step<M> {
+    Done(M),
+    Need(usize),
+    Bad(FrameError),
+}
+
+impl Reader {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Reader {
+            shared,
+            local: Mutex::new(Local::default()),
+        }
+    }
+
+    /// Waits until at least `min` bytes are buffered, then calls `f` with all
+    /// the contiguous buffered bytes (at least `min` of them). `f` returns a
+    /// value and how many bytes it consumed; those bytes leave the pipe and
+    /// the rest stay for the next read.
+    ///
+    /// If the writer closed and fewer than `min` bytes remain, fails with
+    /// [`StreamError::Closed`] carrying its epitaph; the remaining bytes can
+    /// still be read with a smaller `min`. Fails with
+    /// [`StreamError::TooLarge`] if `min` is above the capacity. A `min` of 0
+    /// never waits.
+    ///
+    /// `f` runs under the pipe's lock: keep it short.
+    ///
+    /// # Panics
+    ///
+    /// If `f` claims to have consumed more bytes than it saw.
+    pub async fn read<T>(
+        &self,
+        min: usize,
+        f: impl FnOnce(&[u8]) -> (T, usize),
+    ) -> Result<T, StreamError> {
+        let mut f = Some(f);
+        poll_fn(|cx| self.poll(Some(cx), min, &mut f)).await
+    }
+
+    /// The poll form of [`read`](Reader::read): `f` runs only when ready and
+    /// is dropped unused on `Pending`.
+    pub fn poll_read_with<T>(
+        &self,
+        cx: &mut Context<'_>,
+        min: usize,
+        f: impl FnOnce(&[u8]) -> (T, usize),
+    ) -> Poll<Result<T, StreamError>> {
+        self.poll(Some(cx), min, &mut Some(f))
+    }
+
+    /// [`read`](Reader::read) without waiting: `Ok(None)` if fewer than
+    /// `min` bytes are buffered yet.
+    pub fn try_read_with<T>(
+        &self,
+        min: usize,
+        f: impl FnOnce(&[u8]) -> (T, usize),
+    ) -> Result<Option<T>, StreamError> {
+        match self.poll(None, min, &mut Some(f)) {
+            Poll::Ready(result) => result.map(Some),
+            Poll::Pending => Ok(None),
+        }
+    }
+
+    /// Reads one message, waiting for as many bytes as its decoder asks for.
+    ///
+    /// Fails with [`StreamError::Protocol`] (consuming nothing) if the bytes
+    /// are not such a message, and with [`StreamError::Closed`] if the writer
+    /// closed before a whole message arrived.
+    pub async fn read_message<M: for<'a> Decode<'a>>(&self) -> Result<M, StreamError> {
+        let mut min = M::MIN_LEN.max(1);
+        loop {
+            let step = self
+                .read(min, |buf| match M::decode(buf) {
+                    Ok(Decoded::Complete { message, consumed }) => {
+                        (Step::Done(message), consumed.min(buf.len()))
+                    }
+                    // A decoder that asks for no more than it had would loop.
+                    Ok(Decoded::Incomplete { needed }) => {
+                        (Step::Need(needed.max(buf.len() + 1)), 0)
+                    }
+                    Err(e) => (Step::Bad(e), 0),
+                })
+                .await?;
+            match step {
+                Step::Done(message) => return Ok(message),
+                Step::Need(needed) => min = needed,
+                Step::Bad(e) => return Err(StreamError::Protocol(e)),
+            }
+        }
+    }
+
+    /// Puts `bytes` before everything buffered, so the next read sees them
+    /// first. May take the pipe past its capacity: it is meant for a protocol
+    /// header read too early, not for data. Does nothing once the reader
+    /// closed.
+    pub fn push_front(&self, bytes: &[u8]) {
+        self.unread_local();
+        self.shared.push_front(bytes);
+    }
+
+    /// Encodes `message` and [`push_front`](Reader::push_front)s it.
+    pub fn push_front_message(&self, message: &impl Encode) {
+        let mut bytes = Vec::with_capacity(message.encoded_len());
+        message.encode_to_vec(&mut bytes);
+        self.push_front(&bytes);
+    }
+
+    /// Closes the pipe with an epitaph (an empty one counts as none) and
+    /// drops what is buffered: the writer's next write fails with
+    /// [`StreamError::Closed`]. If the pipe is closed already, the first
+    /// epitaph stays.
+    pub fn close(&self, epitaph_: impl Into<String>) {
+        self.close_with(epitaph(epitaph_.into()));
+    }
+
+    /// Closes the pipe without an epitaph; see [`close`](Reader::close).
+    pub fn close_without_reason(&self) {
+        self.close_with(None);
+    }
+
+    fn close_with(&self, epitaph: Option<String>) {
+        *lock(&self.local) = Local::default();
+        self.shared.close(epitaph, true);
+    }
+
+    /// Whether the pipe is closed, by either end. After the writer closed,
+    /// data may still be buffered: read on until [`StreamError::Closed`].
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed.is_some()
+    }
+
+    /// The epitaph of a closed pipe, if it was given one.
+    pub fn closed_reason(&self) -> Option<String> {
+        self.shared.lock().closed.clone().flatten()
+    }
+
+    /// Bytes ready to be read.
+    pub fn buffered(&self) -> usize {
+        let local = lock(&self.local);
+        local.end - local.pos + self.shared.lock().ring.len()
+    }
+
+    /// The bound on buffered bytes, `None` for an unbounded pipe.
+    pub fn capacity(&self) -> Option<usize> {
+        self.shared.lock().capacity
+    }
+
+    fn poll<T, F: FnOnce(&[u8]) -> (T, usize)>(
+        &self,
+        cx: Option<&Context<'_>>,
+        min: usize,
+        f: &mut Option<F>,
+    ) -> Poll<Result<T, StreamError>> {
+        self.unread_local();
+        match self.shared.lock_to_read(cx, min) {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(None) => Poll::Pending,
+            Ok(Some(inner)) => match f.take() {
+                Some(f) => Poll::Ready(Ok(read_locked(inner, min, f))),
+                // Only a future polled after completion gets here.
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    /// Gives bytes held back by `poll_fill_buf` to the pipe again, so a read
+    /// through `&self` sees them first.
+    fn unread_local(&self) {
+        let mut local = lock(&self.local);
+        if local.pos < local.end {
+            self.shared.push_front(&local.buf[local.pos..local.end]);
+            local.pos = 0;
+            local.end = 0;
+        }
+    }
+}
+
+fn lock(local: &Mutex<Local>) -> MutexGuard<'_, Local> {
+    local.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read_locked<T>(
+    mut inner: MutexGuard<'_, Inner>,
+    min: usize,
+    f: impl FnOnce(&[u8]) -> (T, usize),
+) -> T {
+    let front = inner.ring.front(min);
+    let len = front.len();
+    let (value, consumed) = f(front);
+    assert!(
+        consumed <= len,
+        "a read callback consumed {consumed} of the {len} bytes it saw"
+    );
+    inner.ring.consume(consumed);
+    Shared::done_reading(inner);
+    value
+}
+
+/// For the futures-io traits: a close without an epitaph is the end of the
+/// stream, a close with one is an error of kind `ConnectionAborted`.
+fn end_or_error(e: StreamError) -> io::Error {
+    match e {
+        e @ StreamError::Closed(Some(_)) => io::Error::new(io::ErrorKind::ConnectionAborted, e),
+        e => e.into(),
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.shared.close(None, true);
+    }
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader")
+            .field("buffered", &self.buffered())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.shared.lock().closed)
+            .finish()
+    }
+}
+
+/// Copies out of the pipe into the caller's buffer. A close without an
+/// epitaph reads as end of file, a close with one as a `ConnectionAborted`
+/// error carrying [`StreamError::Closed`].
+impl AsyncRead for Reader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let local = this.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if local.pos < local.end {
+            let n = buf.len().min(local.end - local.pos);
+            buf[..n].copy_from_slice(&local.buf[local.pos..local.pos + n]);
+            local.pos += n;
+            return Poll::Ready(Ok(n));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        match this.shared.lock_to_read(Some(cx), 1) {
+            Ok(Some(inner)) => Poll::Ready(Ok(read_locked(inner, 1, |front| {
+                let n = front.len().min(buf.len());
+                buf[..n].copy_from_slice(&front[..n]);
+                (n, n)
+            }))),
+            Ok(None) => Poll::Pending,
+            Err(StreamError::Closed(None)) => Poll::Ready(Ok(0)),
+            Err(e) => Poll::Ready(Err(end_or_error(e))),
+        }
+    }
+}
+
+/// Buffered reading through a per-reader buffer. Filling it takes all the
+/// contiguous bytes of the pipe at once, by swapping storages with the pipe
+/// when they are all contiguous (no copy) and by copying otherwise. The cost
+/// is memory: a reader that fills but does not consume holds up to one more
+/// capacity's worth of bytes outside the pipe. Reads through `&self` methods
+/// first put unconsumed bytes of this buffer back into the pipe.
+impl AsyncBufRead for Reader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        let local = this.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if local.pos == local.end {
+            match this.shared.lock_to_read(Some(cx), 1) {
+                Ok(Some(mut inner)) => {
+                    let range = inner.ring.take_front(&mut local.buf);
+                    local.pos = range.start;
+                    local.end = range.end;
+                    Shared::done_reading(inner);
+                }
+                Ok(None) => return Poll::Pending,
+                Err(StreamError::Closed(None)) => return Poll::Ready(Ok(&[])),
+                Err(e) => return Poll::Ready(Err(end_or_error(e))),
+            }
+        }
+        Poll::Ready(Ok(&local.buf[local.pos..local.end]))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let local = self
+            .get_mut()
+            .local
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        local.pos = local.pos.saturating_add(amt).min(local.end);
+    }
+}

@@ -1,0 +1,206 @@
+//! The state both ends of a pipe share, behind one lock.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Waker};
+
+use crate::ring::Ring;
+use crate::StreamError;
+
+/// One pipe: its bytes, its bound, whether it is closed, and who waits.
+#[derive(Debug)]
+pub(crate) struct Shared(Mutex<Inner>);
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) ring: Ring,
+    /// `None` for an unbounded pipe.
+    pub(crate) capacity: Option<usize>,
+    /// `Some(epitaph)` once either end closed; the first close wins.
+    pub(crate) closed: Option<Option<String>>,
+    /// The reader closed: nothing buffered will ever be read.
+    reader_closed: bool,
+    /// The reader's task while it waits, and how many bytes it waits for.
+    reader: Option<Waiter>,
+    /// The writer's task while it waits, and how much free space it waits for.
+    writer: Option<Waiter>,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    waker: Waker,
+    need: usize,
+}
+
+/// Parks a task: keeps only the latest waker of each end.
+fn park(slot: &mut Option<Waiter>, cx: &Context<'_>, need: usize) {
+    match slot {
+        Some(w) if w.waker.will_wake(cx.waker()) => w.need = need,
+        _ => {
+            *slot = Some(Waiter {
+                waker: cx.waker().clone(),
+                need,
+            })
+        }
+    }
+}
+
+/// Wakes a task outside the lock (dropping `None` is a no-op).
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// An empty epitaph is no epitaph.
+pub(crate) fn epitaph(reason: String) -> Option<String> {
+    Some(reason).filter(|r| !r.is_empty())
+}
+
+impl Shared {
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
+        Shared(Mutex::new(Inner {
+            ring: Ring::default(),
+            capacity,
+            closed: None,
+            reader_closed: false,
+            reader: None,
+            writer: None,
+        }))
+    }
+
+    /// Locks the state. A panic in a user callback cannot leave the ring
+    /// inconsistent (indices move only after the callback returns), so a
+    /// poisoned lock is still usable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The locked state once at least `min` bytes are buffered, for the
+    /// caller to read from; hand it back to [`done_reading`](Shared::done_reading).
+    ///
+    /// `Err` if the pipe closed with fewer than `min` bytes left, or if `min`
+    /// can never fit. `Ok(None)` if the caller must wait: with `cx`, the
+    /// reader is then parked until enough bytes arrive or the pipe closes.
+    pub(crate) fn lock_to_read(
+        &self,
+        cx: Option<&Context<'_>>,
+        min: usize,
+    ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
+        let mut inner = self.lock();
+        if inner.ring.len() >= min {
+            return Ok(Some(inner));
+        }
+        if let Some(epitaph) = &inner.closed {
+            return Err(StreamError::Closed(epitaph.clone()));
+        }
+        if let Some(capacity) = inner.capacity.filter(|&c| min > c) {
+            return Err(StreamError::TooLarge {
+                requested: min,
+                capacity,
+            });
+        }
+        if let Some(cx) = cx {
+            park(&mut inner.reader, cx, min);
+        }
+        Ok(None)
+    }
+
+    /// Unlocks after a read and wakes the writer if it now has the space it
+    /// waits for.
+    pub(crate) fn done_reading(mut inner: MutexGuard<'_, Inner>) {
+        let waker = inner.writer_to_wake();
+        drop(inner);
+        wake(waker);
+    }
+
+    /// The locked state once `len` bytes of space are free, for the caller
+    /// to write into; hand it back to [`done_writing`](Shared::done_writing).
+    /// The same contract as [`lock_to_read`](Shared::lock_to_read) for the
+    /// writing end: `Err` if closed or if `len` can never fit.
+    pub(crate) fn lock_to_write(
+        &self,
+        cx: Option<&Context<'_>>,
+        len: usize,
+    ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
+        let mut inner = self.lock();
+        if let Some(epitaph) = &inner.closed {
+            return Err(StreamError::Closed(epitaph.clone()));
+        }
+        if let Some(capacity) = inner.capacity.filter(|&c| len > c) {
+            return Err(StreamError::TooLarge {
+                requested: len,
+                capacity,
+            });
+        }
+        if inner.free() >= len {
+            return Ok(Some(inner));
+        }
+        if let Some(cx) = cx {
+            park(&mut inner.writer, cx, len);
+        }
+        Ok(None)
+    }
+
+    /// Unlocks after a write and wakes the reader if it now has the bytes it
+    /// waits for.
+    pub(crate) fn done_writing(mut inner: MutexGuard<'_, Inner>) {
+        let waker = inner.reader_to_wake();
+        drop(inner);
+        wake(waker);
+    }
+
+    /// Puts bytes before everything buffered, past the capacity if need be.
+    /// Does nothing once the reader closed.
+    pub(crate) fn push_front(&self, bytes: &[u8]) {
+        let mut inner = self.lock();
+        if inner.reader_closed {
+            return;
+        }
+        inner.ring.push_front(bytes);
+        Shared::done_writing(inner);
+    }
+
+    /// Closes the pipe unless it is closed already (the first epitaph stays),
+    /// dropping what is buffered if the reader is the one closing. Wakes both
+    /// ends.
+    pub(crate) fn close(&self, epitaph: Option<String>, by_reader: bool) {
+        let mut inner = self.lock();
+        if inner.closed.is_none() {
+            inner.closed = Some(epitaph);
+        }
+        if by_reader {
+            inner.ring.clear();
+            inner.reader_closed = true;
+        }
+        let reader = inner.reader.take().map(|w| w.waker);
+        let writer = inner.writer.take().map(|w| w.waker);
+        drop(inner);
+        wake(reader);
+        wake(writer);
+    }
+}
+
+impl Inner {
+    /// Free space; everything for an unbounded pipe.
+    pub(crate) fn free(&self) -> usize {
+        match self.capacity {
+            Some(capacity) => capacity.saturating_sub(self.ring.len()),
+            None => usize::MAX,
+        }
+    }
+
+    fn reader_to_wake(&mut self) -> Option<Waker> {
+        match &self.reader {
+            Some(w) if self.ring.len() >= w.need => self.reader.take().map(|w| w.waker),
+            _ => None,
+        }
+    }
+
+    fn writer_to_wake(&mut self) -> Option<Waker> {
+        let free = self.free();
+        match &self.writer {
+            Some(w) if free >= w.need => self.writer.take().map(|w| w.waker),
+            _ => None,
+        }
+    }
+}

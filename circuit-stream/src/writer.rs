@@ -1,0 +1,245 @@
+//! The writing end of a pipe.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use circuit_frame::Encode;
+use futures_io::AsyncWrite;
+
+use crate::shared::{epitaph, Shared};
+use crate::{StreamError, TryWriteError};
+
+/// The writing end of a pipe made by [`stream`](crate::stream) and friends.
+///
+/// Writes reserve space and let a callback fill it in place, so data is
+/// copied once on its way through the pipe. On a bounded pipe a write waits
+/// until the reader has made room. Dropping the writer closes the pipe
+/// without an epitaph; the reader still gets what is buffered.
+///
+/// A writer is meant for one task at a time: only the latest task to wait
+/// on it is woken.
+pub struct Writer {
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Writer { shared }
+    }
+
+    /// Waits until `len` bytes of space are free, then calls `f` with
+    /// exactly `len` bytes reserved at the end of the pipe (their contents
+    /// are unspecified). `f` returns how many of them it filled, from the
+    /// start; those become readable. Returns that count.
+    ///
+    /// Fails with [`StreamError::Closed`] once either end closed, and with
+    /// [`StreamError::TooLarge`] if `len` is above the capacity.
+    ///
+    /// `f` runs under the pipe's lock: keep it short.
+    ///
+    /// # Panics
+    ///
+    /// If `f` claims to have filled more than `len` bytes.
+    pub async fn write(
+        &self,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, StreamError> {
+        let mut f = Some(f);
+        poll_fn(|cx| self.poll(Some(cx), len, &mut f)).await
+    }
+
+    /// The poll form of [`write`](Writer::write): `f` runs only when ready
+    /// and is dropped unused on `Pending`.
+    pub fn poll_write_with(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Poll<Result<usize, StreamError>> {
+        self.poll(Some(cx), len, &mut Some(f))
+    }
+
+    /// [`write`](Writer::write) without waiting: [`TryWriteError::Full`] if
+    /// `len` bytes are not free right now.
+    pub fn try_write_with(
+        &self,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, TryWriteError> {
+        match self.poll(None, len, &mut Some(f)) {
+            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(Err(e)) => Err(try_error(e)),
+            Poll::Pending => Err(TryWriteError::Full),
+        }
+    }
+
+    /// Writes all of `bytes` now, or nothing: [`TryWriteError::Full`] if
+    /// there is not room for all of them.
+    pub fn try_write(&self, bytes: &[u8]) -> Result<(), TryWriteError> {
+        self.try_write_with(bytes.len(), |out| {
+            out.copy_from_slice(bytes);
+            bytes.len()
+        })
+        .map(drop)
+    }
+
+    /// Writes as much of `bytes` as fits, at least one byte, and returns how
+    /// many; `Pending` while the pipe is full. An empty `bytes` writes
+    /// nothing and returns 0 at once (or the error of a closed pipe).
+    pub fn poll_write_some(
+        &self,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<Result<usize, StreamError>> {
+        let cx = (!bytes.is_empty()).then_some(cx);
+        match self.shared.lock_to_write(cx.as_deref(), bytes.len().min(1)) {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(None) => Poll::Pending,
+            Ok(Some(mut inner)) => {
+                let n = inner.free().min(bytes.len());
+                inner.ring.write_with(n, |out| {
+                    out.copy_from_slice(&bytes[..n]);
+                    n
+                });
+                Shared::done_writing(inner);
+                Poll::Ready(Ok(n))
+            }
+        }
+    }
+
+    /// Writes all of `bytes`, waiting for room as often as needed. Bytes
+    /// larger than the capacity go through in several pieces, so another
+    /// writer's data could not interleave but a close can cut them short.
+    pub async fn write_all(&self, mut bytes: &[u8]) -> Result<(), StreamError> {
+        while !bytes.is_empty() {
+            let n = poll_fn(|cx| self.poll_write_some(cx, bytes)).await?;
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    /// Encodes `message` straight into the pipe, whole.
+    pub async fn write_message(&self, message: &impl Encode) -> Result<(), StreamError> {
+        let len = message.encoded_len();
+        self.write(len, |out| {
+            message.encode_exact(out);
+            len
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Ends the stream with an epitaph (an empty one counts as none). The
+    /// reader reads what is buffered, then fails with
+    /// [`StreamError::Closed`] carrying it. If the pipe is closed already,
+    /// the first epitaph stays.
+    pub fn close(&self, epitaph_: impl Into<String>) {
+        self.shared.close(epitaph(epitaph_.into()), false);
+    }
+
+    /// Ends the stream without an epitaph; see [`close`](Writer::close).
+    pub fn close_without_reason(&self) {
+        self.shared.close(None, false);
+    }
+
+    /// Whether the pipe is closed, by either end: once the reader closed or
+    /// dropped it, every write fails.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed.is_some()
+    }
+
+    /// The epitaph of a closed pipe, if it was given one.
+    pub fn closed_reason(&self) -> Option<String> {
+        self.shared.lock().closed.clone().flatten()
+    }
+
+    /// Bytes written and not read yet.
+    pub fn buffered(&self) -> usize {
+        self.shared.lock().ring.len()
+    }
+
+    /// The bound on buffered bytes, `None` for an unbounded pipe.
+    pub fn capacity(&self) -> Option<usize> {
+        self.shared.lock().capacity
+    }
+
+    fn poll<F: FnOnce(&mut [u8]) -> usize>(
+        &self,
+        cx: Option<&Context<'_>>,
+        len: usize,
+        f: &mut Option<F>,
+    ) -> Poll<Result<usize, StreamError>> {
+        match self.shared.lock_to_write(cx, len) {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(None) => Poll::Pending,
+            Ok(Some(mut inner)) => match f.take() {
+                Some(f) => {
+                    let filled = inner.ring.write_with(len, f);
+                    Shared::done_writing(inner);
+                    Poll::Ready(Ok(filled))
+                }
+                // Only a future polled after completion gets here.
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// Maps the errors of a write; only `Closed` and `TooLarge` reach a writer.
+fn try_error(e: StreamError) -> TryWriteError {
+    match e {
+        StreamError::TooLarge {
+            requested,
+            capacity,
+        } => TryWriteError::TooLarge {
+            requested,
+            capacity,
+        },
+        StreamError::Closed(epitaph) => TryWriteError::Closed(epitaph),
+        // A write never decodes a message.
+        StreamError::Protocol(_) => TryWriteError::Closed(None),
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shared.close(None, false);
+    }
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("buffered", &self.buffered())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.shared.lock().closed)
+            .finish()
+    }
+}
+
+/// Writes go into the pipe as far as there is room. `poll_flush` has
+/// nothing to do; `poll_close` ends the stream without an epitaph. Writing
+/// to a closed pipe is a `BrokenPipe` error carrying [`StreamError::Closed`].
+impl AsyncWrite for Writer {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_some(cx, buf).map_err(io::Error::from)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close_without_reason();
+        Poll::Ready(Ok(()))
+    }
+}

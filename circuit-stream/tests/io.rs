@@ -1,0 +1,172 @@
+//! The futures-io faces of a pipe: AsyncRead, AsyncBufRead, AsyncWrite and
+//! the duplex.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::pin::pin;
+
+use circuit_stream::{duplex_pair, stream, stream_with_capacity, Duplex, StreamError};
+use common::{counting_waker, poll_once};
+use futures::executor::block_on;
+use futures::io::{copy, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn copy_moves_everything_from_one_pipe_into_another() {
+    let data = pattern(1 << 20);
+    let (reader_a, writer_a) = stream_with_capacity(4096);
+    let (mut reader_b, mut writer_b) = stream_with_capacity(1000);
+    let sent = data.clone();
+    let source = std::thread::spawn(move || block_on(writer_a.write_all(&sent)));
+    let relay = std::thread::spawn(move || {
+        block_on(async {
+            let n = copy(reader_a, &mut writer_b).await?;
+            AsyncWriteExt::close(&mut writer_b).await?;
+            Ok::<u64, std::io::Error>(n)
+        })
+    });
+    let mut got = Vec::new();
+    block_on(reader_b.read_to_end(&mut got)).unwrap();
+    assert_eq!(source.join().unwrap(), Ok(()));
+    assert_eq!(relay.join().unwrap().unwrap(), data.len() as u64);
+    assert!(got == data, "the bytes changed on the way");
+}
+
+#[test]
+fn async_write_close_is_the_end_of_the_stream_without_an_epitaph() {
+    let (mut reader, mut writer) = stream();
+    block_on(async {
+        // The inherent methods of the same names shadow the extension traits.
+        AsyncWriteExt::write_all(&mut writer, b"bytes")
+            .await
+            .unwrap();
+        AsyncWriteExt::close(&mut writer).await.unwrap();
+    });
+    assert_eq!(reader.closed_reason(), None);
+    let mut got = Vec::new();
+    assert_eq!(block_on(reader.read_to_end(&mut got)).unwrap(), 5);
+    assert_eq!(got, b"bytes");
+}
+
+#[test]
+fn an_epitaph_reads_as_a_connection_aborted_error_after_the_data() {
+    let (mut reader, writer) = stream();
+    writer.try_write(b"data").unwrap();
+    writer.close("peer failed");
+    let mut got = Vec::new();
+    let err = block_on(reader.read_to_end(&mut got)).unwrap_err();
+    assert_eq!(got, b"data");
+    assert_eq!(err.kind(), ErrorKind::ConnectionAborted);
+    let inner = err.into_inner().unwrap().downcast::<StreamError>().unwrap();
+    assert_eq!(*inner, StreamError::Closed(Some("peer failed".into())));
+}
+
+#[test]
+fn writing_after_the_reader_closed_is_a_broken_pipe() {
+    let (reader, mut writer) = stream();
+    reader.close("enough");
+    let err = block_on(AsyncWriteExt::write(&mut writer, b"x")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+    let inner = err.into_inner().unwrap().downcast::<StreamError>().unwrap();
+    assert_eq!(*inner, StreamError::Closed(Some("enough".into())));
+}
+
+#[test]
+fn async_read_waits_for_data_and_is_woken_by_a_write() {
+    let (mut reader, writer) = stream();
+    let (wakes, waker) = counting_waker();
+    let mut buf = [0; 8];
+    let mut read = pin!(AsyncReadExt::read(&mut reader, &mut buf));
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+    writer.try_write(b"hi").unwrap();
+    assert_eq!(wakes.get(), 1);
+    match poll_once(read.as_mut(), &waker) {
+        std::task::Poll::Ready(Ok(2)) => {}
+        other => panic!("expected 2 bytes, got {other:?}"),
+    }
+    assert_eq!(&buf[..2], b"hi");
+}
+
+#[test]
+fn buffered_reading_finds_lines_across_writes() {
+    let (reader, writer) = stream_with_capacity(16);
+    let sender = std::thread::spawn(move || {
+        block_on(async {
+            for line in ["first line\n", "a second, longer line\n", "third"] {
+                writer.write_all(line.as_bytes()).await?;
+            }
+            Ok::<(), StreamError>(())
+        })
+    });
+    let lines: Vec<String> = block_on(futures::StreamExt::collect::<Vec<_>>(
+        futures::io::BufReader::new(reader).lines(),
+    ))
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    assert_eq!(sender.join().unwrap(), Ok(()));
+    assert_eq!(lines, ["first line", "a second, longer line", "third"]);
+
+    // And on the reader's own AsyncBufRead, without a BufReader.
+    let (mut reader, writer) = stream();
+    writer.try_write(b"one\ntwo\n").unwrap();
+    drop(writer);
+    let mut line = String::new();
+    block_on(reader.read_line(&mut line)).unwrap();
+    assert_eq!(line, "one\n");
+    line.clear();
+    block_on(reader.read_line(&mut line)).unwrap();
+    assert_eq!(line, "two\n");
+    assert_eq!(block_on(reader.read_line(&mut line)).unwrap(), 0);
+}
+
+#[test]
+fn bytes_filled_but_not_consumed_come_first_for_a_read_through_the_reader() {
+    let (mut reader, writer) = stream();
+    writer.try_write(b"abcdef").unwrap();
+    let seen = block_on(reader.fill_buf()).unwrap().to_vec();
+    assert_eq!(seen, b"abcdef");
+    std::pin::Pin::new(&mut reader).consume_unpin(2);
+    writer.try_write(b"gh").unwrap();
+    assert_eq!(reader.buffered(), 6);
+    let got = block_on(reader.read(6, |buf| (buf.to_vec(), buf.len()))).unwrap();
+    assert_eq!(got, b"cdefgh");
+}
+
+#[test]
+fn a_duplex_pair_carries_bytes_both_ways_and_splits() {
+    let (mut a, mut b) = duplex_pair(64);
+    block_on(async {
+        a.write_all(b"ping").await.unwrap();
+        let mut buf = [0; 4];
+        b.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        b.write_all(b"pong").await.unwrap();
+        a.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"pong");
+    });
+
+    let (a_reader, a_writer) = a.into_split();
+    a_writer.try_write(b"split").unwrap();
+    let mut a = Duplex::from_parts(a_reader, a_writer);
+    block_on(async {
+        let mut buf = [0; 5];
+        b.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"split");
+        // Closing one direction leaves the other open.
+        b.close().await.unwrap();
+        let mut rest = Vec::new();
+        a.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        a.write_all(b"still open").await.unwrap();
+        let mut buf = [0; 10];
+        b.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"still open");
+    });
+    assert_eq!(a.reader().capacity(), Some(64));
+    assert!(!a.writer().is_closed());
+}

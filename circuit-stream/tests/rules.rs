@@ -1,0 +1,398 @@
+//! The rules of a pipe, one test each.
+
+mod common;
+
+use std::pin::pin;
+use std::task::Poll;
+
+use circuit_frame::{FrameError, Name};
+use circuit_stream::{
+    stream, stream_unbounded, stream_with_capacity, StreamError, TryWriteError, DEFAULT_CAPACITY,
+};
+use common::{counting_waker, poll_once};
+use futures::executor::block_on;
+
+fn take_all(buf: &[u8]) -> (Vec<u8>, usize) {
+    (buf.to_vec(), buf.len())
+}
+
+#[test]
+fn a_read_that_consumes_nothing_is_a_peek() {
+    let (reader, writer) = stream();
+    writer.try_write(b"abcdef").unwrap();
+    let seen = block_on(reader.read(3, |buf| (buf.to_vec(), 0))).unwrap();
+    assert_eq!(seen, b"abcdef");
+    assert_eq!(reader.buffered(), 6);
+    let seen = block_on(reader.read(1, |buf| (buf[..2].to_vec(), 2))).unwrap();
+    assert_eq!(seen, b"ab");
+    assert_eq!(block_on(reader.read(4, take_all)).unwrap(), b"cdef");
+    assert_eq!(writer.buffered(), 0);
+}
+
+#[test]
+fn a_read_waits_until_min_bytes_are_buffered() {
+    let (reader, writer) = stream();
+    let (wakes, waker) = counting_waker();
+    let mut read = pin!(reader.read(4, take_all));
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+
+    writer.try_write(b"ab").unwrap();
+    assert_eq!(wakes.get(), 0, "woken before min bytes arrived");
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+
+    writer.try_write(b"cd").unwrap();
+    assert_eq!(wakes.get(), 1);
+    assert_eq!(
+        poll_once(read.as_mut(), &waker),
+        Poll::Ready(Ok(b"abcd".to_vec()))
+    );
+}
+
+#[test]
+fn a_read_whose_min_spans_the_wrap_point_sees_it_contiguous() {
+    let (reader, writer) = stream_with_capacity(2048);
+    // Fill, drain most, then write again so the data wraps around.
+    writer.try_write(&[1; 1024]).unwrap();
+    writer.try_write(&[1; 1000]).unwrap();
+    assert_eq!(block_on(reader.read(2000, |_| ((), 2000))), Ok(()));
+    writer.try_write(&[2; 1000]).unwrap();
+    let seen = block_on(reader.read(1024, take_all)).unwrap();
+    assert_eq!(seen.len(), 1024);
+    assert_eq!(&seen[..24], &[1; 24]);
+    assert_eq!(&seen[24..], &[2; 1000]);
+}
+
+#[test]
+fn a_min_of_zero_never_waits() {
+    let (reader, _writer) = stream();
+    assert_eq!(reader.try_read_with(0, take_all), Ok(Some(Vec::new())));
+}
+
+#[test]
+fn try_read_reports_not_enough_bytes_as_none() {
+    let (reader, writer) = stream();
+    writer.try_write(b"xy").unwrap();
+    assert_eq!(reader.try_read_with(3, take_all), Ok(None));
+    assert_eq!(reader.try_read_with(2, take_all), Ok(Some(b"xy".to_vec())));
+}
+
+#[test]
+fn a_write_callback_keeps_only_what_it_filled() {
+    let (reader, writer) = stream();
+    let filled = block_on(writer.write(10, |out| {
+        assert_eq!(out.len(), 10);
+        out[..3].copy_from_slice(b"abc");
+        3
+    }))
+    .unwrap();
+    assert_eq!(filled, 3);
+    assert_eq!(reader.buffered(), 3);
+    assert_eq!(reader.try_read_with(1, take_all), Ok(Some(b"abc".to_vec())));
+}
+
+#[test]
+fn push_front_puts_bytes_before_everything_buffered() {
+    let (reader, writer) = stream_with_capacity(4);
+    writer.try_write(b"data").unwrap();
+    // Past the capacity: push_front is for protocol headers.
+    reader.push_front(b"head:");
+    assert_eq!(reader.buffered(), 9);
+    assert_eq!(
+        reader.try_read_with(9, take_all),
+        Ok(Some(b"head:data".to_vec()))
+    );
+}
+
+#[test]
+fn a_pushed_back_message_is_read_again_as_a_message() {
+    let (reader, writer) = stream();
+    let name = Name::new("circuit").unwrap();
+    block_on(writer.write_message(&name)).unwrap();
+    let read: Name = block_on(reader.read_message()).unwrap();
+    assert_eq!(read, name);
+    reader.push_front_message(&read);
+    assert_eq!(block_on(reader.read_message::<Name>()), Ok(name));
+}
+
+#[test]
+fn read_message_waits_for_the_bytes_its_decoder_asks_for() {
+    let (reader, writer) = stream();
+    let (wakes, waker) = counting_waker();
+    let mut read = pin!(reader.read_message::<Name>());
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+
+    // A name of 5 bytes: once its length byte is in, the decoder asks for
+    // all 6 bytes and the reader sleeps until they are there.
+    writer.try_write(&[5]).unwrap();
+    assert_eq!(wakes.get(), 1);
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+    for b in b"node" {
+        writer.try_write(&[*b]).unwrap();
+        assert_eq!(wakes.get(), 1, "woken before the name was whole");
+    }
+    writer.try_write(b"!").unwrap();
+    assert_eq!(wakes.get(), 2);
+    assert_eq!(
+        poll_once(read.as_mut(), &waker),
+        Poll::Ready(Ok(Name::new("node!").unwrap()))
+    );
+}
+
+#[test]
+fn read_message_reports_bytes_that_are_not_the_message() {
+    let (reader, writer) = stream();
+    writer.try_write(&[2, 0xff, 0xfe]).unwrap();
+    assert_eq!(
+        block_on(reader.read_message::<Name>()),
+        Err(StreamError::Protocol(FrameError::InvalidUtf8))
+    );
+    // Nothing was consumed.
+    assert_eq!(reader.buffered(), 3);
+}
+
+#[test]
+fn read_message_reports_a_close_in_the_middle_of_a_message() {
+    let (reader, writer) = stream();
+    writer.try_write(&[5, b'a']).unwrap();
+    writer.close("cut");
+    assert_eq!(
+        block_on(reader.read_message::<Name>()),
+        Err(StreamError::Closed(Some("cut".into())))
+    );
+}
+
+#[test]
+fn the_writer_epitaph_reaches_the_reader_after_the_buffered_bytes() {
+    let (reader, writer) = stream();
+    writer.try_write(b"last words").unwrap();
+    writer.close("goodbye");
+    assert!(reader.is_closed());
+    assert_eq!(reader.closed_reason().as_deref(), Some("goodbye"));
+    // Too few bytes for this read, but they stay for a smaller one.
+    assert_eq!(
+        block_on(reader.read(11, take_all)),
+        Err(StreamError::Closed(Some("goodbye".into())))
+    );
+    assert_eq!(
+        block_on(reader.read(10, take_all)),
+        Ok(b"last words".to_vec())
+    );
+    assert_eq!(
+        block_on(reader.read(1, take_all)),
+        Err(StreamError::Closed(Some("goodbye".into())))
+    );
+}
+
+#[test]
+fn the_reader_epitaph_reaches_the_writer_and_drops_buffered_bytes() {
+    let (reader, writer) = stream();
+    writer.try_write(b"unread").unwrap();
+    reader.close("not interested");
+    assert_eq!(writer.buffered(), 0);
+    assert!(writer.is_closed());
+    assert_eq!(writer.closed_reason().as_deref(), Some("not interested"));
+    let closed = Some("not interested".to_string());
+    assert_eq!(
+        block_on(writer.write_all(b"more")),
+        Err(StreamError::Closed(closed.clone()))
+    );
+    assert_eq!(
+        writer.try_write(b"more"),
+        Err(TryWriteError::Closed(closed.clone()))
+    );
+    assert_eq!(
+        block_on(reader.read(1, take_all)),
+        Err(StreamError::Closed(closed))
+    );
+}
+
+#[test]
+fn dropping_the_writer_ends_the_stream_without_an_epitaph() {
+    let (reader, writer) = stream();
+    writer.try_write(b"tail").unwrap();
+    drop(writer);
+    assert!(reader.is_closed());
+    assert_eq!(reader.closed_reason(), None);
+    assert_eq!(block_on(reader.read(1, take_all)), Ok(b"tail".to_vec()));
+    assert_eq!(
+        block_on(reader.read(1, take_all)),
+        Err(StreamError::Closed(None))
+    );
+}
+
+#[test]
+fn dropping_the_reader_fails_the_next_write() {
+    let (reader, writer) = stream();
+    drop(reader);
+    assert!(writer.is_closed());
+    assert_eq!(
+        block_on(writer.write_all(b"x")),
+        Err(StreamError::Closed(None))
+    );
+}
+
+#[test]
+fn closing_twice_keeps_the_first_epitaph() {
+    let (reader, writer) = stream();
+    writer.close("first");
+    writer.close("second");
+    reader.close("third");
+    drop(writer);
+    assert_eq!(reader.closed_reason().as_deref(), Some("first"));
+}
+
+#[test]
+fn an_empty_epitaph_is_no_epitaph() {
+    let (reader, writer) = stream();
+    writer.close("");
+    assert!(reader.is_closed());
+    assert_eq!(reader.closed_reason(), None);
+    assert_eq!(
+        block_on(reader.read(1, take_all)),
+        Err(StreamError::Closed(None))
+    );
+}
+
+#[test]
+fn closing_wakes_a_waiting_reader_and_a_waiting_writer() {
+    let (reader, writer) = stream_with_capacity(4);
+    let (reader_wakes, reader_waker) = counting_waker();
+    let mut read = pin!(reader.read(1, take_all));
+    assert!(poll_once(read.as_mut(), &reader_waker).is_pending());
+    writer.close("bye");
+    assert_eq!(reader_wakes.get(), 1);
+    assert_eq!(
+        poll_once(read.as_mut(), &reader_waker),
+        Poll::Ready(Err(StreamError::Closed(Some("bye".into()))))
+    );
+
+    let (reader, writer) = stream_with_capacity(4);
+    writer.try_write(b"full").unwrap();
+    let (writer_wakes, writer_waker) = counting_waker();
+    let mut write = pin!(writer.write_all(b"more"));
+    assert!(poll_once(write.as_mut(), &writer_waker).is_pending());
+    drop(reader);
+    assert_eq!(writer_wakes.get(), 1);
+    assert_eq!(
+        poll_once(write.as_mut(), &writer_waker),
+        Poll::Ready(Err(StreamError::Closed(None)))
+    );
+}
+
+#[test]
+fn a_write_past_the_capacity_waits_until_the_reader_makes_room() {
+    let (reader, writer) = stream_with_capacity(8);
+    writer.try_write(b"123456").unwrap();
+    let (wakes, waker) = counting_waker();
+    let mut write = pin!(writer.write(4, |out| {
+        out.copy_from_slice(b"7890");
+        4
+    }));
+    assert!(poll_once(write.as_mut(), &waker).is_pending());
+
+    // One byte of room is not enough for 4 bytes: no wake-up yet.
+    assert_eq!(reader.try_read_with(1, |_| ((), 1)), Ok(Some(())));
+    assert_eq!(wakes.get(), 0);
+    assert!(poll_once(write.as_mut(), &waker).is_pending());
+
+    assert_eq!(reader.try_read_with(1, |_| ((), 1)), Ok(Some(())));
+    assert_eq!(wakes.get(), 1);
+    assert_eq!(poll_once(write.as_mut(), &waker), Poll::Ready(Ok(4)));
+    assert_eq!(
+        reader.try_read_with(8, take_all),
+        Ok(Some(b"34567890".to_vec()))
+    );
+}
+
+#[test]
+fn try_write_reports_full_and_writes_nothing() {
+    let (reader, writer) = stream_with_capacity(4);
+    writer.try_write(b"abc").unwrap();
+    assert_eq!(writer.try_write(b"de"), Err(TryWriteError::Full));
+    assert_eq!(
+        writer.try_write_with(2, |_| unreachable!("no room, no callback")),
+        Err(TryWriteError::Full)
+    );
+    assert_eq!(reader.buffered(), 3);
+    writer.try_write(b"d").unwrap();
+    assert_eq!(
+        reader.try_read_with(4, take_all),
+        Ok(Some(b"abcd".to_vec()))
+    );
+}
+
+#[test]
+fn poll_write_some_writes_what_fits() {
+    let (reader, writer) = stream_with_capacity(4);
+    let (wakes, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert_eq!(
+        writer.poll_write_some(&mut cx, b"abcdef"),
+        Poll::Ready(Ok(4))
+    );
+    assert_eq!(writer.poll_write_some(&mut cx, b"ef"), Poll::Pending);
+    assert_eq!(reader.try_read_with(1, |_| ((), 1)), Ok(Some(())));
+    assert_eq!(wakes.get(), 1);
+    assert_eq!(writer.poll_write_some(&mut cx, b"ef"), Poll::Ready(Ok(1)));
+    assert_eq!(writer.poll_write_some(&mut cx, b""), Poll::Ready(Ok(0)));
+}
+
+#[test]
+fn requests_larger_than_the_capacity_are_too_large() {
+    let (reader, writer) = stream_with_capacity(16);
+    let too_large = StreamError::TooLarge {
+        requested: 17,
+        capacity: 16,
+    };
+    assert_eq!(block_on(writer.write(17, |_| 0)), Err(too_large.clone()));
+    assert_eq!(block_on(reader.read(17, take_all)), Err(too_large));
+    assert_eq!(
+        writer.try_write(&[0; 17]),
+        Err(TryWriteError::TooLarge {
+            requested: 17,
+            capacity: 16
+        })
+    );
+    // write_all goes through in pieces instead.
+    let (reader, writer) = stream_with_capacity(16);
+    let sender = std::thread::spawn(move || block_on(writer.write_all(&[7; 100])));
+    let mut got = Vec::new();
+    while let Ok(bytes) = block_on(reader.read(1, take_all)) {
+        got.extend(bytes);
+    }
+    assert_eq!(sender.join().unwrap(), Ok(()));
+    assert_eq!(got, vec![7; 100]);
+}
+
+#[test]
+fn the_default_pipe_is_bounded_and_an_unbounded_one_never_waits() {
+    let (reader, writer) = stream();
+    assert_eq!(reader.capacity(), Some(DEFAULT_CAPACITY));
+    assert_eq!(writer.capacity(), Some(DEFAULT_CAPACITY));
+    writer.try_write(&vec![1; DEFAULT_CAPACITY]).unwrap();
+    assert_eq!(writer.try_write(&[1]), Err(TryWriteError::Full));
+
+    let (reader, writer) = stream_unbounded();
+    assert_eq!(reader.capacity(), None);
+    for _ in 0..8 {
+        writer.try_write(&vec![2; DEFAULT_CAPACITY]).unwrap();
+    }
+    assert_eq!(reader.buffered(), 8 * DEFAULT_CAPACITY);
+}
+
+#[test]
+fn a_capacity_of_zero_counts_as_one() {
+    let (reader, writer) = stream_with_capacity(0);
+    assert_eq!(writer.capacity(), Some(1));
+    writer.try_write(b"a").unwrap();
+    assert_eq!(writer.try_write(b"b"), Err(TryWriteError::Full));
+    assert_eq!(reader.try_read_with(1, take_all), Ok(Some(b"a".to_vec())));
+}
+
+#[test]
+fn pipe_ends_can_move_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<circuit_stream::Reader>();
+    assert_send_sync::<circuit_stream::Writer>();
+    assert_send_sync::<circuit_stream::Duplex>();
+}
