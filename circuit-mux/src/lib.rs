@@ -1,10 +1,70 @@
-//! Many independent byte streams multiplexed over one link.
+//! Many independent byte streams multiplexed over one link, wire-compatible
+//! with the original circuit mux (PROTOCOL.md section 1).
 //!
-//! **Not implemented yet.** This crate will hold the circuit multiplexer of
-//! PROTOCOL.md section 1: a sans-IO core that turns link bytes into stream
-//! events and stream data into frames, under a thin async driver generic over
-//! any futures-io `AsyncRead + AsyncWrite`. It will keep the stream-id parity
-//! rules, half-close with epitaphs, round-robin fairness and bounded receive
-//! buffers. Until then the crate exports nothing.
+//! A link is any futures-io `AsyncRead + AsyncWrite`: a TCP or Unix socket
+//! (through the transport crates), a serial line, an in-process
+//! [`circuit_stream`] pair. [`Mux::new`] gives three things: the [`Mux`]
+//! handle that opens streams, the [`Incoming`] stream of streams the peer
+//! opened, and the [`Driver`] future that runs the link. Nothing spawns
+//! behind your back: poll or spawn the driver on the executor you use.
+//!
+//! Underneath is a sans-IO [`Core`]: link bytes in, frames out, no I/O and
+//! no clock. The driver reads the link in large chunks and writes frames
+//! gathered from many streams at once, with no flush per frame.
+//!
+//! # Behaviour
+//!
+//! - **Ids.** The [`Role::Server`] (the end that accepted the link) opens
+//!   odd ids, the [`Role::Client`] even ones. Ids are never reused; when a
+//!   parity runs out, [`Mux::open`] fails with [`MuxError::IdsExhausted`].
+//! - **Lazy open.** A stream exists for the peer from its first data frame.
+//!   A stream opened and closed without data puts nothing on the wire.
+//! - **Half-close.** Closing the writing half sends a close frame carrying
+//!   the epitaph; the other direction keeps flowing. The epitaph the peer
+//!   sends is what the local reader's `closed_reason` reports.
+//! - **Fairness.** Streams with data to send take turns, one frame (up to
+//!   64 KiB) each per turn.
+//! - **Bounded memory.** A stream's outgoing pipe is bounded
+//!   ([`Config::stream_send_buffer`]): writers wait. Each stream may hold
+//!   [`Config::stream_receive_limit`] received bytes not yet read (default
+//!   1 MiB) and the link [`Config::link_receive_limit`] (default 16 MiB).
+//!   The table of closed ids is kept as ranges, with a bounded count.
+//! - **Ending.** On end of link, on an I/O error or on a protocol error
+//!   every open stream is closed with an epitaph that says why and the
+//!   driver returns; a protocol error names the stream id.
+//!
+//! # Head-of-line blocking
+//!
+//! When one stream reaches its receive limit, or all streams together reach
+//! the link's, the mux stops reading the link until the application reads.
+//! Every other stream of that link waits too, and on a router every stream
+//! forwarded over that link. This is the price of wire compatibility with
+//! v0 peers, which have no flow control; PROTOCOL.md section 4 plans an
+//! opt-in credit extension. Read every stream you accept, or drop its
+//! reader: data for a dropped reader is discarded, not buffered.
+//!
+//! Receiving rules where this mux differs from the original: a close frame
+//! for an unknown id of the peer's parity is taken as a stream opened and
+//! closed empty (the original fails the link), and a truncated frame at end
+//! of link closes every stream with an epitaph that says so.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod config;
+mod core;
+mod counters;
+mod driver;
+mod error;
+mod handle;
+mod ids;
+mod ready;
+mod stream;
+
+pub use crate::core::{Core, Progress};
+pub use config::Config;
+pub use counters::Counters;
+pub use driver::Driver;
+pub use error::MuxError;
+pub use handle::{ErrorReporter, Incoming, IncomingStream, Mux, StreamFailure, StreamFailures};
+pub use ids::Role;
+pub use stream::MuxStream;

@@ -1,0 +1,115 @@
+//! Configuration of a mux, with documented defaults.
+
+/// How a mux buffers, limits and names itself. Build with
+/// [`Config::default`] and the setters:
+///
+/// ```
+/// let config = circuit_mux::Config::default()
+///     .stream_receive_limit(256 * 1024)
+///     .peer_name("router-2");
+/// assert_eq!(config.get_stream_receive_limit(), 256 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) stream_receive_limit: usize,
+    pub(crate) link_receive_limit: usize,
+    pub(crate) stream_send_buffer: usize,
+    pub(crate) max_incoming_streams: usize,
+    pub(crate) max_closed_id_ranges: usize,
+    pub(crate) read_buffer: usize,
+    pub(crate) write_buffer: usize,
+    pub(crate) peer_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            stream_receive_limit: 1 << 20,
+            link_receive_limit: 16 << 20,
+            stream_send_buffer: 256 << 10,
+            max_incoming_streams: 1024,
+            max_closed_id_ranges: 4096,
+            read_buffer: 256 << 10,
+            write_buffer: 256 << 10,
+            peer_name: "peer".to_owned(),
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident, $getter:ident, $min:expr) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: usize) -> Self {
+            self.$name = value.max($min);
+            self
+        }
+
+        #[doc = concat!("The value set by [`Config::", stringify!($name), "`].")]
+        pub fn $getter(&self) -> usize {
+            self.$name
+        }
+    };
+}
+
+impl Config {
+    setter!(
+        /// Bytes received for one stream and not yet read by the
+        /// application before the mux stops reading the link. Default
+        /// 1 MiB, at least 1.
+        stream_receive_limit,
+        get_stream_receive_limit,
+        1
+    );
+    setter!(
+        /// Bytes received for all streams of the link and not yet read
+        /// before the mux stops reading the link. Default 16 MiB.
+        link_receive_limit,
+        get_link_receive_limit,
+        1
+    );
+    setter!(
+        /// Bytes an application may write to one stream before its writes
+        /// wait for the mux to send. Default 256 KiB.
+        stream_send_buffer,
+        get_stream_send_buffer,
+        1
+    );
+    setter!(
+        /// Incoming streams open at once; a stream past this is refused
+        /// with an epitaph and the link stays up. Default 1,024.
+        max_incoming_streams,
+        get_max_incoming_streams,
+        1
+    );
+    setter!(
+        /// Bound on the ranges kept to remember closed ids of the peer's
+        /// parity. Default 4,096.
+        max_closed_id_ranges,
+        get_max_closed_id_ranges,
+        1
+    );
+    setter!(
+        /// Size of each read from the link. Default 256 KiB.
+        read_buffer,
+        get_read_buffer,
+        64
+    );
+    setter!(
+        /// Bytes of frames gathered before each write to the link.
+        /// Default 256 KiB.
+        write_buffer,
+        get_write_buffer,
+        64
+    );
+
+    /// The peer's name, used in epitaphs and errors. Default `"peer"`.
+    pub fn peer_name(mut self, name: impl Into<String>) -> Self {
+        self.peer_name = name.into();
+        self
+    }
+
+    /// The peer's name set by [`Config::peer_name`].
+    pub fn get_peer_name(&self) -> &str {
+        &self.peer_name
+    }
+}

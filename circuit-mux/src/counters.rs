@@ -1,0 +1,65 @@
+//! Counters a user can read at any time.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of a mux's counters ([`Mux::counters`](crate::Mux::counters)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Link bytes read.
+    pub bytes_in: u64,
+    /// Link bytes written.
+    pub bytes_out: u64,
+    /// Frames decoded.
+    pub frames_in: u64,
+    /// Frames encoded.
+    pub frames_out: u64,
+    /// Streams open now (either direction still open).
+    pub streams_open: u64,
+    /// Streams opened so far, by either end.
+    pub streams_opened: u64,
+    /// Streams fully closed so far.
+    pub streams_closed: u64,
+    /// Incoming streams refused because of `max_incoming_streams`.
+    pub streams_refused: u64,
+    /// Errors reported by the application for single streams, and fatal
+    /// link errors.
+    pub errors: u64,
+    /// Application bytes received and not yet read, over all streams.
+    pub receive_buffered: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct AtomicCounters {
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) streams_open: AtomicU64,
+    pub(crate) streams_opened: AtomicU64,
+    pub(crate) streams_closed: AtomicU64,
+    pub(crate) streams_refused: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) receive_buffered: AtomicU64,
+}
+
+impl AtomicCounters {
+    pub(crate) fn add(field: &AtomicU64, n: u64) {
+        field.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Counters {
+        Counters {
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            frames_in: self.frames_in.load(Relaxed),
+            frames_out: self.frames_out.load(Relaxed),
+            streams_open: self.streams_open.load(Relaxed),
+            streams_opened: self.streams_opened.load(Relaxed),
+            streams_closed: self.streams_closed.load(Relaxed),
+            streams_refused: self.streams_refused.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            receive_buffered: self.receive_buffered.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The async driver: moves bytes between the link and the core.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use circuit_frame::CLOSE_HEADER_LEN;
+use futures::io::{AsyncRead, AsyncWrite};
+
+use crate::counters::AtomicCounters;
+use crate::handle::Shared;
+use crate::MuxError;
+
+/// Frames at most this long: the read buffer always has room for one.
+const MAX_FRAME_LEN: usize = CLOSE_HEADER_LEN + u16::MAX as usize;
+/// Rounds of work before the driver yields to its executor.
+const BUDGET: usize = 32;
+
+/// The future that runs a link: reads frames and delivers them to streams,
+/// sends what streams write. Poll it or spawn it; nothing else runs the link.
+///
+/// It completes with `Ok(())` when the link ends cleanly (the peer closed it
+/// at a frame boundary, or every [`Mux`](crate::Mux) and
+/// [`Incoming`](crate::Incoming) handle was dropped and every stream ended,
+/// in which case the driver closes the link itself), and with a
+/// [`MuxError`] when the link fails or the peer breaks the protocol. Either
+/// way every stream still open is closed with an epitaph that says why.
+/// Dropping the driver closes every stream too.
+#[must_use = "the link makes no progress unless the driver is polled"]
+pub struct Driver<IO> {
+    io: IO,
+    shared: Arc<Shared>,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    write_limit: usize,
+    need_flush: bool,
+    done: bool,
+}
+
+impl<IO> std::fmt::Debug for Driver<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("buffered_in", &(self.rend - self.rstart))
+            .field("buffered_out", &(self.wbuf.len() - self.wpos))
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl<IO> Driver<IO> {
+    pub(crate) fn new(io: IO, shared: Arc<Shared>) -> Self {
+        let (read_buffer, write_limit) = {
+            let core = shared.lock();
+            (core.config().read_buffer, core.config().write_buffer)
+        };
+        Driver {
+            io,
+            shared,
+            rbuf: vec![0; read_buffer + MAX_FRAME_LEN],
+            rstart: 0,
+            rend: 0,
+            wbuf: Vec::with_capacity(write_limit + MAX_FRAME_LEN),
+            wpos: 0,
+            write_limit,
+            need_flush: false,
+            done: false,
+        }
+    }
+
+    fn peer(&self) -> String {
+        self.shared.lock().config().peer_name.clone()
+    }
+
+    fn io_error(&self, source: io::Error) -> MuxError {
+        AtomicCounters::add(&self.shared.counters.errors, 1);
+        MuxError::Io {
+            peer: self.peer(),
+            source,
+        }
+    }
+
+    /// Ends every stream and reports `result`.
+    fn finish(&mut self, result: Result<(), MuxError>) -> Poll<Result<(), MuxError>> {
+        self.done = true;
+        let epitaph = match &result {
+            Ok(()) => format!("link to {} closed", self.peer()),
+            Err(e) => e.to_string(),
+        };
+        self.shared.lock().close_all(&epitaph);
+        Poll::Ready(result)
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
+    /// Delivers buffered input and reads more; `Ok(true)` on progress.
+    fn pump_input(&mut self, cx: &mut Context<'_>) -> Result<Option<bool>, MuxError> {
+        let progress = {
+            let mut core = self.shared.lock();
+            let input = self.rbuf.get(self.rstart..self.rend).unwrap_or(&[]);
+            let progress = core.receive(input, cx)?;
+            self.shared
+                .counters
+                .receive_buffered
+                .store(core.receive_buffered() as u64, Ordering::Relaxed);
+            progress
+        };
+        self.rstart += progress.consumed;
+        if progress.blocked {
+            return Ok(Some(progress.consumed > 0));
+        }
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+        } else if self.rbuf.len() - self.rend < MAX_FRAME_LEN {
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rend -= self.rstart;
+            self.rstart = 0;
+        }
+        let free = &mut self.rbuf[self.rend..];
+        match Pin::new(&mut self.io).poll_read(cx, free) {
+            Poll::Ready(Ok(0)) => Ok(None),
+            Poll::Ready(Ok(n)) => {
+                self.rend += n;
+                AtomicCounters::add(&self.shared.counters.bytes_in, n as u64);
+                Ok(Some(true))
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(true)),
+            Poll::Ready(Err(e)) => Err(self.io_error(e)),
+            Poll::Pending => Ok(Some(progress.consumed > 0)),
+        }
+    }
+
+    /// Gathers frames and writes them; `Ok(true)` on progress.
+    fn pump_output(&mut self, cx: &mut Context<'_>) -> Result<bool, MuxError> {
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        } else if self.wpos > 0 && self.wbuf.len() - self.wpos < self.write_limit / 2 {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+        if self.wbuf.len() - self.wpos < self.write_limit {
+            let limit = self.wpos + self.write_limit;
+            self.shared.lock().transmit(&mut self.wbuf, limit);
+        }
+        if self.wpos < self.wbuf.len() {
+            return match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
+                Poll::Ready(Ok(0)) => Err(self.io_error(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.wpos += n;
+                    self.need_flush = true;
+                    AtomicCounters::add(&self.shared.counters.bytes_out, n as u64);
+                    Ok(true)
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+                Poll::Ready(Err(e)) => Err(self.io_error(e)),
+                Poll::Pending => Ok(false),
+            };
+        }
+        if self.need_flush {
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.need_flush = false,
+                Poll::Ready(Err(e)) => return Err(self.io_error(e)),
+                Poll::Pending => {}
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
+    type Output = Result<(), MuxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(Err(MuxError::LinkClosed));
+        }
+        this.shared.ready.register_driver(cx.waker());
+        for _ in 0..BUDGET {
+            let input = match this.pump_input(cx) {
+                Ok(Some(progress)) => progress,
+                Ok(None) if this.rstart < this.rend => {
+                    let err = MuxError::Truncated {
+                        peer: this.peer(),
+                        buffered: this.rend - this.rstart,
+                    };
+                    return this.finish(Err(err));
+                }
+                Ok(None) => return this.finish(Ok(())),
+                Err(e) => return this.finish(Err(e)),
+            };
+            let output = match this.pump_output(cx) {
+                Ok(progress) => progress,
+                Err(e) => return this.finish(Err(e)),
+            };
+            let idle = this.wpos == this.wbuf.len() && !this.need_flush;
+            if idle && this.shared.is_abandoned() {
+                return match Pin::new(&mut this.io).poll_close(cx) {
+                    Poll::Ready(result) => {
+                        let result = result.map_err(|e| this.io_error(e));
+                        this.finish(result)
+                    }
+                    Poll::Pending => Poll::Pending,
+                };
+            }
+            if !input && !output {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<IO> Drop for Driver<IO> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared
+                .lock()
+                .close_all("the link's driver was dropped");
+        }
+    }
+}

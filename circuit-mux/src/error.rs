@@ -1,0 +1,63 @@
+//! The one error type of the mux.
+
+use circuit_frame::FrameError;
+
+/// Why a mux operation or a whole link failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MuxError {
+    /// A frame broke the stream-id rules of PROTOCOL.md section 1. Fatal
+    /// for the link.
+    #[error("bad stream id {stream_id} from {peer}: {reason}")]
+    BadStreamId {
+        /// The offending id.
+        stream_id: u32,
+        /// The peer's name from the config.
+        peer: String,
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// The link ended in the middle of a frame.
+    #[error("link to {peer} ended in the middle of a frame ({buffered} bytes buffered)")]
+    Truncated {
+        /// The peer's name from the config.
+        peer: String,
+        /// Bytes of the partial frame.
+        buffered: usize,
+    },
+    /// The link's reader or writer failed.
+    #[error("link to {peer} failed: {source}")]
+    Io {
+        /// The peer's name from the config.
+        peer: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bytes that are not a frame (cannot happen with the current frame
+    /// format, kept for extensions).
+    #[error("malformed frame from {peer}: {source}")]
+    Frame {
+        /// The peer's name from the config.
+        peer: String,
+        /// The codec's error.
+        #[source]
+        source: FrameError,
+    },
+    /// Every stream id of this end's parity has been used.
+    #[error("no stream ids left on this link")]
+    IdsExhausted,
+    /// The link is no longer running.
+    #[error("the link is closed")]
+    LinkClosed,
+}
+
+impl MuxError {
+    /// The stream id this error is about, if any.
+    pub fn stream_id(&self) -> Option<u32> {
+        match self {
+            MuxError::BadStreamId { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The application's handles: `Mux` opens streams, `Incoming` accepts them.
+
+use std::collections::VecDeque;
+use std::error::Error as StdError;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+
+use circuit_stream::{Reader, Writer};
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::Stream;
+
+use crate::core::Core;
+use crate::counters::{AtomicCounters, Counters};
+use crate::ready::ReadyQueue;
+use crate::{Config, Driver, MuxError, MuxStream, Role};
+
+/// Failures reported for single streams kept before the oldest is dropped.
+const MAX_STREAM_FAILURES: usize = 1024;
+
+/// A non-fatal failure of one incoming stream, reported by the application
+/// through [`ErrorReporter::report`] (the seed's `stream_errors_out`).
+#[derive(Debug)]
+pub struct StreamFailure {
+    /// The stream's id on the link.
+    pub stream_id: u32,
+    /// The peer's name from the config.
+    pub peer: String,
+    /// What went wrong.
+    pub error: Box<dyn StdError + Send + Sync>,
+}
+
+#[derive(Debug, Default)]
+struct Failures {
+    queue: VecDeque<StreamFailure>,
+    waker: Option<Waker>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    core: Mutex<Core>,
+    pub(crate) ready: Arc<ReadyQueue>,
+    pub(crate) counters: Arc<AtomicCounters>,
+    handles: AtomicUsize,
+    failures: Mutex<Failures>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// No handle left and no stream open: the driver may close the link.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.handles.load(Ordering::Acquire) == 0 && self.lock().is_idle()
+    }
+
+    fn drop_handle(&self) {
+        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.ready.wake_driver();
+        }
+    }
+}
+
+/// The application's handle on a link: opens streams and reads counters.
+/// Clone it freely; the link closes once every `Mux` and the [`Incoming`]
+/// are dropped and every stream has ended.
+///
+/// ```
+/// use circuit_mux::{Config, Mux, Role};
+/// use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+///
+/// futures::executor::block_on(async {
+///     // Two ends of a link, here an in-process pipe.
+///     let (a_io, b_io) = circuit_stream::duplex_pair(1 << 20);
+///     let (a, _a_incoming, a_driver) = Mux::new(a_io, Role::Client, Config::default());
+///     let (_b, mut b_incoming, b_driver) = Mux::new(b_io, Role::Server, Config::default());
+///
+///     let talk = async move {
+///         let mut out = a.open().unwrap();
+///         out.write_all(b"ping").await.unwrap();
+///         let mut incoming = b_incoming.next().await.unwrap();
+///         let mut buf = [0; 4];
+///         incoming.stream().read_exact(&mut buf).await.unwrap();
+///         assert_eq!(&buf, b"ping");
+///     };
+///     futures::future::select(
+///         Box::pin(talk),
+///         futures::future::join(a_driver, b_driver),
+///     )
+///     .await;
+/// });
+/// ```
+#[derive(Debug)]
+pub struct Mux {
+    shared: Arc<Shared>,
+}
+
+impl Mux {
+    /// Starts a mux on `io`, one end of a link, in `role`. Returns the
+    /// handle, the stream of incoming streams and the driver future, which
+    /// must be polled (or spawned) for anything to happen.
+    pub fn new<IO>(io: IO, role: Role, config: Config) -> (Mux, Incoming, Driver<IO>)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let ready = Arc::new(ReadyQueue::default());
+        let counters = Arc::new(AtomicCounters::default());
+        let core = Core::with_parts(role, config, Arc::clone(&ready), Arc::clone(&counters));
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            ready,
+            counters,
+            handles: AtomicUsize::new(2),
+            failures: Mutex::new(Failures::default()),
+        });
+        let driver = Driver::new(io, Arc::clone(&shared));
+        (
+            Mux {
+                shared: Arc::clone(&shared),
+            },
+            Incoming { shared },
+            driver,
+        )
+    }
+
+    /// Opens a stream. Nothing goes on the wire until the first byte is
+    /// written; a stream closed before that is never seen by the peer.
+    pub fn open(&self) -> Result<MuxStream, MuxError> {
+        let config = self.shared.lock().config().clone();
+        let (reader, sink) = circuit_stream::stream_with_capacity(config.stream_receive_limit);
+        let (source, writer) = circuit_stream::stream_with_capacity(config.stream_send_buffer);
+        let id = self.attach(source, sink)?;
+        Ok(MuxStream::new(id, reader, writer))
+    }
+
+    /// Opens a stream that sends what `source` yields and delivers what the
+    /// peer sends into `sink`: splices two pipes onto the link with no task
+    /// and no copy in between (a router forwarding a stream uses this).
+    pub fn attach(&self, source: Reader, sink: Writer) -> Result<u32, MuxError> {
+        self.shared.lock().attach(source, sink)
+    }
+
+    /// The counters of this link now.
+    pub fn counters(&self) -> Counters {
+        self.shared.counters.snapshot()
+    }
+
+    /// How many ranges the mux keeps to remember closed ids of the peer's
+    /// parity (bounded by [`Config::max_closed_id_ranges`]).
+    pub fn closed_id_ranges(&self) -> usize {
+        self.shared.lock().closed_id_ranges()
+    }
+
+    /// This end's role on the link.
+    pub fn role(&self) -> Role {
+        self.shared.lock().role()
+    }
+
+    /// Failures the application reported for single incoming streams.
+    pub fn stream_failures(&self) -> StreamFailures {
+        StreamFailures {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Clone for Mux {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::AcqRel);
+        Mux {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Mux {
+    fn drop(&mut self) {
+        self.shared.drop_handle();
+    }
+}
+
+/// Streams the peer opened, as a futures `Stream`. It ends when the link
+/// ends. Dropping it makes the mux refuse new incoming streams.
+#[derive(Debug)]
+pub struct Incoming {
+    shared: Arc<Shared>,
+}
+
+impl Stream for Incoming {
+    type Item = IncomingStream;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<IncomingStream>> {
+        let mut core = self.shared.lock();
+        if let Some(accepted) = core.accept_queue.pop_front() {
+            let stream_id = accepted.stream.id();
+            drop(core);
+            return Poll::Ready(Some(IncomingStream {
+                stream: accepted.stream,
+                reporter: ErrorReporter {
+                    stream_id,
+                    shared: Arc::downgrade(&self.shared),
+                },
+            }));
+        }
+        if core.ended {
+            return Poll::Ready(None);
+        }
+        core.accept_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        let queued = {
+            let mut core = self.shared.lock();
+            core.accepting = false;
+            std::mem::take(&mut core.accept_queue)
+        };
+        drop(queued);
+        self.shared.drop_handle();
+    }
+}
+
+/// A stream the peer opened, with the means to report that handling it
+/// failed without failing the link.
+#[derive(Debug)]
+pub struct IncomingStream {
+    stream: MuxStream,
+    reporter: ErrorReporter,
+}
+
+impl IncomingStream {
+    /// The stream's id on the link.
+    pub fn id(&self) -> u32 {
+        self.stream.id()
+    }
+
+    /// The stream, to read and write.
+    pub fn stream(&mut self) -> &mut MuxStream {
+        &mut self.stream
+    }
+
+    /// The stream and its error reporter.
+    pub fn into_parts(self) -> (MuxStream, ErrorReporter) {
+        (self.stream, self.reporter)
+    }
+
+    /// The stream alone (accepting it: nothing will be reported).
+    pub fn into_stream(self) -> MuxStream {
+        self.stream
+    }
+}
+
+/// Reports a non-fatal failure of one incoming stream to whoever reads
+/// [`Mux::stream_failures`]. Dropping it reports nothing.
+#[derive(Debug)]
+pub struct ErrorReporter {
+    stream_id: u32,
+    shared: Weak<Shared>,
+}
+
+impl ErrorReporter {
+    /// Records that handling this stream failed with `error`.
+    pub fn report(self, error: impl Into<Box<dyn StdError + Send + Sync>>) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        AtomicCounters::add(&shared.counters.errors, 1);
+        let peer = shared.lock().config().peer_name.clone();
+        let waker = {
+            let mut failures = shared
+                .failures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if failures.queue.len() >= MAX_STREAM_FAILURES {
+                failures.queue.pop_front();
+            }
+            failures.queue.push_back(StreamFailure {
+                stream_id: self.stream_id,
+                peer,
+                error: error.into(),
+            });
+            failures.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// The failures reported for incoming streams of one link, as a futures
+/// `Stream`. The oldest are dropped past 1,024 unread ones. It never ends
+/// on its own; drop it when the link's driver has returned.
+#[derive(Debug)]
+pub struct StreamFailures {
+    shared: Arc<Shared>,
+}
+
+impl Stream for StreamFailures {
+    type Item = StreamFailure;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamFailure>> {
+        let mut failures = self
+            .shared
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match failures.queue.pop_front() {
+            Some(f) => Poll::Ready(Some(f)),
+            None => {
+                failures.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}

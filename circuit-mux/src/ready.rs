@@ -1,0 +1,98 @@
+//! The queue of streams that may have bytes to send, fed by wakers.
+//!
+//! Each stream's outgoing pipe is polled with a waker of its own. When the
+//! application writes, that waker puts the stream's id at the back of this
+//! queue (once) and wakes the driver. The driver takes ids from the front,
+//! one frame per stream per turn: round-robin without scanning every stream.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Wake, Waker};
+
+#[derive(Debug, Default)]
+struct Inner {
+    queue: VecDeque<Arc<StreamWaker>>,
+    driver: Option<Waker>,
+}
+
+/// Stream ids waiting for the driver, and the driver's waker.
+#[derive(Debug, Default)]
+pub(crate) struct ReadyQueue {
+    inner: Mutex<Inner>,
+}
+
+impl ReadyQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Puts a stream at the back of the queue unless it is already queued.
+    pub(crate) fn push(&self, stream: &Arc<StreamWaker>) {
+        if stream.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let driver = {
+            let mut inner = self.lock();
+            inner.queue.push_back(Arc::clone(stream));
+            inner.driver.clone()
+        };
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+    }
+
+    /// Takes the stream at the front; it may be queued again from now on.
+    pub(crate) fn pop(&self) -> Option<Arc<StreamWaker>> {
+        let stream = self.lock().queue.pop_front()?;
+        stream.queued.store(false, Ordering::Release);
+        Some(stream)
+    }
+
+    /// Registers the driver's waker, woken when a stream is queued or
+    /// anything else needs the driver.
+    pub(crate) fn register_driver(&self, waker: &Waker) {
+        let mut inner = self.lock();
+        match &inner.driver {
+            Some(w) if w.will_wake(waker) => {}
+            _ => inner.driver = Some(waker.clone()),
+        }
+    }
+
+    /// Wakes the driver.
+    pub(crate) fn wake_driver(&self) {
+        let driver = self.lock().driver.clone();
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+    }
+}
+
+/// The waker a stream's outgoing pipe is polled with.
+#[derive(Debug)]
+pub(crate) struct StreamWaker {
+    pub(crate) id: u32,
+    queued: AtomicBool,
+    ready: Arc<ReadyQueue>,
+}
+
+impl StreamWaker {
+    pub(crate) fn new(id: u32, ready: &Arc<ReadyQueue>) -> Arc<Self> {
+        Arc::new(StreamWaker {
+            id,
+            queued: AtomicBool::new(false),
+            ready: Arc::clone(ready),
+        })
+    }
+}
+
+impl Wake for StreamWaker {
+    fn wake(self: Arc<Self>) {
+        let ready = Arc::clone(&self.ready);
+        ready.push(&self);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.push(self);
+    }
+}
