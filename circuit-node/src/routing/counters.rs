@@ -4,6 +4,7 @@
 /// Control-stream traffic on one link, counted in `NodeState` messages and
 /// their encoded bytes (mux framing and `Identify` not included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LinkCounters {
     /// `NodeState` messages handed out for this link by
     /// [`poll_advertisements`](super::RouteCore::poll_advertisements).

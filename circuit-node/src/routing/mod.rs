@@ -319,8 +319,9 @@ impl RouteCore {
     }
 
     /// Queues an event, dropping it (counted) if the application has let
-    /// the queue reach its bound: one event per possible peer and link, so
-    /// an application that drains after every call never loses one.
+    /// the queue reach its bound: twice the peer table bound plus 1024. One
+    /// call emits at most one event per peer, so an application that drains
+    /// after every call never loses one.
     fn push_event(&mut self, event: RouteEvent) {
         let bound = self.config.max_peers.saturating_mul(2).saturating_add(1024);
         if self.events.len() >= bound {
