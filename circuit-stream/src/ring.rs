@@ -119,9 +119,13 @@ impl Ring {
             self.a_end = 0;
             range
         } else {
-            other.clear();
-            other.extend_from_slice(&self.buf[self.a_start..self.a_end]);
-            let n = other.len();
+            // Keep `other` at least as long as it was: its length is storage
+            // the ring may get back by a later swap.
+            let n = self.a_end - self.a_start;
+            if other.len() < n {
+                other.resize(n, 0);
+            }
+            other[..n].copy_from_slice(&self.buf[self.a_start..self.a_end]);
             self.consume(n);
             0..n
         }
