@@ -18,6 +18,11 @@ use crate::ids::{IdSet, Role};
 use crate::ready::{ReadyQueue, StreamWaker};
 use crate::{Config, MuxError, MuxStream};
 
+/// The id PROTOCOL.md section 4 reserves for link control in credit mode.
+/// It is never a user stream; in v0 mode receiving it means the two ends
+/// disagree about the mode.
+pub const RESERVED_STREAM_ID: u32 = u32::MAX;
+
 /// Frames of refusals waiting to be sent before input processing pauses.
 const MAX_PENDING_CONTROL: usize = 1024;
 
@@ -175,7 +180,7 @@ impl Core {
             return Err(MuxError::LinkClosed);
         }
         let id = self.next_local_id.ok_or(MuxError::IdsExhausted)?;
-        self.next_local_id = id.checked_add(2);
+        self.next_local_id = id.checked_add(2).filter(|&n| n != RESERVED_STREAM_ID);
         let waker = StreamWaker::new(id, &self.ready);
         self.streams.insert(
             id,
@@ -225,6 +230,12 @@ impl Core {
                     })
                 }
             };
+            if frame.stream_id() == RESERVED_STREAM_ID {
+                AtomicCounters::add(&self.counters.errors, 1);
+                return Err(MuxError::ModeMismatch {
+                    peer: self.config.peer_name.clone(),
+                });
+            }
             let done = match frame {
                 Frame::Data { stream_id, payload } => self.on_data(stream_id, payload, cx)?,
                 Frame::Close { stream_id, epitaph } => {
@@ -541,5 +552,44 @@ impl Core {
     /// Ranges held to remember closed peer ids (bounded by config).
     pub fn closed_id_ranges(&self) -> usize {
         self.peer_closed.ranges() + self.refused.ranges()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipes() -> (Reader, Writer) {
+        let (source, _w) = circuit_stream::stream();
+        let (_r, sink) = circuit_stream::stream();
+        (source, sink)
+    }
+
+    #[test]
+    fn opening_past_the_last_id_is_an_error_not_a_wrap() {
+        for (role, last) in [(Role::Client, u32::MAX - 1), (Role::Server, u32::MAX - 2)] {
+            let mut core = Core::new(role, Config::default());
+            core.next_local_id = Some(last - 2);
+            let (s, k) = pipes();
+            assert_eq!(core.attach(s, k).unwrap(), last - 2);
+            let (s, k) = pipes();
+            assert_eq!(core.attach(s, k).unwrap(), last);
+            let (s, k) = pipes();
+            assert!(matches!(core.attach(s, k), Err(MuxError::IdsExhausted)));
+        }
+    }
+
+    #[test]
+    fn the_reserved_link_control_id_ends_a_v0_link() {
+        let mut core = Core::new(Role::Client, Config::default());
+        let mut input = Vec::new();
+        Frame::data(RESERVED_STREAM_ID, &[1, 0, 0, 0, 1, 0])
+            .unwrap()
+            .encode_to_vec(&mut input);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(matches!(
+            core.receive(&input, &mut cx),
+            Err(MuxError::ModeMismatch { .. })
+        ));
     }
 }

@@ -44,6 +44,13 @@ pub enum MuxError {
         #[source]
         source: FrameError,
     },
+    /// The peer sent on the id reserved for credit mode's link control
+    /// (PROTOCOL.md section 4) while this end runs plain v0 framing.
+    #[error("{peer} sent link-control frames: the two ends disagree about credit mode")]
+    ModeMismatch {
+        /// The peer's name from the config.
+        peer: String,
+    },
     /// Every stream id of this end's parity has been used.
     #[error("no stream ids left on this link")]
     IdsExhausted,

@@ -60,7 +60,7 @@ mod ids;
 mod ready;
 mod stream;
 
-pub use crate::core::{Core, Progress};
+pub use crate::core::{Core, Progress, RESERVED_STREAM_ID};
 pub use config::Config;
 pub use counters::Counters;
 pub use driver::Driver;

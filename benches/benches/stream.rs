@@ -1,0 +1,196 @@
+//! `circuit-stream`: throughput of one in-process pipe.
+//!
+//! 256 MiB go from a writer task to a reader task on a 2-worker tokio
+//! runtime, through a pipe of 256 KiB, in writes of 64 KiB and of 1 KiB;
+//! the reader reads into a 64 KiB buffer. Beside `circuit-stream`, the same
+//! run measures `tokio::io::duplex` and `piper::pipe` of the same capacity,
+//! so the figure that matters is the ratio.
+//!
+//! Functions of the `stream` group, each with the write size as parameter:
+//! - `circuit`: `Writer` / `Reader` through futures-io (`write_all`, `read`).
+//! - `circuit_in_place`: `Writer::write` filling reserved space and
+//!   `Reader::read` copying out of the pipe: the native callback API.
+//! - `tokio_duplex`, `piper`: the baselines, through their own io traits.
+//!
+//! Run: `cargo bench -p circuit-benches --bench stream`
+//! (smoke test: append `-- --test`).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use futures::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::runtime::Runtime;
+
+/// Bytes moved per iteration.
+const TOTAL: usize = 256 << 20;
+/// The capacity of every pipe, circuit-stream's default.
+const CAPACITY: usize = circuit_stream::DEFAULT_CAPACITY;
+/// The reader's buffer.
+const READ_BUF: usize = 64 << 10;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Runs a writer and a reader as two tasks and waits for both; the reader
+/// returns how many bytes it got.
+fn run<W, R>(rt: &Runtime, writer: W, reader: R)
+where
+    W: std::future::Future<Output = ()> + Send + 'static,
+    R: std::future::Future<Output = usize> + Send + 'static,
+{
+    rt.block_on(async {
+        let w = tokio::spawn(writer);
+        let r = tokio::spawn(reader);
+        w.await.expect("writer task");
+        assert_eq!(r.await.expect("reader task"), TOTAL);
+    });
+}
+
+fn circuit(rt: &Runtime, chunk: usize) {
+    let (mut reader, mut writer) = circuit_stream::stream_with_capacity(CAPACITY);
+    let data = vec![0x5a; chunk];
+    run(
+        rt,
+        async move {
+            for _ in 0..TOTAL / chunk {
+                futures::io::AsyncWriteExt::write_all(&mut writer, &data)
+                    .await
+                    .expect("write");
+            }
+            futures::io::AsyncWriteExt::close(&mut writer)
+                .await
+                .expect("close");
+        },
+        async move {
+            let mut buf = vec![0; READ_BUF];
+            let mut total = 0;
+            loop {
+                let n = futures::io::AsyncReadExt::read(&mut reader, &mut buf)
+                    .await
+                    .expect("read");
+                if n == 0 {
+                    return total;
+                }
+                total += black_box(&buf[..n]).len();
+            }
+        },
+    );
+}
+
+fn circuit_in_place(rt: &Runtime, chunk: usize) {
+    let (reader, writer) = circuit_stream::stream_with_capacity(CAPACITY);
+    let data = vec![0x5a; chunk];
+    run(
+        rt,
+        async move {
+            for _ in 0..TOTAL / chunk {
+                writer
+                    .write(chunk, |out| {
+                        out.copy_from_slice(&data);
+                        chunk
+                    })
+                    .await
+                    .expect("write");
+            }
+        },
+        async move {
+            let mut buf = vec![0; READ_BUF];
+            let mut total = 0;
+            while let Ok(n) = reader
+                .read(1, |seen| {
+                    let n = seen.len().min(buf.len());
+                    buf[..n].copy_from_slice(&seen[..n]);
+                    (n, n)
+                })
+                .await
+            {
+                total += black_box(&buf[..n]).len();
+            }
+            total
+        },
+    );
+}
+
+fn tokio_duplex(rt: &Runtime, chunk: usize) {
+    let (mut reader, mut writer) = tokio::io::duplex(CAPACITY);
+    let data = vec![0x5a; chunk];
+    run(
+        rt,
+        async move {
+            for _ in 0..TOTAL / chunk {
+                writer.write_all(&data).await.expect("write");
+            }
+            writer.shutdown().await.expect("shutdown");
+        },
+        async move {
+            let mut buf = vec![0; READ_BUF];
+            let mut total = 0;
+            loop {
+                let n = reader.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    return total;
+                }
+                total += black_box(&buf[..n]).len();
+            }
+        },
+    );
+}
+
+fn piper(rt: &Runtime, chunk: usize) {
+    let (mut reader, mut writer) = piper::pipe(CAPACITY);
+    let data = vec![0x5a; chunk];
+    run(
+        rt,
+        async move {
+            for _ in 0..TOTAL / chunk {
+                writer.write_all(&data).await.expect("write");
+            }
+            writer.close().await.expect("close");
+        },
+        async move {
+            let mut buf = vec![0; READ_BUF];
+            let mut total = 0;
+            loop {
+                let n = reader.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    return total;
+                }
+                total += black_box(&buf[..n]).len();
+            }
+        },
+    );
+}
+
+fn stream(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("stream");
+    group
+        .throughput(Throughput::Bytes(TOTAL as u64))
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let cases: [(&str, fn(&Runtime, usize)); 4] = [
+        ("circuit", circuit),
+        ("circuit_in_place", circuit_in_place),
+        ("tokio_duplex", tokio_duplex),
+        ("piper", piper),
+    ];
+    for chunk in [64 << 10, 1 << 10] {
+        let label = format!("{}KiB", chunk >> 10);
+        for (name, f) in cases {
+            group.bench_with_input(BenchmarkId::new(name, &label), &chunk, |b, &chunk| {
+                b.iter(|| f(&rt, chunk))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, stream);
+criterion_main!(benches);
