@@ -166,6 +166,7 @@ impl Core {
 
     fn bad_id(&self, stream_id: u32, reason: &'static str) -> MuxError {
         AtomicCounters::add(&self.counters.errors, 1);
+        tracing::warn!(stream = stream_id, reason, "protocol error");
         MuxError::BadStreamId {
             stream_id,
             peer: self.config.peer_name.clone(),
@@ -292,6 +293,7 @@ impl Core {
         if !self.accepting || self.incoming_open >= self.config.max_incoming_streams {
             self.refused.insert(id);
             AtomicCounters::add(&self.counters.streams_refused, 1);
+            tracing::debug!(stream = id, "refused an incoming stream");
             let why = if self.accepting {
                 "refused: too many incoming streams"
             } else {

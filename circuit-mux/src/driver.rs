@@ -41,6 +41,7 @@ pub struct Driver<IO> {
     write_limit: usize,
     need_flush: bool,
     done: bool,
+    span: tracing::Span,
 }
 
 impl<IO> std::fmt::Debug for Driver<IO> {
@@ -55,9 +56,11 @@ impl<IO> std::fmt::Debug for Driver<IO> {
 
 impl<IO> Driver<IO> {
     pub(crate) fn new(io: IO, shared: Arc<Shared>) -> Self {
-        let (read_buffer, write_limit) = {
+        let (read_buffer, write_limit, span) = {
             let core = shared.lock();
-            (core.config().read_buffer, core.config().write_buffer)
+            let span =
+                tracing::debug_span!("link", peer = %core.config().peer_name, role = ?core.role());
+            (core.config().read_buffer, core.config().write_buffer, span)
         };
         Driver {
             io,
@@ -70,6 +73,7 @@ impl<IO> Driver<IO> {
             write_limit,
             need_flush: false,
             done: false,
+            span,
         }
     }
 
@@ -89,8 +93,14 @@ impl<IO> Driver<IO> {
     fn finish(&mut self, result: Result<(), MuxError>) -> Poll<Result<(), MuxError>> {
         self.done = true;
         let epitaph = match &result {
-            Ok(()) => format!("link to {} closed", self.peer()),
-            Err(e) => e.to_string(),
+            Ok(()) => {
+                tracing::debug!("link closed");
+                format!("link to {} closed", self.peer())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "link failed");
+                e.to_string()
+            }
         };
         self.shared.lock().close_all(&epitaph);
         Poll::Ready(result)
@@ -179,6 +189,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        let span = this.span.clone();
+        let _entered = span.enter();
         if this.done {
             return Poll::Ready(Err(MuxError::LinkClosed));
         }
