@@ -1,15 +1,21 @@
 //! The one error type of the node layer.
 
-use circuit_frame::Name;
+use circuit_frame::{FrameError, Name};
+use circuit_mux::MuxError;
+use circuit_stream::StreamError;
 
 use crate::routing::LinkId;
 
-/// Why a node-layer operation was refused.
+/// Why a node-layer operation failed or a link ended.
 ///
-/// Errors from the routing core never mean "close the link": each one says
-/// that a single call (one control message, one new link) was ignored, and
-/// the state is as it was before the call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Errors from the routing core ([`UnknownLink`](Self::UnknownLink),
+/// [`DuplicateLink`](Self::DuplicateLink), [`PeerTableFull`](Self::PeerTableFull))
+/// never mean "close the link": each says that a single call was ignored.
+/// A link future returns the handshake and link errors
+/// ([`VersionMismatch`](Self::VersionMismatch),
+/// [`ProtocolMismatch`](Self::ProtocolMismatch), [`Handshake`](Self::Handshake),
+/// [`Control`](Self::Control), [`Mux`](Self::Mux)) when its link ends.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
     /// A link id was used that is not up in the routing core.
@@ -33,4 +39,85 @@ pub enum NodeError {
         /// The configured bound on the peer table.
         max: usize,
     },
+    /// A node id or protocol string is not a valid `Name` (over 255 bytes).
+    #[error("invalid name: {0}")]
+    InvalidName(#[from] FrameError),
+    /// `connect_to_peer` named a node this node has no route to.
+    #[error("no route to peer {peer}")]
+    NoSuchPeer {
+        /// The node that was asked for.
+        peer: Name,
+    },
+    /// A stream arrived for a node this node cannot forward to; the stream
+    /// was refused (reported through the link's mux), the link stays up.
+    #[error("{node}: no route to {destination}")]
+    NoRoute {
+        /// The node that refused the stream.
+        node: Name,
+        /// The destination named in the stream's routing header.
+        destination: Name,
+    },
+    /// The peer speaks another circuit protocol version. The link was closed.
+    #[error("peer speaks circuit version {theirs}, this node {ours}")]
+    VersionMismatch {
+        /// This node's version.
+        ours: u8,
+        /// The version in the peer's `Identify`.
+        theirs: u8,
+    },
+    /// The peer runs another application protocol. The link was closed.
+    #[error("peer runs protocol {theirs:?}, this node {ours:?}")]
+    ProtocolMismatch {
+        /// This node's protocol.
+        ours: Name,
+        /// The protocol in the peer's `Identify`.
+        theirs: Name,
+    },
+    /// The link handshake did not complete.
+    #[error("link handshake failed: {reason}")]
+    Handshake {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The peer broke the control-stream protocol, or let its control
+    /// stream back up past the bound. The link was closed.
+    #[error("control stream: {reason}")]
+    Control {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A stream's header was malformed; that stream alone was dropped.
+    #[error("malformed stream header: {reason}")]
+    BadHeader {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The node does not accept incoming streams (its `IncomingStreams`
+    /// was dropped).
+    #[error("node {node} accepts no streams")]
+    NotAccepting {
+        /// The node that refused.
+        node: Name,
+    },
+    /// A connection to one's own node was asked for (PROTOCOL 2.5).
+    #[error("a connection to one's own node is refused")]
+    Loopback,
+    /// A connection stream id of the wrong parity, or one already bound.
+    #[error("connection stream id {stream_id}: {reason}")]
+    BadStreamId {
+        /// The id.
+        stream_id: u64,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The connection's stream will never arrive: the connection table was
+    /// dropped or the stream was dropped as malformed.
+    #[error("connection closed")]
+    ConnectionClosed,
+    /// The mux under a link failed.
+    #[error(transparent)]
+    Mux(#[from] MuxError),
+    /// A stream (pipe) was closed or misused.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
 }

@@ -1,41 +1,73 @@
 //! Circuit nodes: links, routing and forwarding across a mesh (PROTOCOL.md
 //! sections 2 and 3).
 //!
-//! # What exists now
+//! ```
+//! use std::pin::pin;
+//! use circuit_frame::Quality;
+//! use circuit_mux::Role;
+//! use circuit_node::{routing::RouteEvent, Node, NodeConfig};
+//! use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 //!
-//! - [`routing`]: the sans-IO routing core, [`routing::RouteCore`]. It owns
-//!   one node's links, the routes its neighbours advertise, route choice
-//!   with loop prevention (split horizon with poisoned reverse, the
-//!   feasibility condition with hold-down, saturation), the route updates to
-//!   send to each neighbour and peer events. It does no I/O, reads no clock
-//!   and spawns nothing: feed it events and the time, take actions out.
-//! - [`timer`]: the injected runtime seam, [`timer::Timer`], and
+//! futures::executor::block_on(async {
+//!     let (a, mut a_peers, _) = Node::new("a", "demo", NodeConfig::leaf())?;
+//!     let (b, _, mut b_incoming) = Node::new("b", "demo", NodeConfig::leaf())?;
+//!
+//!     // Link them over an in-process byte stream (a TCP socket works the same).
+//!     let (a_io, b_io) = circuit_stream::duplex_pair(64 * 1024);
+//!     let links = futures::future::join(
+//!         a.link_io(a_io, Role::Client, Quality::IN_PROCESS),
+//!         b.link_io(b_io, Role::Server, Quality::IN_PROCESS),
+//!     );
+//!     let talk = async {
+//!         let b_id = circuit_frame::Name::new("b")?;
+//!         assert_eq!(a_peers.next().await, Some(RouteEvent::PeerReachable(b_id)));
+//!         let mut stream = a.connect_to_peer("b").await?;
+//!         stream.write_all(b"hello").await?;
+//!
+//!         let mut incoming = b_incoming.next().await.ok_or("no stream")?;
+//!         assert_eq!(incoming.source, "a");
+//!         let mut buf = [0; 5];
+//!         incoming.stream.read_exact(&mut buf).await?;
+//!         assert_eq!(&buf, b"hello");
+//!         Ok::<(), Box<dyn std::error::Error>>(())
+//!     };
+//!     // The link futures run the links; here they run until the talk ends.
+//!     let result = match futures::future::select(pin!(talk), pin!(links)).await {
+//!         futures::future::Either::Left((result, _)) => result,
+//!         futures::future::Either::Right(_) => Err("a link ended".into()),
+//!     };
+//!     result
+//! })
+//! .unwrap();
+//! ```
+//!
+//! # What is here
+//!
+//! - [`Node`]: an id and a protocol; [`Node::new`] returns it with its
+//!   [`PeerEvents`] (peers becoming reachable and unreachable) and its
+//!   [`IncomingStreams`] (routed streams for it, with their source).
+//!   [`Node::connect_to_peer`] opens a routed stream to any reachable node
+//!   (to itself without a link).
+//! - Links ([`Node::link`] over a ready mux, [`Node::link_io`] over any
+//!   futures-io byte stream), in either role: the handshake of PROTOCOL 2.1
+//!   (a version or protocol mismatch closes the link at once and is
+//!   returned as [`NodeError::VersionMismatch`] / [`NodeError::ProtocolMismatch`]),
+//!   the control stream, forwarding (2.4: the destination is peeked, a
+//!   forwarded stream is spliced onto the next link with
+//!   `circuit_mux::Mux::attach`, so bytes and epitaphs pass untouched; no
+//!   route refuses that stream only). Each link is one future that drives
+//!   everything of that link, including the node's route advertisement
+//!   timer; nothing is spawned.
+//! - Routers ([`NodeConfig::router`], with an injected [`timer::Timer`]):
+//!   route updates as per-neighbour diffs, rate-limited, with the loop
+//!   prevention of [`routing::RouteCore`]. No polling loop: a link future
+//!   wakes on a change or sleeps until the core's next deadline.
+//! - [`connection`]: the connection layer of PROTOCOL 2.5
+//!   ([`connection::ConnectionNode`], [`connection::Connection`]).
+//! - Introspection: [`Node::snapshot`] ([`NodeSnapshot`]: routes with next
+//!   hop and quality, and per link the peer, quality and mux counters).
+//! - [`routing`]: the sans-IO routing core; [`timer`]: the runtime seam and
 //!   [`timer::ManualClock`] for deterministic tests.
-//! - [`NodeError`]: the crate's one error type.
-//!
-//! # What is still to come
-//!
-//! The async node layer over `circuit-mux` is **not written yet**: the link
-//! handshake and control stream (`Identify`, reading and writing
-//! `NodeState`), routed streams with their header, forwarding through
-//! routers, and the connection layer (PROTOCOL 2.1, 2.4, 2.5). It will drive
-//! a [`routing::RouteCore`] per node and a [`timer::Timer`] for its deadlines.
-//!
-//! # Example
-//!
-//! ```
-//! use std::time::Duration;
-//! use circuit_frame::{Name, NodeState, Quality};
-//! use circuit_node::routing::{LinkId, Role, RouteCore, RoutingConfig};
-//!
-//! let mut leaf = RouteCore::new(Name::new("a")?, Role::Leaf, RoutingConfig::default());
-//! leaf.link_up(LinkId(0), Quality::NETWORK, Duration::ZERO)?;
-//! // A router r reaches b at quality 20; the link to r costs 20 more.
-//! let b = Name::new("b")?;
-//! leaf.receive(LinkId(0), NodeState::Online { node: b.clone(), quality: Quality::NETWORK }, Duration::ZERO)?;
-//! assert_eq!(leaf.best_route(&b), Some((LinkId(0), Quality::new(40)?)));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 //!
 //! # Security
 //!
@@ -46,8 +78,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod config;
+pub mod connection;
 mod error;
+mod events;
+mod forward;
+mod link;
+mod node;
 pub mod routing;
+mod snapshot;
 pub mod timer;
 
+pub use config::NodeConfig;
 pub use error::NodeError;
+pub use events::{IncomingStream, IncomingStreams, PeerEvents};
+pub use node::Node;
+pub use snapshot::{LinkInfo, NodeSnapshot};

@@ -90,10 +90,10 @@ fn link_down_drops_every_route_via_it() {
         r.drain_events(),
         vec![RouteEvent::PeerUnreachable(name("a"))]
     );
-    assert_eq!(
+    assert!(matches!(
         r.link_down(L1, T0),
         Err(NodeError::UnknownLink { link: L1 })
-    );
+    ));
 }
 
 #[test]
@@ -349,13 +349,10 @@ fn peer_table_is_bounded() {
     for n in ["a", "b", "c"] {
         r.receive(L1, online(n, 0), T0).unwrap();
     }
-    assert_eq!(
+    assert!(matches!(
         r.receive(L1, online("d", 0), T0),
-        Err(NodeError::PeerTableFull {
-            node: name("d"),
-            max: 3
-        })
-    );
+        Err(NodeError::PeerTableFull { node, max: 3 }) if node == name("d")
+    ));
     assert_eq!(
         r.note_incoming_stream_source(&name("e"), L1, T0)
             .map_err(|_| ()),
@@ -388,18 +385,18 @@ fn peer_reachable_fires_once_until_unreachable() {
 #[test]
 fn misuse_of_link_ids_is_an_error_not_a_panic() {
     let mut r = core(Role::Router, &[(L1, 20)]);
-    assert_eq!(
+    assert!(matches!(
         r.link_up(L1, q(1), T0),
         Err(NodeError::DuplicateLink { link: L1 })
-    );
-    assert_eq!(
+    ));
+    assert!(matches!(
         r.receive(L2, online("a", 0), T0),
         Err(NodeError::UnknownLink { link: L2 })
-    );
-    assert_eq!(
+    ));
+    assert!(matches!(
         r.note_incoming_stream_source(&name("a"), L2, T0),
         Err(NodeError::UnknownLink { link: L2 })
-    );
+    ));
     assert_eq!(r.counters().unknown_link, 2);
 }
 

@@ -1,0 +1,130 @@
+//! A link's mux behind a gate, so that "the link died" and "a stream was
+//! spliced onto it" can never cross.
+//!
+//! The link future polls the mux driver while holding the gate, and empties
+//! the gate in the same step in which the driver returns (or is dropped).
+//! Anyone attaching a stream takes the gate first: either the mux is still
+//! there and running, or it is gone and the pipes are handed back so the
+//! next route can be tried. (`Mux::attach` consumes its pipes even when it
+//! fails, so without the gate a stream raced against a dying link would be
+//! lost.)
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use circuit_mux::{Counters, Driver, Mux, MuxError};
+use circuit_stream::{Reader, Writer};
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::task::AtomicWaker;
+
+use crate::node::lock;
+
+/// The gate: the link's mux while its driver runs, `None` after.
+#[derive(Debug)]
+pub(crate) struct LinkPort {
+    mux: Mutex<Option<Mux>>,
+    /// Counters as the link ended, kept for snapshots taken after.
+    last_counters: Mutex<Counters>,
+}
+
+impl LinkPort {
+    pub(crate) fn new(mux: Mux) -> Arc<Self> {
+        Arc::new(LinkPort {
+            last_counters: Mutex::new(mux.counters()),
+            mux: Mutex::new(Some(mux)),
+        })
+    }
+
+    /// A handle on the mux, if the link still runs.
+    pub(crate) fn mux(&self) -> Option<Mux> {
+        lock(&self.mux).clone()
+    }
+
+    /// Splices `source` and `sink` onto the link; if the link has ended,
+    /// hands them back untouched. Other failures (ids exhausted) lose them.
+    pub(crate) fn attach(
+        &self,
+        source: Reader,
+        sink: Writer,
+    ) -> Result<u32, Option<(Reader, Writer)>> {
+        let gate = lock(&self.mux);
+        let Some(mux) = gate.as_ref() else {
+            return Err(Some((source, sink)));
+        };
+        mux.attach(source, sink).map_err(|e| {
+            tracing::warn!(error = %e, "attaching a forwarded stream failed");
+            None
+        })
+    }
+
+    /// The mux counters now, or as the link ended.
+    pub(crate) fn counters(&self) -> Counters {
+        match lock(&self.mux).as_ref() {
+            Some(mux) => mux.counters(),
+            None => *lock(&self.last_counters),
+        }
+    }
+
+    fn close(&self, gate: &mut Option<Mux>) {
+        if let Some(mux) = gate.take() {
+            *lock(&self.last_counters) = mux.counters();
+        }
+    }
+}
+
+/// The link's driver, polled only through the gate.
+pub(crate) struct DriverSlot<IO> {
+    port: Arc<LinkPort>,
+    driver: Option<Driver<IO>>,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> DriverSlot<IO> {
+    pub(crate) fn new(port: Arc<LinkPort>, driver: Driver<IO>) -> Self {
+        DriverSlot {
+            port,
+            driver: Some(driver),
+        }
+    }
+
+    /// Polls the driver; when it returns, the gate is emptied before
+    /// anyone else can take it.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MuxError>> {
+        let mut gate = lock(&self.port.mux);
+        let Some(driver) = self.driver.as_mut() else {
+            return Poll::Ready(Err(MuxError::LinkClosed));
+        };
+        match Pin::new(driver).poll(cx) {
+            Poll::Ready(result) => {
+                self.port.close(&mut gate);
+                self.driver = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<IO> Drop for DriverSlot<IO> {
+    fn drop(&mut self) {
+        let mut gate = lock(&self.port.mux);
+        self.port.close(&mut gate);
+        // Dropping the driver closes every stream and the transport; do it
+        // under the gate so no attach can slip in between.
+        self.driver = None;
+    }
+}
+
+/// How the node wakes a link's future: new control messages to send, or
+/// the routing deadline moved.
+#[derive(Debug, Default)]
+pub(crate) struct LinkSignal {
+    pub(crate) waker: AtomicWaker,
+    pub(crate) outbox: AtomicBool,
+    pub(crate) deadline: AtomicBool,
+    /// The outbox passed its bound: the peer does not read its control
+    /// stream. The link future ends the link.
+    pub(crate) overflow: AtomicBool,
+}

@@ -1,0 +1,5 @@
+//! Tests of the async node layer: nodes, links, routed streams, routers
+//! and connections, in process, driven by events and a manual clock.
+
+mod basics;
+mod support;
