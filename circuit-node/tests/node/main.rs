@@ -2,4 +2,5 @@
 //! and connections, in process, driven by events and a manual clock.
 
 mod basics;
+mod connection;
 mod support;
