@@ -167,6 +167,9 @@ fn piper(rt: &Runtime, chunk: usize) {
     );
 }
 
+/// One pipe implementation, run with a write size.
+type Case = fn(&Runtime, usize);
+
 fn stream(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("stream");
@@ -175,7 +178,7 @@ fn stream(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
-    let cases: [(&str, fn(&Runtime, usize)); 4] = [
+    let cases: [(&str, Case); 4] = [
         ("circuit", circuit),
         ("circuit_in_place", circuit_in_place),
         ("tokio_duplex", tokio_duplex),
