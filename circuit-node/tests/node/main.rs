@@ -3,4 +3,7 @@
 
 mod basics;
 mod connection;
+mod diamond;
+mod ring;
 mod support;
+mod vectors;
