@@ -280,3 +280,57 @@ fn names_longer_than_255_bytes_are_refused() {
     ));
     let _ = Name::new("ok").unwrap();
 }
+
+#[test]
+fn a_stalled_half_header_delays_only_its_own_stream() {
+    let mut net = Net::new();
+    let mut a = net.leaf("a");
+    let (raw, _link) = raw_peer(&net, &a.node, MuxRole::Server);
+    net.run(async {
+        let (_cin, cout) = raw.mux.open().unwrap().into_split();
+        cout.write_message(&Identify::new(name("test")))
+            .await
+            .unwrap();
+        cout.write_message(&NodeState::Online {
+            node: name("raw"),
+            quality: Quality::SELF,
+        })
+        .await
+        .unwrap();
+        a.peers.next().await;
+        // Half a routing header: a name of 5 bytes, 2 of them sent.
+        let (_r1, stalled) = raw.mux.open().unwrap().into_split();
+        stalled.write_all(&[5, b'g', b'h']).await.unwrap();
+        // A whole stream after it is delivered all the same.
+        let (_r2, w) = raw.mux.open().unwrap().into_split();
+        w.write_message(&RoutingHeader {
+            destination: name("a"),
+            source: name("raw"),
+        })
+        .await
+        .unwrap();
+        let incoming = a.incoming.next().await.unwrap();
+        assert_eq!(incoming.source, "raw");
+        // A stream for a node a cannot reach is refused; the link stays up.
+        let (mut refused, w3) = {
+            let s = raw.mux.open().unwrap();
+            s.into_split()
+        };
+        w3.write_message(&RoutingHeader {
+            destination: name("elsewhere"),
+            source: name("raw"),
+        })
+        .await
+        .unwrap();
+        let mut buf = Vec::new();
+        let err = AsyncReadExt::read_to_end(&mut refused, &mut buf)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("a: no route to elsewhere"),
+            "{err}"
+        );
+        assert!(a.node.is_reachable("raw"));
+        drop(stalled);
+    });
+}

@@ -2,8 +2,10 @@
 //! and connections, in process, driven by events and a manual clock.
 
 mod basics;
+mod chain;
 mod connection;
 mod diamond;
+mod mesh;
 mod ring;
 mod support;
 mod vectors;
