@@ -74,7 +74,8 @@ pub struct IncomingStream {
 }
 
 /// Streams other nodes opened to this one, as a futures `Stream`. It ends
-/// when every [`Node`](crate::Node) handle and link future is gone.
+/// when the node is gone: every [`Node`](crate::Node) handle, its
+/// [`PeerEvents`] and every link future dropped.
 ///
 /// Bounded: at most [`NodeConfig::incoming_queue`](crate::NodeConfig::incoming_queue)
 /// streams (plus one per link delivering) wait here; beyond that each new
