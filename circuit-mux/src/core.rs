@@ -16,7 +16,7 @@ use circuit_stream::{Reader, StreamError, Writer};
 use crate::counters::AtomicCounters;
 use crate::ids::{IdSet, Role};
 use crate::ready::{ReadyQueue, StreamWaker};
-use crate::{Config, MuxError, MuxStream};
+use crate::{AttachError, Config, MuxError, MuxStream};
 
 /// The id PROTOCOL.md section 4 reserves for link control in credit mode.
 /// It is never a user stream; in v0 mode receiving it means the two ends
@@ -176,11 +176,22 @@ impl Core {
 
     /// Opens a stream whose outgoing bytes come from `source` and whose
     /// incoming bytes go to `sink`. Nothing is sent until `source` has data.
-    pub fn attach(&mut self, source: Reader, sink: Writer) -> Result<u32, MuxError> {
+    /// On failure the pipes come back in the error, untouched, so the
+    /// caller can try another link.
+    pub fn attach(&mut self, source: Reader, sink: Writer) -> Result<u32, AttachError> {
+        let refuse = |error, source, sink| {
+            Err(AttachError {
+                error,
+                source,
+                sink,
+            })
+        };
         if self.ended {
-            return Err(MuxError::LinkClosed);
+            return refuse(MuxError::LinkClosed, source, sink);
         }
-        let id = self.next_local_id.ok_or(MuxError::IdsExhausted)?;
+        let Some(id) = self.next_local_id else {
+            return refuse(MuxError::IdsExhausted, source, sink);
+        };
         self.next_local_id = id.checked_add(2).filter(|&n| n != RESERVED_STREAM_ID);
         let waker = StreamWaker::new(id, &self.ready);
         self.streams.insert(
@@ -577,7 +588,8 @@ mod tests {
             let (s, k) = pipes();
             assert_eq!(core.attach(s, k).unwrap(), last);
             let (s, k) = pipes();
-            assert!(matches!(core.attach(s, k), Err(MuxError::IdsExhausted)));
+            let err = core.attach(s, k).unwrap_err();
+            assert!(matches!(err.error, MuxError::IdsExhausted));
         }
     }
 

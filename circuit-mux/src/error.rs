@@ -68,3 +68,17 @@ impl MuxError {
         }
     }
 }
+
+/// [`Mux::attach`](crate::Mux::attach) failed: why, and the two pipes it was
+/// given, untouched, so they can be spliced onto another link.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot attach a stream: {error}")]
+pub struct AttachError {
+    /// Why the stream could not be opened.
+    #[source]
+    pub error: MuxError,
+    /// The pipe whose bytes were to be sent.
+    pub source: circuit_stream::Reader,
+    /// The pipe the peer's bytes were to go to.
+    pub sink: circuit_stream::Writer,
+}

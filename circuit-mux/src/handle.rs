@@ -14,7 +14,7 @@ use futures::Stream;
 use crate::core::Core;
 use crate::counters::{AtomicCounters, Counters};
 use crate::ready::ReadyQueue;
-use crate::{Config, Driver, MuxError, MuxStream, Role};
+use crate::{AttachError, Config, Driver, MuxError, MuxStream, Role};
 
 /// Failures reported for single streams kept before the oldest is dropped.
 const MAX_STREAM_FAILURES: usize = 1024;
@@ -131,14 +131,15 @@ impl Mux {
         let config = self.shared.lock().config().clone();
         let (reader, sink) = circuit_stream::stream_with_capacity(config.stream_receive_limit);
         let (source, writer) = circuit_stream::stream_with_capacity(config.stream_send_buffer);
-        let id = self.attach(source, sink)?;
+        let id = self.attach(source, sink).map_err(|e| e.error)?;
         Ok(MuxStream::new(id, reader, writer))
     }
 
     /// Opens a stream that sends what `source` yields and delivers what the
     /// peer sends into `sink`: splices two pipes onto the link with no task
     /// and no copy in between (a router forwarding a stream uses this).
-    pub fn attach(&self, source: Reader, sink: Writer) -> Result<u32, MuxError> {
+    /// If the link has ended the pipes come back in the error.
+    pub fn attach(&self, source: Reader, sink: Writer) -> Result<u32, AttachError> {
         self.shared.lock().attach(source, sink)
     }
 

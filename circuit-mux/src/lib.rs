@@ -64,7 +64,7 @@ pub use crate::core::{Core, Progress, RESERVED_STREAM_ID};
 pub use config::Config;
 pub use counters::Counters;
 pub use driver::Driver;
-pub use error::MuxError;
+pub use error::{AttachError, MuxError};
 pub use handle::{ErrorReporter, Incoming, IncomingStream, Mux, StreamFailure, StreamFailures};
 pub use ids::Role;
 pub use stream::MuxStream;

@@ -159,12 +159,9 @@ fn forward(
             Vec::new()
         }
     };
-    let mut pipes = Some((reader, writer));
+    let mut pipes = (reader, writer);
     for (next, port) in ports {
-        let Some((reader, writer)) = pipes.take() else {
-            return;
-        };
-        match port.attach(reader, writer) {
+        match port.attach(pipes.0, pipes.1) {
             Ok(next_id) => {
                 tracing::debug!(stream = id, %destination, %next, next_id, "forwarded");
                 return;
@@ -172,9 +169,7 @@ fn forward(
             Err(back) => pipes = back,
         }
     }
-    let Some((_reader, writer)) = pipes else {
-        return;
-    };
+    let (_reader, writer) = pipes;
     let error = NodeError::NoRoute {
         node: node.id.clone(),
         destination,

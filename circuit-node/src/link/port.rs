@@ -5,9 +5,8 @@
 //! the gate in the same step in which the driver returns (or is dropped).
 //! Anyone attaching a stream takes the gate first: either the mux is still
 //! there and running, or it is gone and the pipes are handed back so the
-//! next route can be tried. (`Mux::attach` consumes its pipes even when it
-//! fails, so without the gate a stream raced against a dying link would be
-//! lost.)
+//! next route can be tried. (`Mux::attach` also hands the pipes back when
+//! it fails; the gate keeps the link's mux and counters together.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -43,20 +42,16 @@ impl LinkPort {
         lock(&self.mux).clone()
     }
 
-    /// Splices `source` and `sink` onto the link; if the link has ended,
-    /// hands them back untouched. Other failures (ids exhausted) lose them.
-    pub(crate) fn attach(
-        &self,
-        source: Reader,
-        sink: Writer,
-    ) -> Result<u32, Option<(Reader, Writer)>> {
+    /// Splices `source` and `sink` onto the link; if that fails (the link
+    /// has ended, or its ids ran out), hands them back untouched.
+    pub(crate) fn attach(&self, source: Reader, sink: Writer) -> Result<u32, (Reader, Writer)> {
         let gate = lock(&self.mux);
         let Some(mux) = gate.as_ref() else {
-            return Err(Some((source, sink)));
+            return Err((source, sink));
         };
         mux.attach(source, sink).map_err(|e| {
-            tracing::warn!(error = %e, "attaching a forwarded stream failed");
-            None
+            tracing::warn!(error = %e.error, "attaching a forwarded stream failed");
+            (e.source, e.sink)
         })
     }
 
