@@ -1,0 +1,741 @@
+//! `circuit-mux`: many streams over one link, beside raw links and yamux.
+//!
+//! Every workload runs over two links: an in-memory pipe and loopback TCP
+//! (`TCP_NODELAY` on, tokio sockets through `tokio_util::compat`). Client
+//! and server share one tokio runtime with 2 workers; the server echoes
+//! every stream back. In each criterion group the same workload runs over
+//! - `circuit`: `circuit_mux::Mux` (default `Config`) over the link,
+//! - `yamux`: yamux 0.14 (default config) over the same kind of link,
+//! - `raw`: the link itself, one connection (`tokio::io::duplex` in memory),
+//!
+//! so the figure that matters is the ratio within a group.
+//!
+//! Workloads (names as in `/work/shared/BASELINES.md`):
+//! - `w1_<link>`: one stream echoes `W1` bytes in 64 KiB writes; throughput
+//!   is bytes one way / time from the open to the last echoed byte read and
+//!   checked.
+//! - `w2_<n>_<link>`: `n` streams at once, each echoing its share; `raw`
+//!   moves the same bytes over one connection (the bound a multiplexer over
+//!   one connection can reach).
+//! - `w4_<link>`: open a stream, echo 1 byte, drop it; time per iteration.
+//!   `raw` opens a new connection each time.
+//!
+//! After the groups a report pass (skip it with `CIRCUIT_BENCH_REPORT=0`)
+//! prints the peak of `Counters::receive_buffered` sampled on both muxes
+//! during W1 and W2 against the configured limits, and the mean / p50 / p99
+//! of sequential open + 1-byte echo.
+//!
+//! Sizes: small by default so that a CI smoke run is quick; set
+//! `CIRCUIT_BENCH_FULL=1` for the sizes of BASELINES.md (W1 256 MiB,
+//! W2 16 x 16 MiB and 256 x 1 MiB).
+//!
+//! Run: `CIRCUIT_BENCH_FULL=1 cargo bench -p circuit-benches --bench mux`
+//! (smoke test: `cargo bench -p circuit-benches --bench mux -- --quick`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use circuit_mux::{Config, Mux, Role};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use futures::channel::{mpsc, oneshot};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::StreamExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::task::AbortHandle;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+
+const MIB: usize = 1 << 20;
+/// Size of every application write and read.
+const CHUNK: usize = 64 << 10;
+/// Capacity of each direction of an in-memory link.
+const PIPE: usize = MIB;
+
+/// How much each workload moves.
+struct Sizes {
+    /// W1: bytes echoed over one stream.
+    w1: usize,
+    /// W2: (streams, bytes each).
+    w2: [(usize, usize); 2],
+    /// Sequential open + echo rounds timed one by one in the report.
+    latency_rounds: usize,
+}
+
+fn full() -> bool {
+    std::env::var("CIRCUIT_BENCH_FULL").is_ok_and(|v| v != "0")
+}
+
+fn sizes() -> Sizes {
+    if full() {
+        Sizes {
+            w1: 256 * MIB,
+            w2: [(16, 16 * MIB), (256, MIB)],
+            latency_rounds: 10_000,
+        }
+    } else {
+        Sizes {
+            w1: 16 * MIB,
+            w2: [(16, MIB), (256, 64 << 10)],
+            latency_rounds: 1_000,
+        }
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Which multiplexer, if any.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Circuit,
+    Yamux,
+    Raw,
+}
+
+const KINDS: [Kind; 3] = [Kind::Circuit, Kind::Yamux, Kind::Raw];
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Circuit => "circuit",
+            Kind::Yamux => "yamux",
+            Kind::Raw => "raw",
+        }
+    }
+}
+
+/// What carries the bytes.
+#[derive(Clone, Copy, Debug)]
+enum Medium {
+    Memory,
+    Tcp,
+}
+
+const MEDIA: [Medium; 2] = [Medium::Memory, Medium::Tcp];
+
+impl Medium {
+    fn name(self) -> &'static str {
+        match self {
+            Medium::Memory => "memory",
+            Medium::Tcp => "tcp",
+        }
+    }
+}
+
+/// A client end that opens streams whose server end echoes them. Dropping
+/// it stops the drivers and servers it spawned.
+struct Link {
+    opener: Opener,
+    tasks: Vec<AbortHandle>,
+}
+
+enum Opener {
+    Circuit {
+        client: Mux,
+        server: Mux,
+        peaks: Option<Arc<Peaks>>,
+    },
+    Yamux {
+        opens: mpsc::UnboundedSender<oneshot::Sender<yamux::Stream>>,
+    },
+    RawTcp {
+        addr: SocketAddr,
+    },
+    RawMemory,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Link {
+    /// Sets up a link of `kind` over `medium`; call within the runtime.
+    /// With `peaks`, circuit readers record the most bytes they held.
+    async fn new(kind: Kind, medium: Medium, peaks: Option<Arc<Peaks>>) -> Link {
+        match (kind, medium) {
+            (Kind::Raw, Medium::Memory) => Link {
+                opener: Opener::RawMemory,
+                tasks: Vec::new(),
+            },
+            (Kind::Raw, Medium::Tcp) => {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let addr = listener.local_addr().expect("local addr");
+                let accept = tokio::spawn(async move {
+                    loop {
+                        let (s, _) = listener.accept().await.expect("accept");
+                        s.set_nodelay(true).expect("nodelay");
+                        tokio::spawn(echo(s.compat()));
+                    }
+                });
+                Link {
+                    opener: Opener::RawTcp { addr },
+                    tasks: vec![accept.abort_handle()],
+                }
+            }
+            (kind, Medium::Memory) => {
+                let (client, server) = circuit_stream::duplex_pair(PIPE);
+                Link::over(kind, client, server, peaks)
+            }
+            (kind, Medium::Tcp) => {
+                let (client, server) = tcp_pair().await;
+                Link::over(kind, client.compat(), server.compat(), peaks)
+            }
+        }
+    }
+
+    /// A multiplexer of `kind` over the two ends of a link.
+    fn over<IO>(kind: Kind, client_io: IO, server_io: IO, peaks: Option<Arc<Peaks>>) -> Link
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        match kind {
+            Kind::Circuit => {
+                let (client, _, client_driver) =
+                    Mux::new(client_io, Role::Client, Config::default());
+                let (server, mut incoming, server_driver) =
+                    Mux::new(server_io, Role::Server, Config::default());
+                let probe = peaks.clone();
+                let accept = tokio::spawn(async move {
+                    while let Some(s) = incoming.next().await {
+                        match &probe {
+                            None => tokio::spawn(echo(s.into_stream())),
+                            Some(p) => {
+                                let (reader, writer) = s.into_stream().into_split();
+                                let reader = Probe {
+                                    reader,
+                                    peak: Arc::clone(p),
+                                    server: true,
+                                };
+                                tokio::spawn(echo(Probed { reader, writer }))
+                            }
+                        };
+                    }
+                });
+                let tasks = vec![
+                    tokio::spawn(client_driver).abort_handle(),
+                    tokio::spawn(server_driver).abort_handle(),
+                    accept.abort_handle(),
+                ];
+                Link {
+                    opener: Opener::Circuit {
+                        client,
+                        server,
+                        peaks,
+                    },
+                    tasks,
+                }
+            }
+            Kind::Yamux => {
+                let (opens, requests) = mpsc::unbounded();
+                let client = yamux::Connection::new(
+                    client_io,
+                    yamux::Config::default(),
+                    yamux::Mode::Client,
+                );
+                let mut server = yamux::Connection::new(
+                    server_io,
+                    yamux::Config::default(),
+                    yamux::Mode::Server,
+                );
+                let serve = tokio::spawn(async move {
+                    let mut inbound = futures::stream::poll_fn(|cx| server.poll_next_inbound(cx));
+                    while let Some(Ok(s)) = inbound.next().await {
+                        tokio::spawn(echo(s));
+                    }
+                });
+                let drive = tokio::spawn(YamuxClient {
+                    conn: client,
+                    requests,
+                    waiting: std::collections::VecDeque::new(),
+                });
+                Link {
+                    opener: Opener::Yamux { opens },
+                    tasks: vec![drive.abort_handle(), serve.abort_handle()],
+                }
+            }
+            Kind::Raw => unreachable!("raw links have no multiplexer"),
+        }
+    }
+
+    /// Opens a stream (a connection for raw links), split in two halves.
+    async fn open(&self) -> (BoxRead, BoxWrite) {
+        match &self.opener {
+            Opener::Circuit { client, peaks, .. } => {
+                let (reader, w) = client.open().expect("open").into_split();
+                let r: BoxRead = match peaks {
+                    None => Box::new(reader),
+                    Some(p) => Box::new(Probe {
+                        reader,
+                        peak: Arc::clone(p),
+                        server: false,
+                    }),
+                };
+                (r, Box::new(w))
+            }
+            Opener::Yamux { opens } => {
+                let (tx, rx) = oneshot::channel();
+                opens.unbounded_send(tx).expect("yamux driver");
+                let (r, w) = AsyncReadExt::split(rx.await.expect("yamux open"));
+                (Box::new(r), Box::new(w))
+            }
+            Opener::RawTcp { addr } => {
+                let s = TcpStream::connect(addr).await.expect("connect");
+                s.set_nodelay(true).expect("nodelay");
+                let (r, w) = s.into_split();
+                (Box::new(r.compat()), Box::new(w.compat_write()))
+            }
+            Opener::RawMemory => {
+                let (client, server) = tokio::io::duplex(PIPE);
+                tokio::spawn(echo(server.compat()));
+                let (r, w) = tokio::io::split(client);
+                (Box::new(r.compat()), Box::new(w.compat_write()))
+            }
+        }
+    }
+
+    /// The client and server muxes, for circuit links.
+    fn muxes(&self) -> Option<(&Mux, &Mux)> {
+        match &self.opener {
+            Opener::Circuit { client, server, .. } => Some((client, server)),
+            _ => None,
+        }
+    }
+}
+
+/// The most bytes circuit stream readers held when about to read, on the
+/// client and on the server: what the mux buffered for the application.
+#[derive(Default)]
+struct Peaks {
+    client: AtomicU64,
+    server: AtomicU64,
+}
+
+/// A circuit reader that records into `peak` what it holds before a read.
+struct Probe {
+    reader: circuit_stream::Reader,
+    peak: Arc<Peaks>,
+    server: bool,
+}
+
+impl AsyncRead for Probe {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let held = self.reader.buffered() as u64;
+        let peak = match self.server {
+            true => &self.peak.server,
+            false => &self.peak.client,
+        };
+        peak.fetch_max(held, Ordering::Relaxed);
+        Pin::new(&mut self.reader).poll_read(cx, buf)
+    }
+}
+
+/// A probed reader and a writer as one stream, for the echo server.
+struct Probed {
+    reader: Probe,
+    writer: circuit_stream::Writer,
+}
+
+impl AsyncRead for Probed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.reader).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Probed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.writer).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.writer).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.writer).poll_close(cx)
+    }
+}
+
+/// Two ends of a loopback TCP connection, `TCP_NODELAY` on.
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (client, server) = (client.expect("connect"), server.expect("accept").0);
+    client.set_nodelay(true).expect("nodelay");
+    server.set_nodelay(true).expect("nodelay");
+    (client, server)
+}
+
+/// Drives a yamux client connection: serves open requests in order and
+/// polls the connection for progress (yamux makes progress only while
+/// `poll_next_inbound` is polled).
+struct YamuxClient<T> {
+    conn: yamux::Connection<T>,
+    requests: mpsc::UnboundedReceiver<oneshot::Sender<yamux::Stream>>,
+    waiting: std::collections::VecDeque<oneshot::Sender<yamux::Stream>>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Future for YamuxClient<T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            while let Poll::Ready(Some(tx)) = this.requests.poll_next_unpin(cx) {
+                this.waiting.push_back(tx);
+            }
+            let mut progress = false;
+            if !this.waiting.is_empty() {
+                match this.conn.poll_new_outbound(cx) {
+                    Poll::Ready(Ok(stream)) => {
+                        if let Some(tx) = this.waiting.pop_front() {
+                            let _ = tx.send(stream);
+                        }
+                        progress = true;
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => {}
+                }
+            }
+            match this.conn.poll_next_inbound(cx) {
+                // The client accepts nothing: drop what the peer opens.
+                Poll::Ready(Some(Ok(_))) => progress = true,
+                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                Poll::Pending => {}
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// The server side: writes back what it reads until end of stream, then
+/// closes its writing half.
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
+    let mut buf = vec![0; CHUNK];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = s.close().await;
+}
+
+/// Twice `CHUNK` bytes of a pattern of period `CHUNK` without shorter
+/// period: stream `seed` carries byte `(offset + shift(seed)) % CHUNK`.
+fn pattern() -> &'static [u8] {
+    static PATTERN: OnceLock<Vec<u8>> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        (0..2 * CHUNK)
+            .map(|i| {
+                let x = ((i % CHUNK) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                (x >> 56) as u8 ^ (x >> 23) as u8
+            })
+            .collect()
+    })
+}
+
+fn shift(seed: usize) -> usize {
+    seed.wrapping_mul(4099) % CHUNK
+}
+
+/// Writes `total` bytes of stream `seed` in `CHUNK` writes, then closes.
+async fn send(mut w: BoxWrite, seed: usize, total: usize) {
+    let pattern = pattern();
+    let mut off = 0;
+    while off < total {
+        let start = (off + shift(seed)) % CHUNK;
+        let n = (total - off).min(CHUNK);
+        w.write_all(&pattern[start..start + n])
+            .await
+            .expect("write");
+        off += n;
+    }
+    w.close().await.expect("close");
+}
+
+/// Reads `total` bytes of stream `seed` and checks every one.
+async fn receive(mut r: BoxRead, seed: usize, total: usize) {
+    let pattern = pattern();
+    let mut buf = vec![0; CHUNK];
+    let mut off = 0;
+    while off < total {
+        let n = r.read(&mut buf).await.expect("read");
+        assert!(n > 0, "stream {seed} ended at {off} of {total} bytes");
+        let start = (off + shift(seed)) % CHUNK;
+        assert!(
+            buf[..n] == pattern[start..start + n],
+            "stream {seed}: wrong bytes at offset {off}"
+        );
+        off += n;
+    }
+}
+
+/// W1 and W2: `streams` streams at once, each echoing `each` bytes.
+async fn bulk(link: &Link, streams: usize, each: usize) {
+    let mut tasks = Vec::with_capacity(2 * streams);
+    for seed in 0..streams {
+        let (r, w) = link.open().await;
+        tasks.push(tokio::spawn(send(w, seed, each)));
+        tasks.push(tokio::spawn(receive(r, seed, each)));
+    }
+    for t in tasks {
+        t.await.expect("stream task");
+    }
+}
+
+/// W4: opens a stream, echoes one byte, drops the stream.
+async fn ping(link: &Link) {
+    let (mut r, mut w) = link.open().await;
+    w.write_all(b"?").await.expect("write");
+    w.flush().await.expect("flush");
+    let mut byte = [0];
+    r.read_exact(&mut byte).await.expect("read");
+    assert_eq!(&byte, b"?");
+}
+
+/// Times `iters` runs of `work` on the runtime's workers.
+fn timed<F, Fut>(rt: &Runtime, link: &Arc<Link>, iters: u64, work: F) -> Duration
+where
+    F: Fn(Arc<Link>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let link = Arc::clone(link);
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            for _ in 0..iters {
+                work(Arc::clone(&link)).await;
+            }
+            start.elapsed()
+        })
+        .await
+        .expect("bench task")
+    })
+}
+
+fn links(rt: &Runtime, medium: Medium) -> Vec<(Kind, Arc<Link>)> {
+    KINDS
+        .iter()
+        .map(|&k| (k, Arc::new(rt.block_on(Link::new(k, medium, None)))))
+        .collect()
+}
+
+fn throughput_groups(c: &mut Criterion) {
+    let rt = runtime();
+    let sizes = sizes();
+    for medium in MEDIA {
+        let links = links(&rt, medium);
+
+        let mut group = c.benchmark_group(format!("mux_w1_{}", medium.name()));
+        group
+            .throughput(Throughput::Bytes(sizes.w1 as u64))
+            .sample_size(10)
+            .sampling_mode(SamplingMode::Flat);
+        let label = format!("1x{}MiB", sizes.w1 / MIB);
+        for (kind, link) in &links {
+            let w1 = sizes.w1;
+            group.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
+                b.iter_custom(|iters| {
+                    timed(
+                        &rt,
+                        link,
+                        iters,
+                        move |l| async move { bulk(&l, 1, w1).await },
+                    )
+                })
+            });
+        }
+        group.finish();
+
+        for (streams, each) in sizes.w2 {
+            let total = streams * each;
+            let mut group = c.benchmark_group(format!("mux_w2_{streams}_{}", medium.name()));
+            group
+                .throughput(Throughput::Bytes(total as u64))
+                .sample_size(10)
+                .sampling_mode(SamplingMode::Flat);
+            let label = format!("{streams}x{}KiB", each >> 10);
+            for (kind, link) in &links {
+                // Raw: the same bytes over one connection.
+                let (n, size) = match kind {
+                    Kind::Raw => (1, total),
+                    _ => (streams, each),
+                };
+                group.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
+                    b.iter_custom(|iters| {
+                        timed(
+                            &rt,
+                            link,
+                            iters,
+                            move |l| async move { bulk(&l, n, size).await },
+                        )
+                    })
+                });
+            }
+            group.finish();
+        }
+
+        let mut group = c.benchmark_group(format!("mux_w4_{}", medium.name()));
+        group.sample_size(30);
+        for (kind, link) in &links {
+            group.bench_function(BenchmarkId::new(kind.name(), "open_echo_1B"), |b| {
+                b.iter_custom(|iters| timed(&rt, link, iters, |l| async move { ping(&l).await }))
+            });
+        }
+        group.finish();
+    }
+}
+
+/// Runs `work` once while a thread samples `Counters::receive_buffered`
+/// of both muxes; returns the peaks (client, server).
+fn peak_counter(
+    rt: &Runtime,
+    link: &Arc<Link>,
+    work: impl Future<Output = ()> + Send + 'static,
+) -> (u64, u64) {
+    let (client, server) = link.muxes().expect("a circuit link");
+    let (client, server) = (client.clone(), server.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let peaks = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let sampler = {
+        let (stop, peaks) = (Arc::clone(&stop), Arc::clone(&peaks));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                peaks[0].fetch_max(client.counters().receive_buffered, Ordering::Relaxed);
+                peaks[1].fetch_max(server.counters().receive_buffered, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        })
+    };
+    rt.block_on(async { tokio::spawn(work).await.expect("work") });
+    stop.store(true, Ordering::Release);
+    sampler.join().expect("sampler");
+    (
+        peaks[0].load(Ordering::Relaxed),
+        peaks[1].load(Ordering::Relaxed),
+    )
+}
+
+/// Prints peak receive buffering and the latency distribution of W4.
+fn report(_: &mut Criterion) {
+    if std::env::var("CIRCUIT_BENCH_REPORT").is_ok_and(|v| v == "0") {
+        return;
+    }
+    let rt = runtime();
+    let sizes = sizes();
+    let config = Config::default();
+    println!(
+        "\nmux report: circuit receive buffering, peak KiB (limits: stream {} KiB, link {} KiB)",
+        config.get_stream_receive_limit() >> 10,
+        config.get_link_receive_limit() >> 10
+    );
+    println!("  held = most one stream reader held before a read (exact);");
+    println!("  counter = Counters::receive_buffered sampled every ~50 us");
+    for medium in MEDIA {
+        let mut runs = vec![(1, sizes.w1)];
+        runs.extend(sizes.w2);
+        for (streams, each) in runs {
+            let peaks = Arc::new(Peaks::default());
+            let link = rt.block_on(Link::new(Kind::Circuit, medium, Some(Arc::clone(&peaks))));
+            let link = Arc::new(link);
+            let l = Arc::clone(&link);
+            let (client, server) =
+                peak_counter(&rt, &link, async move { bulk(&l, streams, each).await });
+            println!(
+                "  {:<6} {streams:>3} x {:>6} KiB: held client {:>5} server {:>5}; counter client {:>6} server {:>6}",
+                medium.name(),
+                each >> 10,
+                peaks.client.load(Ordering::Relaxed) >> 10,
+                peaks.server.load(Ordering::Relaxed) >> 10,
+                client >> 10,
+                server >> 10,
+            );
+        }
+    }
+    println!(
+        "\nmux report: open + 1-byte echo, {} sequential rounds (us)",
+        sizes.latency_rounds
+    );
+    for medium in MEDIA {
+        for (kind, link) in links(&rt, medium) {
+            let rounds = sizes.latency_rounds;
+            let mut times = rt.block_on(async move {
+                tokio::spawn(async move {
+                    let mut times = Vec::with_capacity(rounds);
+                    for _ in 0..rounds {
+                        let start = Instant::now();
+                        ping(&link).await;
+                        times.push(start.elapsed());
+                    }
+                    times
+                })
+                .await
+                .expect("latency task")
+            });
+            times.sort();
+            let mean = times.iter().sum::<Duration>() / rounds as u32;
+            let us = |d: Duration| d.as_secs_f64() * 1e6;
+            println!(
+                "  {:<6} {:<7}: mean {:7.1}  p50 {:7.1}  p99 {:7.1}",
+                medium.name(),
+                kind.name(),
+                us(mean),
+                us(times[rounds / 2]),
+                us(times[rounds * 99 / 100]),
+            );
+        }
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .without_plots()
+        .nresamples(20_000)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(if full() { 10 } else { 3 }))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = throughput_groups, report
+}
+criterion_main!(benches);
