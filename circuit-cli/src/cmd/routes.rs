@@ -1,0 +1,50 @@
+//! `circuit routes`: the routing table as a fresh leaf linked at an
+//! address sees it, once the routes have settled.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use crate::cli::RoutesArgs;
+use crate::mesh::{any_ended, make_node, wait_for_any_peer, Dialled, Result};
+use crate::table::{dot, routing_table};
+
+/// Links a leaf at `--connect`, waits until no peer has come or gone for
+/// `--settle-ms` (at most `timeout` in all), and prints what it sees.
+pub async fn run(args: RoutesArgs, timeout: Duration) -> Result<()> {
+    let name = args
+        .name
+        .unwrap_or_else(|| format!("circuit-routes-{}", std::process::id()));
+    let (node, mut peers, incoming) = make_node(&name, &args.protocol, false)?;
+    drop(incoming);
+    let deadline = Instant::now() + timeout;
+    let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
+    let neighbour = wait_for_any_peer(&mut peers, &mut links, timeout).await?;
+
+    let settle = Duration::from_millis(args.settle_ms);
+    loop {
+        let quiet = Instant::now() + settle;
+        if quiet > deadline {
+            tracing::warn!("routes still changing at the timeout; printing them as they are");
+            break;
+        }
+        tokio::select! {
+            event = peers.next() => tracing::debug!(?event, "routes changed"),
+            () = tokio::time::sleep_until(quiet) => break,
+            e = any_ended(&mut links) => return Err(e),
+        }
+    }
+
+    let snapshot = node.snapshot();
+    if args.dot {
+        print!("{}", dot(&snapshot));
+    } else {
+        println!(
+            "routes seen by {name} through {neighbour} at {}:",
+            args.connect
+        );
+        print!("{}", routing_table(&snapshot));
+    }
+    Ok(())
+}

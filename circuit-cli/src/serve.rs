@@ -1,0 +1,71 @@
+//! What a node does with a stream that arrives for it: echo it, or splice
+//! it to a TCP connection.
+
+use circuit_node::IncomingStream;
+use circuit_stream::Duplex;
+use circuit_transport_tokio::tokio_io;
+use futures::{AsyncWriteExt, StreamExt};
+use tokio::net::TcpStream;
+
+use crate::error::CliError;
+
+/// Writes back every byte read from the stream, then closes its write
+/// half when the opener closes theirs.
+pub async fn echo(stream: Duplex) -> Result<u64, CliError> {
+    let (reader, mut writer) = stream.into_split();
+    let copied = futures::io::copy(reader, &mut writer)
+        .await
+        .map_err(CliError::io("echo"))?;
+    AsyncWriteExt::close(&mut writer)
+        .await
+        .map_err(CliError::io("echo close"))?;
+    Ok(copied)
+}
+
+/// Copies both ways between a stream and a new TCP connection to
+/// `address`, each direction closed after its end.
+pub async fn splice_to_tcp(stream: Duplex, address: &str) -> Result<(u64, u64), CliError> {
+    let mut tcp = TcpStream::connect(address)
+        .await
+        .map_err(CliError::io(format!("connect to {address}")))?;
+    let _ = tcp.set_nodelay(true);
+    splice(stream, &mut tcp).await
+}
+
+/// Copies both ways between a stream and a TCP connection until both
+/// directions are closed; returns the bytes (stream to TCP, TCP to stream).
+pub async fn splice(stream: Duplex, tcp: &mut TcpStream) -> Result<(u64, u64), CliError> {
+    let mut stream = tokio_io(stream);
+    tokio::io::copy_bidirectional(&mut stream, tcp)
+        .await
+        .map_err(CliError::io("splice"))
+}
+
+/// What a node does with each incoming stream.
+#[derive(Debug, Clone)]
+pub enum Service {
+    /// [`echo`] it.
+    Echo,
+    /// [`splice_to_tcp`] to this address.
+    ForwardTo(String),
+}
+
+/// Serves every incoming stream with `service`, each in its own task, until
+/// the node is gone.
+pub async fn serve(mut incoming: circuit_node::IncomingStreams, service: Service) {
+    while let Some(IncomingStream { source, stream }) = incoming.next().await {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let result = match &service {
+                Service::Echo => echo(stream).await.map(|n| (n, n)),
+                Service::ForwardTo(address) => splice_to_tcp(stream, address).await,
+            };
+            match result {
+                Ok((inbound, outbound)) => {
+                    tracing::debug!(%source, inbound, outbound, "stream done")
+                }
+                Err(e) => tracing::info!(%source, error = %e, "stream failed"),
+            }
+        });
+    }
+}

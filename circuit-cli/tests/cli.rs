@@ -1,0 +1,447 @@
+//! The `circuit` binary end to end: real processes linked over loopback
+//! TCP. Tests synchronise on the lines the processes print (`listening on
+//! ADDR`), never on sleeps; every process is killed when its guard drops,
+//! also when a test panics.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
+
+/// The longest a test waits for a line or an exit: far above what any
+/// command takes, so only a hang reaches it.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A running `circuit` process, killed on drop.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+/// How a process ended.
+struct Finished {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Proc {
+    /// Starts `circuit ARGS` with no stdin.
+    fn start(args: &[&str]) -> Proc {
+        Proc::spawn(args, None)
+    }
+
+    /// Starts `circuit ARGS` with `input` on stdin, then end of input.
+    fn start_with_input(args: &[&str], input: Vec<u8>) -> Proc {
+        Proc::spawn(args, Some(input))
+    }
+
+    fn spawn(args: &[&str], input: Option<Vec<u8>>) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_circuit"))
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the circuit binary starts");
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            thread::spawn(move || {
+                // The process may exit before reading it all; that is its
+                // own failure to report.
+                let _ = stdin.write_all(&input);
+            });
+        }
+        let (line_tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (err_tx, stderr) = mpsc::channel();
+        let mut err = child.stderr.take().expect("stderr is piped");
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        Proc {
+            name: args.first().copied().unwrap_or("circuit").to_owned(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next line on stdout.
+    fn line(&mut self) -> String {
+        match self.lines.recv_timeout(LIMIT) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("circuit {}: no output in {LIMIT:?}", self.name)
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let stderr = self.stderr.recv_timeout(LIMIT).unwrap_or_default();
+                panic!("circuit {} ended early; stderr:\n{stderr}", self.name)
+            }
+        }
+    }
+
+    /// The address from the next line, which must be `listening on ADDR`.
+    fn listening(&mut self) -> String {
+        let line = self.line();
+        match line.strip_prefix("listening on ") {
+            Some(address) => address.to_owned(),
+            None => panic!(
+                "circuit {}: expected `listening on ADDR`, got {line:?}",
+                self.name
+            ),
+        }
+    }
+
+    /// Waits for the process to exit and collects what it printed.
+    fn finish(mut self) -> Finished {
+        let mut stdout = String::new();
+        loop {
+            match self.lines.recv_timeout(LIMIT) {
+                Ok(line) => {
+                    stdout += &line;
+                    stdout.push('\n');
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("circuit {} did not exit", self.name),
+            }
+        }
+        let stderr = self
+            .stderr
+            .recv_timeout(LIMIT)
+            .unwrap_or_else(|_| panic!("circuit {} did not close stderr", self.name));
+        let status = self.child.wait().expect("wait for circuit");
+        Finished {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Finished {
+    /// Asserts a successful exit and returns stdout.
+    fn ok(self) -> String {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self.stdout
+    }
+
+    /// Asserts exit status `code` with a one-line error containing `text`.
+    fn fails_with(self, code: i32, text: &str) {
+        assert_eq!(self.code, Some(code), "stderr:\n{}", self.stderr);
+        let stderr = self.stderr.trim_end();
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(text) && stderr.lines().count() == 1,
+            "expected one line `error: ...{text}...`, got:\n{stderr}"
+        );
+    }
+}
+
+/// Runs `circuit ARGS` to its end.
+fn run(args: &[&str]) -> Finished {
+    Proc::start(args).finish()
+}
+
+/// A node running `--echo`, listening on a port of its choice.
+fn echo_node(name: &str) -> (Proc, String) {
+    let mut node = Proc::start(&["node", "--name", name, "--listen", "127.0.0.1:0", "--echo"]);
+    let address = node.listening();
+    (node, address)
+}
+
+#[test]
+fn bench_against_an_echo_node_in_both_modes() {
+    let (_node, address) = echo_node("echo");
+    let args = [
+        "bench",
+        "--name",
+        "bencher",
+        "--connect",
+        &address,
+        "--peer",
+        "echo",
+    ];
+
+    let throughput = [&args[..], &["--bytes", "4MiB", "--streams", "3"]].concat();
+    let stdout = run(&throughput).ok();
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("throughput: ") && last.contains(" MB/s"),
+        "{stdout}"
+    );
+    assert!(last.contains("3 streams x 4.0 MiB"), "{last}");
+
+    let latency = [&args[..], &["--latency", "200"]].concat();
+    let stdout = run(&latency).ok();
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("latency: mean ") && last.contains("p99"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn cat_round_trip_through_an_echo_node() {
+    let (_node, address) = echo_node("echo");
+    let input: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let cat = Proc::start_with_input(
+        &["cat", "--name", "cat", "--connect", &address, "echo"],
+        input.clone(),
+    );
+    let stdout = cat.finish().ok();
+    assert_eq!(stdout.len(), input.len());
+    assert!(stdout.as_bytes() == input, "the echo differs from stdin");
+}
+
+#[test]
+fn forward_reaches_a_tcp_service_through_a_router() {
+    // The service: a TCP echo server, one connection.
+    let service = TcpListener::bind("127.0.0.1:0").expect("bind the service");
+    let service_address = service.local_addr().expect("service address").to_string();
+    let server = thread::spawn(move || {
+        let (mut socket, _) = service.accept().expect("accept");
+        let mut read = socket.try_clone().expect("clone the socket");
+        std::io::copy(&mut read, &mut socket).expect("echo");
+        // Copy ends at the client's end of stream: close ours too.
+        socket
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+    });
+
+    // a - r - b, with b exposing the service and a forwarding to it.
+    let mut router = Proc::start(&["node", "--name", "r", "--router", "--listen", "127.0.0.1:0"]);
+    let mesh = router.listening();
+    let mut b = Proc::start(&[
+        "node",
+        "--name",
+        "b",
+        "--connect",
+        &mesh,
+        "--forward-to",
+        &service_address,
+    ]);
+    assert_eq!(b.line(), format!("connected to {mesh}"));
+    let mut a = Proc::start(&[
+        "forward",
+        "--name",
+        "a",
+        "--connect",
+        &mesh,
+        "--local",
+        "127.0.0.1:0",
+        "--peer",
+        "b",
+    ]);
+    let local = a.listening();
+
+    let mut client = TcpStream::connect(&local).expect("connect to the forwarded port");
+    let message = b"hello through the mesh".repeat(1000);
+    client.write_all(&message).expect("write");
+    client
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    let mut echo = Vec::new();
+    client.read_to_end(&mut echo).expect("read the echo");
+    assert!(echo == message, "the service's echo differs");
+    server.join().expect("the service ends");
+}
+
+#[test]
+fn bench_fails_on_a_corrupted_echo() {
+    // A service that echoes every byte with its lowest bit flipped.
+    let service = TcpListener::bind("127.0.0.1:0").expect("bind the service");
+    let service_address = service.local_addr().expect("service address").to_string();
+    thread::spawn(move || {
+        let Ok((mut socket, _)) = service.accept() else {
+            return;
+        };
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = socket.read(&mut buf) {
+            buf[..n].iter_mut().for_each(|b| *b ^= 1);
+            if socket.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    });
+    let mut liar = Proc::start(&[
+        "node",
+        "--name",
+        "liar",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward-to",
+        &service_address,
+    ]);
+    let address = liar.listening();
+    run(&[
+        "bench",
+        "--name",
+        "b",
+        "--connect",
+        &address,
+        "--peer",
+        "liar",
+        "--latency",
+        "5",
+    ])
+    .fails_with(6, "echo mismatch on stream 0 at byte 0");
+}
+
+#[test]
+fn routes_shows_the_mesh_seen_from_a_router() {
+    let mut router = Proc::start(&["node", "--name", "r", "--router", "--listen", "127.0.0.1:0"]);
+    let mesh = router.listening();
+    let mut b = Proc::start(&["node", "--name", "b", "--connect", &mesh, "--echo"]);
+    assert_eq!(b.line(), format!("connected to {mesh}"));
+    // b is up once the router says so.
+    while router.line() != "peer b reachable" {}
+
+    let table = run(&["routes", "--connect", &mesh]).ok();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("b "))
+        .unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..3], ["b", "r", "4"], "{table}");
+
+    let dot = run(&["routes", "--connect", &mesh, "--dot"]).ok();
+    assert!(
+        dot.starts_with("digraph circuit {") && dot.contains("\"r\" -> \"b\""),
+        "{dot}"
+    );
+}
+
+#[test]
+fn demo_reroutes_and_degrades_to_plain_lines_off_a_terminal() {
+    let stdout = run(&["demo", "--stream-bytes", "256KiB"]).ok();
+    assert!(
+        !stdout.contains('\r'),
+        "a progress line was redrawn on a pipe"
+    );
+    let after = stdout
+        .split("after the cut:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let b_row = after
+        .lines()
+        .find(|l| l.starts_with("b "))
+        .unwrap_or_default();
+    assert!(
+        b_row.split_whitespace().nth(1) == Some("r"),
+        "b not through r:\n{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("demo done"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_address_is_refused() {
+    run(&["cat", "--name", "c", "--connect", "nonsense", "x"]).fails_with(2, "bad address");
+    run(&["node", "--name", "n", "--listen", "127.0.0.1:99999"]).fails_with(2, "bad address");
+}
+
+#[test]
+fn an_unreachable_peer_fails_after_the_timeout() {
+    let (_node, address) = echo_node("echo");
+    run(&[
+        "cat",
+        "--timeout",
+        "0.5",
+        "--name",
+        "c",
+        "--connect",
+        &address,
+        "nobody",
+    ])
+    .fails_with(4, "peer nobody is not reachable");
+}
+
+#[test]
+fn nothing_listening_fails_at_once() {
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = closed.local_addr().expect("address").to_string();
+    drop(closed);
+    run(&[
+        "bench",
+        "--name",
+        "c",
+        "--connect",
+        &address,
+        "--peer",
+        "x",
+        "--latency",
+        "1",
+    ])
+    .fails_with(4, "cannot connect");
+}
+
+#[test]
+fn a_protocol_mismatch_is_reported() {
+    let (_node, address) = echo_node("echo");
+    run(&["routes", "--connect", &address, "--protocol", "other"])
+        .fails_with(5, "peer runs protocol \"test\", this node \"other\"");
+}
+
+#[test]
+fn a_name_over_255_bytes_is_refused() {
+    let long = "n".repeat(256);
+    run(&["node", "--name", &long, "--listen", "127.0.0.1:0"])
+        .fails_with(2, "256 bytes long; a name is at most 255 bytes");
+}
+
+#[test]
+fn a_port_in_use_is_refused() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    run(&["node", "--name", "n", "--listen", &address]).fails_with(3, "already in use");
+}
+
+#[test]
+fn every_command_has_examples_in_its_help() {
+    for command in ["demo", "node", "forward", "cat", "bench", "routes"] {
+        let help = run(&[command, "--help"]).ok();
+        assert!(
+            help.contains("Examples:"),
+            "circuit {command} --help:\n{help}"
+        );
+    }
+    assert!(run(&["--help"]).ok().contains("Exit status:"));
+}
