@@ -1,0 +1,814 @@
+//! `circuit-node`: routed streams through chains of routers, beside the
+//! direct link and a raw connection, and route convergence of meshes.
+//!
+//! Every throughput and latency workload runs over two media: in-memory
+//! links (`circuit_stream::duplex_pair`) and loopback TCP (`TCP_NODELAY`
+//! on, tokio sockets through `tokio_util::compat`). All nodes live in one
+//! process on a tokio runtime with 2 workers; every link future is a task.
+//! Leaf `a` opens routed streams to leaf `b`, which echoes every stream
+//! back. Topologies (the ids in each group):
+//! - `raw`: no node, one connection (`duplex_pair` in memory), echoed,
+//! - `direct`: a - b over one link,
+//! - `router_1`: a - r1 - b,
+//! - `router_3`: a - r1 - r2 - r3 - b,
+//!
+//! so the figures that matter are the ratios within a group, above all
+//! `router_1 / direct` over TCP.
+//!
+//! Groups:
+//! - `node_stream_<medium>`: one stream echoes `STREAM` bytes in 64 KiB
+//!   writes; throughput is bytes one way / time from the open to the last
+//!   echoed byte read and checked against the pattern sent.
+//! - `node_open_<medium>`: open a stream, echo 1 byte, drop it; time per
+//!   iteration. `raw` over TCP opens a new connection each time.
+//! - `node_converge`: builds a random connected mesh of routers (a random
+//!   spanning tree plus as many extra links as nodes, qualities 1, 2, 5 or
+//!   20) in memory on one single-threaded executor with a `ManualClock`,
+//!   then advances the clock one advertise interval per round until every
+//!   node reaches every other; time per whole run.
+//!
+//! After the groups a report pass (skip it with `CIRCUIT_BENCH_REPORT=0`)
+//! prints, per mesh size, the rounds until everyone reaches everyone and
+//! until the control streams fall quiet, and the control bytes sent
+//! (`NodeState` bytes from the routing counters; mux bytes out of all links).
+//!
+//! Sizes: small by default so that a CI smoke run is quick; set
+//! `CIRCUIT_BENCH_FULL=1` for 256 MiB per stream and the 200-node mesh
+//! timed by criterion (the report prints both mesh sizes either way).
+//!
+//! Run: `CIRCUIT_BENCH_FULL=1 cargo bench -p circuit-benches --bench node`
+//! (smoke: `cargo bench -p circuit-benches --bench node -- --warm-up-time 0.5
+//! --measurement-time 1 --sample-size 10 --noplot`).
+
+use std::collections::{BTreeSet, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use circuit_frame::{Name, Quality};
+use circuit_mux::Role as MuxRole;
+use circuit_node::routing::{RouteEvent, RoutingConfig};
+use circuit_node::timer::{ManualClock, Sleep, Timer};
+use circuit_node::{Node, NodeConfig};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use futures::executor::LocalPool;
+use futures::future::RemoteHandle;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::task::LocalSpawnExt;
+use futures::StreamExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::task::AbortHandle;
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+
+const MIB: usize = 1 << 20;
+/// Size of every application write and read.
+const CHUNK: usize = 64 << 10;
+/// Capacity of each direction of an in-memory link.
+const PIPE: usize = MIB;
+/// The application protocol every node speaks.
+const PROTOCOL: &str = "bench";
+
+fn full() -> bool {
+    std::env::var("CIRCUIT_BENCH_FULL").is_ok_and(|v| v != "0")
+}
+
+/// Bytes echoed over one stream per iteration.
+fn stream_bytes() -> usize {
+    if full() {
+        256 * MIB
+    } else {
+        16 * MIB
+    }
+}
+
+/// Mesh sizes timed by criterion (the report prints 50 and 200 always).
+fn timed_meshes() -> &'static [usize] {
+    if full() {
+        &[50, 200]
+    } else {
+        &[50]
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// The node layer's clock on tokio: time since `start`, tokio sleeps.
+struct TokioTimer {
+    start: tokio::time::Instant,
+}
+
+impl Timer for TokioTimer {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn sleep_until(&self, deadline: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep_until(self.start + deadline))
+    }
+}
+
+type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// What carries the bytes.
+#[derive(Clone, Copy, Debug)]
+enum Medium {
+    Memory,
+    Tcp,
+}
+
+const MEDIA: [Medium; 2] = [Medium::Memory, Medium::Tcp];
+
+impl Medium {
+    fn name(self) -> &'static str {
+        match self {
+            Medium::Memory => "memory",
+            Medium::Tcp => "tcp",
+        }
+    }
+}
+
+/// Between `a` and `b`: nothing (a raw connection), or that many routers.
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    Raw,
+    Routers(usize),
+}
+
+const PATHS: [Path; 4] = [
+    Path::Raw,
+    Path::Routers(0),
+    Path::Routers(1),
+    Path::Routers(3),
+];
+
+impl Path {
+    fn name(self) -> String {
+        match self {
+            Path::Raw => "raw".into(),
+            Path::Routers(0) => "direct".into(),
+            Path::Routers(n) => format!("router_{n}"),
+        }
+    }
+}
+
+/// A client end that opens streams whose far end echoes them. Dropping it
+/// stops every task it spawned.
+struct Chain {
+    opener: Opener,
+    /// The routers between `a` and `b`, for their counters.
+    routers: Vec<Node>,
+    tasks: Vec<AbortHandle>,
+}
+
+enum Opener {
+    Node(Node),
+    RawTcp(SocketAddr),
+    RawMemory,
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Two connected TCP sockets on loopback, `TCP_NODELAY` on.
+async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (client, server) = (client.expect("connect"), server.expect("accept").0);
+    client.set_nodelay(true).expect("nodelay");
+    server.set_nodelay(true).expect("nodelay");
+    (client, server)
+}
+
+impl Chain {
+    /// Sets up `path` over `medium`; call within the runtime. Returns once
+    /// `a` can reach `b`.
+    async fn new(path: Path, medium: Medium) -> Chain {
+        let routers = match path {
+            Path::Routers(n) => n,
+            Path::Raw => return Chain::raw(medium).await,
+        };
+        let timer: Arc<dyn Timer> = Arc::new(TokioTimer {
+            start: tokio::time::Instant::now(),
+        });
+        // Quick advertisements so that setting up is quick; nothing is
+        // advertised while streams run (the topology does not change).
+        let mut routing = RoutingConfig::default();
+        routing.advertise_interval = Duration::from_millis(5);
+        let config = |c: NodeConfig| c.routing(routing.clone());
+        let (a, mut a_peers, _) =
+            Node::new("a", PROTOCOL, config(NodeConfig::leaf())).expect("valid names");
+        let (b, _, mut b_incoming) =
+            Node::new("b", PROTOCOL, config(NodeConfig::leaf())).expect("valid names");
+        let mut chain = vec![a.clone()];
+        for i in 1..=routers {
+            let router = NodeConfig::router(Arc::clone(&timer));
+            let (r, _, _) =
+                Node::new(&format!("r{i}"), PROTOCOL, config(router)).expect("valid names");
+            chain.push(r);
+        }
+        chain.push(b);
+        let routers = chain[1..chain.len() - 1].to_vec();
+        let mut tasks = Vec::new();
+        for pair in chain.windows(2) {
+            let (left, right) = (&pair[0], &pair[1]);
+            let (l, r) = match medium {
+                Medium::Memory => {
+                    let (l, r) = circuit_stream::duplex_pair(PIPE);
+                    (
+                        left.link_io(l, MuxRole::Client, Quality::IN_PROCESS)
+                            .boxed_link(),
+                        right
+                            .link_io(r, MuxRole::Server, Quality::IN_PROCESS)
+                            .boxed_link(),
+                    )
+                }
+                Medium::Tcp => {
+                    let (l, r) = tcp_pair().await;
+                    (
+                        left.link_io(l.compat(), MuxRole::Client, Quality::LOCAL_SOCKET)
+                            .boxed_link(),
+                        right
+                            .link_io(r.compat(), MuxRole::Server, Quality::LOCAL_SOCKET)
+                            .boxed_link(),
+                    )
+                }
+            };
+            tasks.push(tokio::spawn(l).abort_handle());
+            tasks.push(tokio::spawn(r).abort_handle());
+        }
+        tasks.push(
+            tokio::spawn(async move {
+                while let Some(s) = b_incoming.next().await {
+                    tokio::spawn(echo(s.stream));
+                }
+            })
+            .abort_handle(),
+        );
+        let b_id = Name::new("b").expect("short name");
+        while let Some(event) = a_peers.next().await {
+            if event == RouteEvent::PeerReachable(b_id.clone()) {
+                break;
+            }
+        }
+        Chain {
+            opener: Opener::Node(a),
+            routers,
+            tasks,
+        }
+    }
+
+    async fn raw(medium: Medium) -> Chain {
+        match medium {
+            Medium::Memory => Chain {
+                opener: Opener::RawMemory,
+                routers: Vec::new(),
+                tasks: Vec::new(),
+            },
+            Medium::Tcp => {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let addr = listener.local_addr().expect("local addr");
+                let accept = tokio::spawn(async move {
+                    loop {
+                        let (s, _) = listener.accept().await.expect("accept");
+                        s.set_nodelay(true).expect("nodelay");
+                        tokio::spawn(echo(s.compat()));
+                    }
+                });
+                Chain {
+                    opener: Opener::RawTcp(addr),
+                    routers: Vec::new(),
+                    tasks: vec![accept.abort_handle()],
+                }
+            }
+        }
+    }
+
+    /// Opens a stream to `b` (or a raw connection to an echo).
+    async fn open(&self) -> (BoxRead, BoxWrite) {
+        match &self.opener {
+            Opener::Node(a) => {
+                let (r, w) = a
+                    .connect_to_peer("b")
+                    .await
+                    .expect("b is reachable")
+                    .into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Opener::RawTcp(addr) => {
+                let s = TcpStream::connect(addr).await.expect("connect");
+                s.set_nodelay(true).expect("nodelay");
+                let (r, w) = s.into_split();
+                (Box::new(r.compat()), Box::new(w.compat_write()))
+            }
+            Opener::RawMemory => {
+                let (ours, theirs) = circuit_stream::duplex_pair(PIPE);
+                tokio::spawn(echo(theirs));
+                let (r, w) = ours.into_split();
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+}
+
+/// A link future with its error type erased, ready to spawn.
+trait BoxedLink {
+    fn boxed_link(self) -> futures::future::BoxFuture<'static, ()>;
+}
+
+impl<F, E> BoxedLink for F
+where
+    F: Future<Output = Result<(), E>> + Send + 'static,
+{
+    fn boxed_link(self) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.await;
+        })
+    }
+}
+
+/// The far end: writes back what it reads until end of stream, then
+/// closes its writing half.
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
+    let mut buf = vec![0; CHUNK];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = s.close().await;
+}
+
+/// Twice `CHUNK` bytes of a pattern of period `CHUNK` without shorter
+/// period: byte `offset` of a stream is `pattern[offset % CHUNK]`.
+fn pattern() -> &'static [u8] {
+    static PATTERN: OnceLock<Vec<u8>> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        (0..2 * CHUNK)
+            .map(|i| {
+                let x = ((i % CHUNK) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                (x >> 56) as u8 ^ (x >> 23) as u8
+            })
+            .collect()
+    })
+}
+
+/// Writes `total` bytes of the pattern in `CHUNK` writes, then closes.
+async fn send(mut w: BoxWrite, total: usize) {
+    let pattern = pattern();
+    let mut off = 0;
+    while off < total {
+        let n = (total - off).min(CHUNK);
+        w.write_all(&pattern[..n]).await.expect("write");
+        off += n;
+    }
+    w.close().await.expect("close");
+}
+
+/// Reads `total` bytes and checks every one against the pattern.
+async fn receive(mut r: BoxRead, total: usize) {
+    let pattern = pattern();
+    let mut buf = vec![0; CHUNK];
+    let mut off = 0;
+    while off < total {
+        let n = r.read(&mut buf).await.expect("read");
+        assert!(n > 0, "stream ended at {off} of {total} bytes");
+        let start = off % CHUNK;
+        assert!(
+            buf[..n] == pattern[start..start + n],
+            "wrong bytes at offset {off}"
+        );
+        off += n;
+    }
+}
+
+/// One stream echoing `total` bytes: writer and reader as two tasks.
+async fn bulk(chain: &Chain, total: usize) {
+    let (r, w) = chain.open().await;
+    let send = tokio::spawn(send(w, total));
+    let receive = tokio::spawn(receive(r, total));
+    send.await.expect("send task");
+    receive.await.expect("receive task");
+}
+
+/// Opens a stream, echoes one byte, drops the stream.
+async fn ping(chain: &Chain) {
+    let (mut r, mut w) = chain.open().await;
+    w.write_all(b"?").await.expect("write");
+    w.flush().await.expect("flush");
+    let mut byte = [0];
+    r.read_exact(&mut byte).await.expect("read");
+    assert_eq!(&byte, b"?");
+}
+
+/// Times `iters` runs of `work` on the runtime's workers.
+fn timed<F, Fut>(rt: &Runtime, chain: &Arc<Chain>, iters: u64, work: F) -> Duration
+where
+    F: Fn(Arc<Chain>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let chain = Arc::clone(chain);
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            for _ in 0..iters {
+                work(Arc::clone(&chain)).await;
+            }
+            start.elapsed()
+        })
+        .await
+        .expect("bench task")
+    })
+}
+
+fn chains(rt: &Runtime, medium: Medium) -> Vec<(Path, Arc<Chain>)> {
+    PATHS
+        .iter()
+        .map(|&p| (p, Arc::new(rt.block_on(Chain::new(p, medium)))))
+        .collect()
+}
+
+fn stream_groups(c: &mut Criterion) {
+    let rt = runtime();
+    let total = stream_bytes();
+    for medium in MEDIA {
+        let chains = chains(&rt, medium);
+
+        let mut group = c.benchmark_group(format!("node_stream_{}", medium.name()));
+        group
+            .throughput(Throughput::Bytes(total as u64))
+            .sample_size(10)
+            .sampling_mode(SamplingMode::Flat);
+        let label = format!("1x{}MiB_echo", total / MIB);
+        for (path, chain) in &chains {
+            group.bench_function(BenchmarkId::new(path.name(), &label), |b| {
+                b.iter_custom(|iters| {
+                    timed(
+                        &rt,
+                        chain,
+                        iters,
+                        move |c| async move { bulk(&c, total).await },
+                    )
+                })
+            });
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("node_open_{}", medium.name()));
+        for (path, chain) in &chains {
+            if let Path::Routers(3) = path {
+                continue;
+            }
+            group.bench_function(BenchmarkId::new(path.name(), "open_echo_1B"), |b| {
+                b.iter_custom(|iters| timed(&rt, chain, iters, |c| async move { ping(&c).await }))
+            });
+        }
+        group.finish();
+    }
+}
+
+/// xorshift64: a reproducible topology without extra dependencies.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x % n as u64) as usize
+    }
+}
+
+/// A random connected graph of `nodes` nodes: a random spanning tree plus
+/// `nodes` extra links, as (a, b, quality).
+fn topology(nodes: usize, seed: u64) -> Vec<(usize, usize, u8)> {
+    let mut rng = XorShift(seed);
+    let qualities = [1, 2, 5, 20];
+    let mut links = Vec::new();
+    let mut linked = BTreeSet::new();
+    for i in 1..nodes {
+        let j = rng.below(i);
+        links.push((i, j, qualities[rng.below(4)]));
+        linked.insert((j, i));
+    }
+    while links.len() < 2 * nodes - 1 {
+        let (a, b) = (rng.below(nodes), rng.below(nodes));
+        if a != b && linked.insert((a.min(b), a.max(b))) {
+            links.push((a, b, qualities[rng.below(4)]));
+        }
+    }
+    links
+}
+
+/// The most hops between two nodes.
+fn diameter(nodes: usize, links: &[(usize, usize, u8)]) -> usize {
+    let mut adjacency = vec![Vec::new(); nodes];
+    for &(a, b, _) in links {
+        adjacency[a].push(b);
+        adjacency[b].push(a);
+    }
+    (0..nodes)
+        .map(|from| {
+            let mut hops = vec![usize::MAX; nodes];
+            hops[from] = 0;
+            let mut queue = VecDeque::from([from]);
+            while let Some(n) = queue.pop_front() {
+                for &m in &adjacency[n] {
+                    if hops[m] == usize::MAX {
+                        hops[m] = hops[n] + 1;
+                        queue.push_back(m);
+                    }
+                }
+            }
+            hops.into_iter().max().unwrap_or(0)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// What one convergence run measured.
+struct Convergence {
+    links: usize,
+    diameter: usize,
+    /// Intervals until every node reached every other.
+    rounds: usize,
+    /// `NodeState` bytes sent by all nodes by then.
+    control_bytes: u64,
+    /// Intervals until no node sent a `NodeState` for a whole interval.
+    quiet_rounds: usize,
+    /// `NodeState` bytes and messages sent by all nodes by then.
+    quiet_control_bytes: u64,
+    quiet_control_messages: u64,
+    /// Mux bytes out of every link end by then (handshakes, framing).
+    quiet_mux_bytes: u64,
+    wall: Duration,
+}
+
+/// Builds a random mesh of `nodes` routers in memory and advances a
+/// `ManualClock` one advertise interval per round (everything runs until
+/// stalled between rounds) until every node reaches every other; with
+/// `until_quiet`, goes on until a round sends no route update.
+fn converge(nodes: usize, until_quiet: bool) -> Convergence {
+    let start = Instant::now();
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let clock = ManualClock::new();
+    let interval = RoutingConfig::default().advertise_interval;
+    // Small buffers: four mux ends per node in one process.
+    let mux = circuit_mux::Config::default()
+        .read_buffer(4096)
+        .write_buffer(4096);
+    let links = topology(nodes, 0x5eed_cafe ^ nodes as u64);
+    let diameter = diameter(nodes, &links);
+    let routers: Vec<Node> = (0..nodes)
+        .map(|i| {
+            let config = NodeConfig::router(Arc::new(clock.clone())).mux(mux.clone());
+            Node::new(&format!("n{i}"), PROTOCOL, config)
+                .expect("valid names")
+                .0
+        })
+        .collect();
+    let _handles: Vec<RemoteHandle<()>> = links
+        .iter()
+        .flat_map(|&(a, b, quality)| {
+            let quality = Quality::new(quality).expect("valid quality");
+            let (a_io, b_io) = circuit_stream::duplex_pair(64 << 10);
+            [
+                routers[a]
+                    .link_io(a_io, MuxRole::Client, quality)
+                    .boxed_link(),
+                routers[b]
+                    .link_io(b_io, MuxRole::Server, quality)
+                    .boxed_link(),
+            ]
+        })
+        .map(|f| spawner.spawn_local_with_handle(f).expect("pool runs"))
+        .collect();
+    pool.run_until_stalled();
+    let everyone = || {
+        routers
+            .iter()
+            .all(|n| n.reachable_peers().len() == nodes - 1)
+    };
+    let sent = || {
+        routers.iter().fold((0, 0), |(m, b), n| {
+            let control = n.snapshot().routing.counters.control;
+            (m + control.messages_sent, b + control.bytes_sent)
+        })
+    };
+    let bound = 4 * (diameter + 2) + 20;
+    let mut rounds = 0;
+    while !everyone() {
+        assert!(
+            rounds < bound,
+            "{nodes} routers: not converged after {rounds} rounds"
+        );
+        clock.advance(interval);
+        pool.run_until_stalled();
+        rounds += 1;
+    }
+    let control_bytes = sent().1;
+    let mut quiet_rounds = rounds;
+    let mut last = sent();
+    if until_quiet {
+        loop {
+            assert!(quiet_rounds < 4 * bound, "{nodes} routers: never quiet");
+            clock.advance(interval);
+            pool.run_until_stalled();
+            quiet_rounds += 1;
+            let now = sent();
+            if now == last {
+                // This round sent nothing: the last one that did is the end.
+                quiet_rounds -= 1;
+                break;
+            }
+            last = now;
+        }
+    }
+    let quiet_mux_bytes = routers
+        .iter()
+        .flat_map(|n| n.snapshot().links)
+        .map(|l| l.mux.bytes_out)
+        .sum();
+    Convergence {
+        links: links.len(),
+        diameter,
+        rounds,
+        control_bytes,
+        quiet_rounds,
+        quiet_control_messages: last.0,
+        quiet_control_bytes: last.1,
+        quiet_mux_bytes,
+        wall: start.elapsed(),
+    }
+}
+
+fn converge_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("node_converge");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for &nodes in timed_meshes() {
+        group.bench_function(BenchmarkId::new("mesh", format!("{nodes}_routers")), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let start = Instant::now();
+                        converge(nodes, false);
+                        start.elapsed()
+                    })
+                    .sum()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// CPU time (user + system) of this process so far, from
+/// `/proc/self/stat` (Linux; clock ticks of 10 ms). `None` elsewhere.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which ends with the last ')'.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// Runs one-stream echoes over `chain` for at least `span`; returns
+/// (bytes one way, wall time, CPU time of the whole process).
+fn cpu_per_byte(
+    rt: &Runtime,
+    chain: &Arc<Chain>,
+    span: Duration,
+) -> Option<(u64, Duration, Duration)> {
+    let total = 16 * MIB;
+    // One untimed round so that buffers and pages are in place.
+    timed(rt, chain, 1, move |c| async move { bulk(&c, total).await });
+    let cpu_start = cpu_time()?;
+    let start = Instant::now();
+    let mut bytes = 0;
+    while start.elapsed() < span {
+        timed(rt, chain, 1, move |c| async move { bulk(&c, total).await });
+        bytes += total as u64;
+    }
+    let wall = start.elapsed();
+    Some((bytes, wall, cpu_time()?.saturating_sub(cpu_start)))
+}
+
+/// Prints the CPU cost per byte of each path, then rounds and control
+/// bytes of the 50- and 200-router meshes.
+fn report(_: &mut Criterion) {
+    if std::env::var("CIRCUIT_BENCH_REPORT").is_ok_and(|v| v == "0") {
+        return;
+    }
+    let rt = runtime();
+    let span = Duration::from_millis(if full() { 3000 } else { 500 });
+    println!(
+        "\nnode report: one stream echoed in 64 KiB writes for {span:?} per path; \
+         CPU = user + system time of the whole process (both ends, routers, echo)"
+    );
+    for medium in MEDIA {
+        let mut direct = None;
+        for (path, chain) in chains(&rt, medium) {
+            let Some((bytes, wall, cpu)) = cpu_per_byte(&rt, &chain, span) else {
+                println!("  (no /proc/self/stat: CPU time not measured)");
+                return;
+            };
+            let ns_per_byte = cpu.as_secs_f64() * 1e9 / bytes as f64;
+            if let Path::Routers(0) = path {
+                direct = Some(ns_per_byte);
+            }
+            let ratio = match (path, direct) {
+                (Path::Routers(n), Some(d)) if n > 0 => {
+                    format!(", {:.2} x direct", ns_per_byte / d)
+                }
+                _ => String::new(),
+            };
+            let frames = |n: &Node| {
+                n.snapshot().links.iter().fold((0, 0), |(b, f), l| {
+                    (b + l.mux.bytes_out, f + l.mux.frames_out)
+                })
+            };
+            let framing = match (&chain.opener, chain.routers.first()) {
+                (Opener::Node(a), router) => {
+                    let (ab, af) = frames(a);
+                    let mut s = format!("; mean frame out of a {} B", ab / af.max(1));
+                    if let Some(r) = router {
+                        let (rb, rf) = frames(r);
+                        s += &format!(", of r1 {} B", rb / rf.max(1));
+                    }
+                    s
+                }
+                _ => String::new(),
+            };
+            println!(
+                "  {:<6} {:<8}: {:7.1} MB/s wall, {:4.2} CPUs busy, {:5.2} ns CPU per byte{ratio}{framing}",
+                medium.name(),
+                path.name(),
+                bytes as f64 / wall.as_secs_f64() / 1e6,
+                cpu.as_secs_f64() / wall.as_secs_f64(),
+                ns_per_byte,
+            );
+        }
+    }
+    drop(rt);
+    println!(
+        "\nnode report: convergence of random router meshes (advertise interval {:?})",
+        RoutingConfig::default().advertise_interval
+    );
+    for nodes in [50, 200] {
+        let r = converge(nodes, true);
+        println!(
+            "  {nodes:>3} routers, {} links, diameter {}: all reach all after {} rounds \
+             ({} NodeState bytes); quiet after {} rounds: {} NodeState messages, {} bytes \
+             ({} per node), mux bytes out {}; wall {:.2} s",
+            r.links,
+            r.diameter,
+            r.rounds,
+            r.control_bytes,
+            r.quiet_rounds,
+            r.quiet_control_messages,
+            r.quiet_control_bytes,
+            r.quiet_control_bytes / nodes as u64,
+            r.quiet_mux_bytes,
+            r.wall.as_secs_f64(),
+        );
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .without_plots()
+        .nresamples(20_000)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(if full() { 10 } else { 3 }))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = stream_groups, converge_group, report
+}
+criterion_main!(benches);
