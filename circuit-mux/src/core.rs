@@ -7,6 +7,7 @@
 //! [`Driver`](crate::Driver) does that.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -22,6 +23,21 @@ use crate::{AttachError, Config, MuxError, MuxStream};
 /// It is never a user stream; in v0 mode receiving it means the two ends
 /// disagree about the mode.
 pub const RESERVED_STREAM_ID: u32 = u32::MAX;
+
+/// Data frames at least this large are written straight from their
+/// stream's pipe to the link when the gather buffer is empty.
+const DIRECT_MIN: usize = 8 * 1024;
+
+/// A vectored write to the link, for [`Core::transmit_direct`].
+pub(crate) type DirectWrite<'a, 'b> = &'a mut dyn FnMut(&[IoSlice<'_>]) -> Poll<io::Result<usize>>;
+
+/// What one turn of a stream put out.
+enum Sent {
+    Nothing,
+    Gathered,
+    Direct(usize),
+    WouldBlock,
+}
 
 /// Frames of refusals waiting to be sent before input processing pauses.
 const MAX_PENDING_CONTROL: usize = 1024;
@@ -251,8 +267,12 @@ impl Core {
             let done = match frame {
                 Frame::Data { stream_id, payload } => self.on_data(stream_id, payload, cx)?,
                 Frame::Close { stream_id, epitaph } => {
+                    // Counted first: the stream's reader may look at the
+                    // counters as soon as it sees the close.
+                    AtomicCounters::add(&self.counters.frames_in, 1);
                     self.on_close(stream_id, &String::from_utf8_lossy(epitaph))?;
-                    true
+                    consumed += len;
+                    continue;
                 }
             };
             if !done {
@@ -310,8 +330,8 @@ impl Core {
             } else {
                 "refused: this end accepts no streams"
             };
+            // Sent by the driver's next transmit, right after `receive`.
             self.control.push_back((id, why.to_owned()));
-            self.ready.wake_driver();
             return false;
         }
         let (sink_reader, sink) =
@@ -331,7 +351,8 @@ impl Core {
         );
         self.incoming_open += 1;
         self.count_opened();
-        self.ready.push(&waker);
+        // Called from `receive`: the driver transmits right after.
+        self.ready.push_quiet(&waker);
         self.accept_queue.push_back(Accepted {
             stream: MuxStream::new(id, sink_reader, source_writer),
         });
@@ -418,10 +439,14 @@ impl Core {
         match self.streams.get_mut(&id) {
             Some(st) => match st.recv {
                 Recv::Open => {
-                    if let Some(sink) = st.sink.take() {
+                    let sink = st.sink.take();
+                    st.recv = Recv::Closed;
+                    // Count the stream closed before its reader can see it.
+                    self.finish_if_done(id);
+                    if let Some(sink) = sink {
                         sink.close(epitaph);
                     }
-                    st.recv = Recv::Closed;
+                    return Ok(());
                 }
                 Recv::Discarding => st.recv = Recv::Closed,
                 Recv::Closed => return Err(self.bad_id(id, "close for a stream already closed")),
@@ -478,7 +503,8 @@ impl Core {
             let Some(waker) = self.ready.pop() else {
                 break;
             };
-            self.transmit_one(&waker, out);
+            // Without a direct writer nothing can fail.
+            let _ = self.transmit_one(&waker, out, None);
         }
     }
 
@@ -487,13 +513,40 @@ impl Core {
         AtomicCounters::add(&self.counters.frames_out, 1);
     }
 
-    fn transmit_one(&mut self, waker: &Arc<StreamWaker>, out: &mut Vec<u8>) {
+    /// For the driver: sends the next ready stream's frame straight from
+    /// its pipe to the link with `write` (a vectored write), sparing a copy
+    /// into the gather buffer, when the frame is large. Small frames, close
+    /// frames and whatever part of a frame `write` did not take go to
+    /// `out`. Returns the bytes `write` took.
+    pub(crate) fn transmit_direct(
+        &mut self,
+        out: &mut Vec<u8>,
+        write: DirectWrite<'_, '_>,
+    ) -> io::Result<usize> {
+        if !self.control.is_empty() {
+            return Ok(0);
+        }
+        let Some(waker) = self.ready.pop() else {
+            return Ok(0);
+        };
+        match self.transmit_one(&waker, out, Some(write))? {
+            Sent::Direct(n) => Ok(n),
+            Sent::Gathered | Sent::Nothing | Sent::WouldBlock => Ok(0),
+        }
+    }
+
+    fn transmit_one(
+        &mut self,
+        waker: &Arc<StreamWaker>,
+        out: &mut Vec<u8>,
+        mut direct: Option<DirectWrite<'_, '_>>,
+    ) -> io::Result<Sent> {
         let id = waker.id;
         let Some(st) = self.streams.get_mut(&id) else {
-            return;
+            return Ok(Sent::Nothing);
         };
         let Some(source) = &st.source else {
-            return;
+            return Ok(Sent::Nothing);
         };
         let w = Waker::from(Arc::clone(waker));
         let mut cx = Context::from_waker(&w);
@@ -501,17 +554,46 @@ impl Core {
             let n = buf.len().min(MAX_PAYLOAD_LEN);
             let payload = buf.get(..n).unwrap_or(&[]);
             // `n` is at most 65535 by the line above.
-            out.extend_from_slice(&Frame::data_header(id, n as u16));
-            out.extend_from_slice(payload);
-            (n, n)
+            let header = Frame::data_header(id, n as u16);
+            match direct.as_mut().filter(|_| n >= DIRECT_MIN) {
+                Some(write) => {
+                    match write(&[IoSlice::new(&header), IoSlice::new(payload)]) {
+                        Poll::Ready(Ok(written)) => {
+                            // The rest of this frame must go before any other.
+                            match written.checked_sub(header.len()) {
+                                Some(sent) => {
+                                    out.extend_from_slice(payload.get(sent..).unwrap_or(&[]))
+                                }
+                                None => {
+                                    out.extend_from_slice(header.get(written..).unwrap_or(&[]));
+                                    out.extend_from_slice(payload);
+                                }
+                            }
+                            (Ok(Sent::Direct(written)), n)
+                        }
+                        Poll::Ready(Err(e)) => (Err(e), 0),
+                        Poll::Pending => (Ok(Sent::WouldBlock), 0),
+                    }
+                }
+                None => {
+                    out.extend_from_slice(&header);
+                    out.extend_from_slice(payload);
+                    (Ok(Sent::Gathered), n)
+                }
+            }
         });
         match polled {
-            Poll::Pending => {}
-            Poll::Ready(Ok(_)) => {
-                st.peer_knows = true;
-                AtomicCounters::add(&self.counters.frames_out, 1);
-                // More may be waiting: come back after the others.
-                self.ready.push(waker);
+            Poll::Pending => Ok(Sent::Nothing),
+            Poll::Ready(Ok(result)) => {
+                // More may be waiting (or this frame was not taken): come
+                // back after the others.
+                self.ready.push_quiet(waker);
+                let sent = result?;
+                if !matches!(sent, Sent::WouldBlock) {
+                    st.peer_knows = true;
+                    AtomicCounters::add(&self.counters.frames_out, 1);
+                }
+                Ok(sent)
             }
             Poll::Ready(Err(err)) => {
                 st.source = None;
@@ -525,11 +607,15 @@ impl Core {
                     // Never on the wire: the peer cannot know this stream,
                     // so nothing will ever arrive on it either.
                     st.recv = Recv::Closed;
-                    if let Some(sink) = st.sink.take() {
+                    let sink = st.sink.take();
+                    self.finish_if_done(id);
+                    if let Some(sink) = sink {
                         sink.close("stream closed before sending any data: the peer never saw it");
                     }
+                    return Ok(Sent::Gathered);
                 }
                 self.finish_if_done(id);
+                Ok(Sent::Gathered)
             }
         }
     }

@@ -155,9 +155,33 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.wbuf.drain(..self.wpos);
             self.wpos = 0;
         }
+        let mut direct_progress = false;
+        if self.wbuf.is_empty() {
+            // A large frame goes straight from its pipe to the link.
+            let io = &mut self.io;
+            let mut write =
+                |slices: &[io::IoSlice<'_>]| Pin::new(&mut *io).poll_write_vectored(cx, slices);
+            let sent = self
+                .shared
+                .lock()
+                .transmit_direct(&mut self.wbuf, &mut write);
+            match sent {
+                Ok(0) => {}
+                Ok(n) => {
+                    AtomicCounters::add(&self.shared.counters.bytes_out, n as u64);
+                    self.need_flush = true;
+                    direct_progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => direct_progress = true,
+                Err(e) => return Err(self.io_error(e)),
+            }
+        }
         if self.wbuf.len() - self.wpos < self.write_limit {
             let limit = self.wpos + self.write_limit;
             self.shared.lock().transmit(&mut self.wbuf, limit);
+        }
+        if direct_progress && self.wpos == self.wbuf.len() {
+            return Ok(true);
         }
         if self.wpos < self.wbuf.len() {
             return match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {

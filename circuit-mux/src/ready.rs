@@ -27,19 +27,28 @@ impl ReadyQueue {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Puts a stream at the back of the queue unless it is already queued.
+    /// Puts a stream at the back of the queue unless it is already queued,
+    /// and wakes the driver.
     pub(crate) fn push(&self, stream: &Arc<StreamWaker>) {
+        if self.enqueue(stream) {
+            self.wake_driver();
+        }
+    }
+
+    /// Puts a stream at the back of the queue without waking the driver:
+    /// for the driver itself, which will look at the queue again before it
+    /// sleeps (a self-wake per frame would cost a needless re-poll).
+    pub(crate) fn push_quiet(&self, stream: &Arc<StreamWaker>) {
+        self.enqueue(stream);
+    }
+
+    /// `true` if the stream was not queued yet.
+    fn enqueue(&self, stream: &Arc<StreamWaker>) -> bool {
         if stream.queued.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
-        let driver = {
-            let mut inner = self.lock();
-            inner.queue.push_back(Arc::clone(stream));
-            inner.driver.clone()
-        };
-        if let Some(driver) = driver {
-            driver.wake();
-        }
+        self.lock().queue.push_back(Arc::clone(stream));
+        true
     }
 
     /// Takes the stream at the front; it may be queued again from now on.

@@ -234,6 +234,41 @@ impl AsyncWrite for Writer {
         self.poll_write_some(cx, buf).map_err(io::Error::from)
     }
 
+    /// Writes as much of all of `bufs` as fits, in one go under one lock
+    /// (a mux writes a frame header and its payload this way).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total = bufs
+            .iter()
+            .map(|b| b.len())
+            .fold(0usize, usize::saturating_add);
+        let cx = (total > 0).then_some(cx);
+        match self.shared.lock_to_write(cx.as_deref(), total.min(1)) {
+            Err(e) => Poll::Ready(Err(e.into())),
+            Ok(None) => Poll::Pending,
+            Ok(Some(mut inner)) => {
+                let n = inner.free().min(total);
+                inner.ring.write_with(n, |out| {
+                    let mut filled = 0;
+                    for buf in bufs {
+                        let take = (n - filled).min(buf.len());
+                        out[filled..filled + take].copy_from_slice(&buf[..take]);
+                        filled += take;
+                        if filled == n {
+                            break;
+                        }
+                    }
+                    filled
+                });
+                Shared::done_writing(inner);
+                Poll::Ready(Ok(n))
+            }
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
