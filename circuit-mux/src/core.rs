@@ -643,7 +643,8 @@ impl Core {
         }
     }
 
-    /// Bytes received and not yet read, as last counted.
+    /// Bytes received and not yet read, as last counted: an upper bound,
+    /// recounted exactly whenever it reaches the link's receive limit.
     pub fn receive_buffered(&self) -> usize {
         self.receive_buffered
     }

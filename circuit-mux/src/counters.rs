@@ -25,7 +25,11 @@ pub struct Counters {
     /// Errors reported by the application for single streams, and fatal
     /// link errors.
     pub errors: u64,
-    /// Application bytes received and not yet read, over all streams.
+    /// Application bytes received and not yet read, over all streams, as
+    /// the mux last counted them: an upper bound, recounted exactly each
+    /// time it reaches the link's receive limit (so it may read up to that
+    /// limit while far fewer bytes wait). Each stream's own reader reports
+    /// its exact figure (`Reader::buffered`).
     pub receive_buffered: u64,
 }
 
