@@ -1,5 +1,13 @@
 //! The bytes a bench or demo stream carries: pseudo-random, different per
-//! stream and per offset, cheap to make and to check.
+//! stream and per offset, cheap to make and to check; and
+//! [`round_trip`], which sends them to an echo and checks what returns.
+
+use std::time::Duration;
+
+use circuit_stream::Duplex;
+use futures::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::CliError;
 
 /// The period of the pattern: a prime above the largest chunk, so that no
 /// two neighbouring chunks carry the same bytes.
@@ -52,6 +60,72 @@ impl Pattern {
         }
         None
     }
+}
+
+/// Writes `bytes` of stream `id`'s pattern on `stream` in [`CHUNK`]
+/// writes, then closes its write half; meanwhile reads the echo until the
+/// echo closes, checking every byte and calling `echoed(n)` for each `n`
+/// checked. A read waits at most `timeout`. A wrong byte, or too many, is
+/// [`CliError::Mismatch`]; an echo that ends short is an I/O error
+/// (`UnexpectedEof`).
+pub async fn round_trip(
+    stream: Duplex,
+    pattern: &Pattern,
+    id: u32,
+    bytes: u64,
+    timeout: Duration,
+    mut echoed: impl FnMut(usize),
+) -> Result<(), CliError> {
+    let (mut reader, mut writer) = stream.into_split();
+    let send = async {
+        let mut offset = 0;
+        while offset < bytes {
+            let len = (bytes - offset).min(CHUNK as u64) as usize;
+            AsyncWriteExt::write_all(&mut writer, pattern.at(id, offset, len))
+                .await
+                .map_err(CliError::io(format!("stream {id}: write")))?;
+            offset += len as u64;
+        }
+        AsyncWriteExt::close(&mut writer)
+            .await
+            .map_err(CliError::io(format!("stream {id}: close")))
+    };
+    let check = async {
+        let mut buf = vec![0; CHUNK];
+        let mut offset = 0;
+        loop {
+            let read = AsyncReadExt::read(&mut reader, &mut buf);
+            let n = tokio::time::timeout(timeout, read)
+                .await
+                .map_err(|_| CliError::Timeout {
+                    what: format!("the echo on stream {id}"),
+                    waited: timeout,
+                })?
+                .map_err(CliError::io(format!("stream {id}: read")))?;
+            if n == 0 {
+                break;
+            }
+            if offset + n as u64 > bytes {
+                return Err(CliError::Mismatch {
+                    stream: id,
+                    offset: bytes,
+                });
+            }
+            if let Some(offset) = pattern.mismatch(id, offset, &buf[..n]) {
+                return Err(CliError::Mismatch { stream: id, offset });
+            }
+            offset += n as u64;
+            echoed(n);
+        }
+        if offset < bytes {
+            let context = format!("stream {id}: the echo ended at byte {offset} of {bytes}");
+            return Err(CliError::io(context)(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        Ok(())
+    };
+    futures::try_join!(send, check).map(drop)
 }
 
 #[cfg(test)]

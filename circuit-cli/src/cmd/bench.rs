@@ -11,7 +11,7 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use crate::cli::BenchArgs;
 use crate::error::CliError;
 use crate::mesh::{any_ended, check_name, make_node, wait_for_peer, Dialled, Result};
-use crate::pattern::{Pattern, CHUNK};
+use crate::pattern::{round_trip, Pattern};
 use crate::progress::{track, Meter, Progress, Target};
 use crate::size::format_bytes;
 
@@ -59,54 +59,10 @@ async fn throughput(
         let duplex = node.connect_to_peer(peer).await?;
         let (pattern, meter) = (Arc::clone(&pattern), Arc::clone(&meter));
         tasks.push(tokio::spawn(async move {
-            let (mut reader, mut writer) = duplex.into_split();
-            let send = async {
-                let mut offset = 0;
-                while offset < bytes {
-                    let len = (bytes - offset).min(CHUNK as u64) as usize;
-                    AsyncWriteExt::write_all(&mut writer, pattern.at(stream, offset, len))
-                        .await
-                        .map_err(CliError::io(format!("stream {stream}: write")))?;
-                    offset += len as u64;
-                }
-                AsyncWriteExt::close(&mut writer)
-                    .await
-                    .map_err(CliError::io(format!("stream {stream}: close")))
+            let echoed = |n: usize| {
+                meter.fetch_add(n as u64, Ordering::Relaxed);
             };
-            let check = async {
-                let mut buf = vec![0; CHUNK];
-                let mut offset = 0;
-                loop {
-                    let read =
-                        tokio::time::timeout(timeout, AsyncReadExt::read(&mut reader, &mut buf))
-                            .await;
-                    let n = read
-                        .map_err(|_| CliError::Timeout {
-                            what: format!("the echo on stream {stream}"),
-                            waited: timeout,
-                        })?
-                        .map_err(CliError::io(format!("stream {stream}: read")))?;
-                    if n == 0 {
-                        break;
-                    }
-                    if offset + n as u64 > bytes {
-                        return Err(CliError::Mismatch {
-                            stream,
-                            offset: bytes,
-                        });
-                    }
-                    if let Some(offset) = pattern.mismatch(stream, offset, &buf[..n]) {
-                        return Err(CliError::Mismatch { stream, offset });
-                    }
-                    offset += n as u64;
-                    meter.fetch_add(n as u64, Ordering::Relaxed);
-                }
-                if offset != bytes {
-                    return Err(CliError::Mismatch { stream, offset });
-                }
-                Ok(())
-            };
-            futures::try_join!(send, check).map(drop)
+            round_trip(duplex, &pattern, stream, bytes, timeout, echoed).await
         }));
     }
     let all = async {

@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use circuit_node::Node;
-use futures::{AsyncReadExt, AsyncWriteExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use tokio::sync::Notify;
 
 use crate::error::CliError;
 use crate::mesh::Result;
-use crate::pattern::{Pattern, CHUNK};
+use crate::pattern::{round_trip, Pattern};
 use crate::progress::Meter;
 
 /// How often a stream is opened again after it was cut.
@@ -117,53 +117,25 @@ async fn run_job(shared: &Shared<'_>, job: Job) -> Result<String> {
 /// counts what came back.
 async fn echo_once(shared: &Shared<'_>, job: Job, echoed: &mut u64) -> Result<()> {
     let stream = shared.node.connect_to_peer(job.peer).await?;
-    let (mut reader, mut writer) = stream.into_split();
-    let id = job.id;
-    let send = async {
-        let mut offset = 0;
-        while offset < job.bytes {
-            let len = (job.bytes - offset).min(CHUNK as u64) as usize;
-            let chunk = shared.pattern.at(id, offset, len);
-            AsyncWriteExt::write_all(&mut writer, chunk)
-                .await
-                .map_err(CliError::io(format!("stream {id}: write")))?;
-            offset += len as u64;
-        }
-        AsyncWriteExt::close(&mut writer)
-            .await
-            .map_err(CliError::io(format!("stream {id}: close")))
-    };
-    let check = async {
-        let mut buf = vec![0; CHUNK];
-        while *echoed < job.bytes {
-            let read = AsyncReadExt::read(&mut reader, &mut buf);
-            let n = tokio::time::timeout(shared.timeout, read)
-                .await
-                .map_err(|_| CliError::Timeout {
-                    what: format!("the echo on stream {id}"),
-                    waited: shared.timeout,
-                })?
-                .map_err(CliError::io(format!("stream {id}: read")))?;
-            if n == 0 {
-                return Err(CliError::io(format!("stream {id}"))(
-                    std::io::ErrorKind::UnexpectedEof.into(),
-                ));
-            }
-            let n = n.min((job.bytes - *echoed) as usize);
-            if let Some(offset) = shared.pattern.mismatch(id, *echoed, &buf[..n]) {
-                return Err(CliError::Mismatch { stream: id, offset });
-            }
-            *echoed += n as u64;
-            let before = shared.meter.fetch_add(n as u64, Ordering::Relaxed);
-            if let Some((at, notify)) = shared.cross {
-                if before < at && before + n as u64 >= at {
-                    notify.notify_one();
-                }
+    let count = |n: usize| {
+        let n = n as u64;
+        *echoed += n;
+        let before = shared.meter.fetch_add(n, Ordering::Relaxed);
+        if let Some((at, notify)) = shared.cross {
+            if before < at && before + n >= at {
+                notify.notify_one();
             }
         }
-        Ok(())
     };
-    futures::try_join!(send, check).map(drop)
+    round_trip(
+        stream,
+        shared.pattern,
+        job.id,
+        job.bytes,
+        shared.timeout,
+        count,
+    )
+    .await
 }
 
 /// Waits (at most a second) until streams to `peer` no longer go first to
