@@ -1,8 +1,102 @@
-//! Circuit nodes linked over smol.
+//! Circuit nodes linked over smol: TCP and Unix sockets, any futures-io
+//! byte stream, smol's timers for the node's timer, and graceful shutdown.
 //!
-//! **Not implemented yet.** This crate will link circuit nodes over smol's
-//! TCP and Unix sockets and any futures-io `AsyncRead + AsyncWrite`, provide
-//! the node's timer seam from smol's timers, spawn helpers and graceful
-//! shutdown. Until then the crate exports nothing.
+//! Circuit streams already speak futures-io, smol's io traits: use them
+//! with `smol::io::copy`, `BufReader` and the rest as they are.
+//!
+//! ```
+//! use circuit_node::{routing::RouteEvent, Node, NodeConfig};
+//! use circuit_transport_smol::{connect, listen};
+//! use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! smol::block_on(async {
+//!     let (server, _, mut incoming) = Node::new("server", "echo", NodeConfig::leaf())?;
+//!     let (client, mut peers, _) = Node::new("client", "echo", NodeConfig::leaf())?;
+//!
+//!     // The server accepts links; the client dials one.
+//!     let listener = listen(&server, "127.0.0.1:0").await?;
+//!     let _link = connect(&client, listener.local_addr()).await?;
+//!
+//!     // The server echoes every stream.
+//!     smol::spawn(async move {
+//!         while let Some(stream) = incoming.next().await {
+//!             let (read, mut write) = stream.stream.split();
+//!             smol::spawn(async move { smol::io::copy(read, &mut write).await }).detach();
+//!         }
+//!     })
+//!     .detach();
+//!
+//!     let server_id = server.id().clone();
+//!     while peers.next().await != Some(RouteEvent::PeerReachable(server_id.clone())) {}
+//!     let mut stream = client.connect_to_peer("server").await?;
+//!     stream.write_all(b"hello").await?;
+//!     let mut echo = [0; 5];
+//!     stream.read_exact(&mut echo).await?;
+//!     assert_eq!(&echo, b"hello");
+//!
+//!     // Stop accepting, let links drain for up to a second, close them.
+//!     drop(stream);
+//!     listener.shutdown(std::time::Duration::from_secs(1)).await;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! # What is here
+//!
+//! - [`listen`] / [`listen_with`]: a [`Listener`] accepting links on
+//!   `host:port` or `unix:PATH` as the server end, each link in its own
+//!   task on smol's global executor. [`connect`] / [`connect_with`]: a
+//!   [`LinkHandle`] on a dialled link (the client end), dialled again after
+//!   a drop with a [`ReconnectPolicy`]. TCP links get `TCP_NODELAY`; a
+//!   link's quality is `LOCAL_SOCKET` over a Unix socket or loopback TCP
+//!   and `NETWORK` over other TCP, unless [`LinkOptions::quality`] says
+//!   otherwise.
+//! - [`link`] (a future) and [`spawn_link`] (a [`smol::Task`]) over any
+//!   futures-io `AsyncRead + AsyncWrite`: serial ports, pipes, sockets made
+//!   elsewhere.
+//! - [`SmolTimer`]: the node's [`Timer`](circuit_node::timer::Timer) on
+//!   smol's timers, for routers.
+//! - [`Shutdown`]: graceful shutdown of a group of listeners and links.
+//!   Listeners stop accepting; each link runs until every stream on it has
+//!   closed both ways, or until the deadline, when every stream still open
+//!   gets a close frame with the epitaph "node N is shutting down"; then
+//!   the transport is closed. [`ShutdownReport`] says how many links
+//!   drained and how many were cut.
+//! - [`TransportError`]: a bad address, a port in use, a failed dial,
+//!   a link that failed.
+//!
+//! # How a link drains
+//!
+//! The node layer shows a transport no stream of a link, so each link's
+//! bytes pass through a tap that follows its mux frames (PROTOCOL 1) both
+//! ways without changing them: a stream is open from its first frame until
+//! a close frame went each way. The control stream does not count. A link
+//! is drained when no other stream is open; it is then dropped and its
+//! transport closed. A stream opened but never written is not on the wire
+//! yet, so it does not hold a link open. At the deadline the tap writes the
+//! epitaph close frames itself, after the mux is gone (only when the mux
+//! stopped at a frame boundary; else the transport is just closed).
+//!
+//! Tracing: a span per listener and per link (address, peer), events for
+//! listening, accepted / connected, and link down, besides the node's own.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod address;
+mod drive;
+mod error;
+mod net;
+mod shutdown;
+mod tap;
+mod timer;
+
+pub use address::{Address, ToAddress};
+pub use drive::ReconnectPolicy;
+pub use error::TransportError;
+pub use net::{
+    connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, LinkOptions, Listener,
+};
+pub use shutdown::{Shutdown, ShutdownReport};
+pub use timer::SmolTimer;

@@ -16,7 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
+    let address = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     let (server, _, mut incoming) = Node::new("server", "echo", NodeConfig::leaf())?;
     let (client, mut peers, _) = Node::new("client", "echo", NodeConfig::leaf())?;
 

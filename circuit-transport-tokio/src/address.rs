@@ -1,4 +1,7 @@
 //! Where to listen or dial: a TCP `host:port` or a Unix socket path.
+//!
+//! The same file, word for word, is in circuit-transport-tokio and
+//! circuit-transport-smol (besides doc-test imports): keep them together.
 
 use std::fmt;
 use std::net::SocketAddr;

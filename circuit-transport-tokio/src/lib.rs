@@ -62,6 +62,18 @@
 //! - [`TransportError`]: a bad address, a port in use, a failed dial,
 //!   a link that failed.
 //!
+//! # How a link drains
+//!
+//! The node layer shows a transport no stream of a link, so each link's
+//! bytes pass through a tap that follows its mux frames (PROTOCOL 1) both
+//! ways without changing them: a stream is open from its first frame until
+//! a close frame went each way. The control stream does not count. A link
+//! is drained when no other stream is open; it is then dropped and its
+//! transport closed. A stream opened but never written is not on the wire
+//! yet, so it does not hold a link open. At the deadline the tap writes the
+//! epitaph close frames itself, after the mux is gone (only when the mux
+//! stopped at a frame boundary; else the transport is just closed).
+//!
 //! Tracing: a span per listener and per link (address, peer), events for
 //! listening, accepted / connected, and link down, besides the node's own.
 #![forbid(unsafe_code)]

@@ -4,6 +4,9 @@
 //! A [`Shutdown`] is a group of listeners and links. Its tasks hold a
 //! [`Guard`] while they run; [`Shutdown::shutdown`] tells them to stop and
 //! resolves once every guard of the group (and of its children) is gone.
+//!
+//! The same file, word for word, is in circuit-transport-tokio and
+//! circuit-transport-smol (besides doc-test imports): keep them together.
 
 use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};

@@ -4,8 +4,11 @@
 //! an epitaph after its mux is gone.
 //!
 //! The node layer owns the mux of a link and says nothing about its streams
-//! (see the crate's notes); the frames are simple enough (PROTOCOL 1) to be
+//! (see "How a link drains" in the crate docs); the frames are simple enough (PROTOCOL 1) to be
 //! followed here without touching them.
+//!
+//! The same file, word for word, is in circuit-transport-tokio and
+//! circuit-transport-smol (besides doc-test imports): keep them together.
 
 use std::collections::BTreeMap;
 use std::io;

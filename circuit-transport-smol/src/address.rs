@@ -1,0 +1,128 @@
+//! Where to listen or dial: a TCP `host:port` or a Unix socket path.
+//!
+//! The same file, word for word, is in circuit-transport-tokio and
+//! circuit-transport-smol (besides doc-test imports): keep them together.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::TransportError;
+
+/// A transport address. Written as text it is `host:port` (or
+/// `tcp:host:port`) for TCP, with `host` a name or an IP literal (`[::1]`
+/// for IPv6), and `unix:PATH` for a Unix socket.
+///
+/// ```
+/// # use circuit_transport_smol::Address;
+/// let tcp: Address = "127.0.0.1:7000".parse().unwrap();
+/// assert_eq!(tcp, Address::Tcp("127.0.0.1:7000".into()));
+/// let unix: Address = "unix:/run/circuit.sock".parse().unwrap();
+/// assert_eq!(unix.to_string(), "unix:/run/circuit.sock");
+/// assert!("127.0.0.1".parse::<Address>().is_err()); // no port
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Address {
+    /// A TCP address, `host:port`.
+    Tcp(String),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+impl Address {
+    /// Reads an address written as described on [`Address`].
+    pub fn parse(text: &str) -> Result<Address, TransportError> {
+        let bad = |reason: &str| TransportError::BadAddress {
+            address: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(bad("a Unix socket address needs a path after `unix:`"));
+            }
+            return Ok(Address::Unix(PathBuf::from(path)));
+        }
+        let tcp = text.strip_prefix("tcp:").unwrap_or(text);
+        let Some((host, port)) = tcp.rsplit_once(':') else {
+            return Err(bad("expected host:port or unix:PATH"));
+        };
+        if host.is_empty() {
+            return Err(bad("the host is missing"));
+        }
+        if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+            return Err(bad("write an IPv6 host in brackets, as [::1]:port"));
+        }
+        if port.parse::<u16>().is_err() {
+            return Err(bad("the port must be a number from 0 to 65535"));
+        }
+        Ok(Address::Tcp(tcp.to_owned()))
+    }
+
+    /// A Unix socket address.
+    pub fn unix(path: impl AsRef<Path>) -> Address {
+        Address::Unix(path.as_ref().to_path_buf())
+    }
+}
+
+impl FromStr for Address {
+    type Err = TransportError;
+
+    fn from_str(text: &str) -> Result<Address, TransportError> {
+        Address::parse(text)
+    }
+}
+
+impl From<SocketAddr> for Address {
+    fn from(addr: SocketAddr) -> Address {
+        Address::Tcp(addr.to_string())
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp(addr) => f.write_str(addr),
+            Address::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// Anything [`listen`](crate::listen) and [`connect`](crate::connect) take
+/// as an address: text (parsed as [`Address::parse`] does), a
+/// [`SocketAddr`], or an [`Address`].
+pub trait ToAddress {
+    /// The address, or why it is not one.
+    fn to_address(&self) -> Result<Address, TransportError>;
+}
+
+impl ToAddress for str {
+    fn to_address(&self) -> Result<Address, TransportError> {
+        Address::parse(self)
+    }
+}
+
+impl ToAddress for String {
+    fn to_address(&self) -> Result<Address, TransportError> {
+        Address::parse(self)
+    }
+}
+
+impl ToAddress for SocketAddr {
+    fn to_address(&self) -> Result<Address, TransportError> {
+        Ok(Address::from(*self))
+    }
+}
+
+impl ToAddress for Address {
+    fn to_address(&self) -> Result<Address, TransportError> {
+        Ok(self.clone())
+    }
+}
+
+impl<T: ToAddress + ?Sized> ToAddress for &T {
+    fn to_address(&self) -> Result<Address, TransportError> {
+        (**self).to_address()
+    }
+}
