@@ -58,3 +58,26 @@ fn sixty_four_mib_each_way_through_a_router_over_a_unix_socket() {
     run(through_a_router(Address::unix(&path)));
     assert!(!path.exists(), "the listener removes its socket file");
 }
+
+#[test]
+fn a_loopback_link_is_a_local_socket_unless_told_otherwise() {
+    use circuit_frame::Quality;
+    use circuit_transport_smol::{connect_with, LinkOptions};
+    run(async {
+        let (server, _, _) = leaf("server");
+        let (near, mut near_events, _) = leaf("near");
+        let (far, mut far_events, _) = leaf("far");
+        let listener = listen(&server, "127.0.0.1:0").await.unwrap();
+        let _near = connect(&near, listener.local_addr()).await.unwrap();
+        let options = LinkOptions::new().quality(Quality::NETWORK);
+        let _far = connect_with(&far, listener.local_addr(), options)
+            .await
+            .unwrap();
+        reachable(&mut near_events, "server").await;
+        reachable(&mut far_events, "server").await;
+        let quality =
+            |node: &circuit_node::Node| node.snapshot().link_to("server").unwrap().quality;
+        assert_eq!(quality(&near), Quality::LOCAL_SOCKET);
+        assert_eq!(quality(&far), Quality::NETWORK);
+    });
+}
