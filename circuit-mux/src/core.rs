@@ -63,6 +63,7 @@ struct StreamState {
     /// The peer knows this id: it opened the stream or we sent data on it.
     peer_knows: bool,
     incoming: bool,
+    waker: Arc<StreamWaker>,
 }
 
 /// An incoming stream, waiting for the application to accept it.
@@ -218,6 +219,7 @@ impl Core {
                 source: Some(source),
                 peer_knows: false,
                 incoming: false,
+                waker: Arc::clone(&waker),
             },
         );
         self.count_opened();
@@ -347,6 +349,7 @@ impl Core {
                 source: Some(source),
                 peer_knows: true,
                 incoming: true,
+                waker: Arc::clone(&waker),
             },
         );
         self.incoming_open += 1;
@@ -616,6 +619,28 @@ impl Core {
                 }
                 self.finish_if_done(id);
                 Ok(Sent::Gathered)
+            }
+        }
+    }
+
+    /// Whether stream `id` has a direction still open.
+    pub fn is_open(&self, id: u32) -> bool {
+        self.streams.contains_key(&id)
+    }
+
+    /// Closes every stream now, keeping the link: bytes not yet sent are
+    /// dropped, each stream the peer knows gets a close frame carrying
+    /// `epitaph`, and each local reader ends with `epitaph`. The peer's
+    /// directions close when the peer closes them (or the link ends).
+    pub fn close_streams(&mut self, epitaph: &str) {
+        for st in self.streams.values_mut() {
+            if let Some(source) = &st.source {
+                source.close(epitaph);
+                // The driver sends the close frame on its next turn.
+                self.ready.push_quiet(&st.waker);
+            }
+            if let Some(sink) = &st.sink {
+                sink.close(epitaph);
             }
         }
     }

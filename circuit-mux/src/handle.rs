@@ -154,6 +154,20 @@ impl Mux {
         self.shared.lock().closed_id_ranges()
     }
 
+    /// Whether stream `id` of this link has a direction still open.
+    pub fn is_open(&self, id: u32) -> bool {
+        self.shared.lock().is_open(id)
+    }
+
+    /// Closes every stream of the link with `epitaph` (a graceful shutdown
+    /// past its deadline): unsent bytes are dropped, the peer gets a close
+    /// frame carrying `epitaph` for each stream it knows, local readers end
+    /// with it. The link itself stays up until its driver ends.
+    pub fn close_streams(&self, epitaph: &str) {
+        self.shared.lock().close_streams(epitaph);
+        self.shared.ready.wake_driver();
+    }
+
     /// This end's role on the link.
     pub fn role(&self) -> Role {
         self.shared.lock().role()

@@ -271,3 +271,41 @@ fn counters_count_bytes_frames_and_streams() {
     });
     let _ = (close(0, ""), ());
 }
+
+#[test]
+fn close_streams_sends_the_epitaph_for_every_stream_and_keeps_the_link() {
+    let (mux, mut incoming, _done, mut peer, _pool) = raw_peer();
+    futures::executor::block_on(async {
+        peer.write_all(&data(1, b"theirs")).await.unwrap();
+        let (their_read, _their_write) = incoming.next().await.unwrap().into_stream().into_split();
+        let mut ours = mux.open().unwrap();
+        ours.write_all(b"mine").await.unwrap();
+        let frames = read_frames(&mut peer, 1).await;
+        assert_eq!(frames, vec![Owned::Data(0, b"mine".to_vec())]);
+        assert!(mux.is_open(0) && mux.is_open(1));
+
+        mux.close_streams("shutting down");
+        let mut frames = read_frames(&mut peer, 2).await;
+        frames.sort_by_key(|f| match f {
+            Owned::Data(id, _) | Owned::Close(id, _) => *id,
+        });
+        assert_eq!(
+            frames,
+            vec![
+                Owned::Close(0, "shutting down".to_owned()),
+                Owned::Close(1, "shutting down".to_owned())
+            ]
+        );
+        let (got, reason) = drain(&their_read).await;
+        assert_eq!(got, b"theirs");
+        assert_eq!(reason.as_deref(), Some("shutting down"));
+        // The link is still up: the peer closes its directions, a new
+        // stream works.
+        peer.write_all(&close(0, "")).await.unwrap();
+        peer.write_all(&close(1, "")).await.unwrap();
+        peer.write_all(&data(3, b"still up")).await.unwrap();
+        let s = incoming.next().await.unwrap();
+        assert_eq!(s.id(), 3);
+        assert!(!mux.is_open(0) && !mux.is_open(1));
+    });
+}
