@@ -41,7 +41,9 @@ pub fn make_node(
     let config = if router {
         NodeConfig::router(TokioTimer::shared())
     } else {
-        NodeConfig::leaf()
+        // A leaf needs the clock too: routes learned from incoming streams
+        // lapse on it.
+        NodeConfig::leaf().timer(TokioTimer::shared())
     };
     Ok(Node::new(name, protocol, config)?)
 }

@@ -127,7 +127,11 @@ impl RouteCore {
             None
         };
         let hold_down = self.hold_downs.first().map(|(until, _)| *until);
-        [greeting, round, hold_down].into_iter().flatten().min()
+        let lapse = self.stream_routes.first().map(|(until, _, _)| *until);
+        [greeting, round, hold_down, lapse]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// When the next round of updates may go, if a change is pending.

@@ -38,9 +38,16 @@ pub struct RoutingConfig {
     /// neighbours (one interval plus transit), or stale routes could be
     /// accepted again.
     pub hold_down_intervals: u32,
-    /// The most nodes the peer table holds, reachable or held down. A route
-    /// to a new node beyond this is ignored and counted. Default 10,000.
+    /// The most nodes the peer table holds, reachable or held down. When it
+    /// is full, a node known only from an incoming stream makes room; past
+    /// that a route to a new node is ignored and counted. Default 10,000.
     pub max_peers: usize,
+    /// How long a route learned only from an incoming stream (PROTOCOL
+    /// 2.4, quality UNKNOWN) lasts after the last stream from that node,
+    /// unless an advertisement confirms the node. Default 60 s. (A node
+    /// whose timer never advances, such as a leaf with no timer, keeps such
+    /// routes until the table needs the room.)
+    pub stream_route_ttl: Duration,
 }
 
 impl Default for RoutingConfig {
@@ -49,6 +56,7 @@ impl Default for RoutingConfig {
             advertise_interval: Duration::from_millis(100),
             hold_down_intervals: 3,
             max_peers: 10_000,
+            stream_route_ttl: Duration::from_secs(60),
         }
     }
 }

@@ -106,6 +106,9 @@ pub struct RouteCore {
     peers: BTreeMap<Name, Peer>,
     /// Nodes in hold-down, by the time it ends.
     hold_downs: BTreeSet<(Duration, Name)>,
+    /// Routes learned from streams, by the time they lapse (entries made
+    /// stale by a renewal are skipped when they come up).
+    stream_routes: BTreeSet<(Duration, Name, LinkId)>,
     events: VecDeque<RouteEvent>,
     /// When the oldest change not yet advertised happened (routers only).
     pending_since: Option<Duration>,
@@ -124,6 +127,7 @@ impl RouteCore {
             links: BTreeMap::new(),
             peers: BTreeMap::new(),
             hold_downs: BTreeSet::new(),
+            stream_routes: BTreeSet::new(),
             events: VecDeque::new(),
             pending_since: None,
             last_round: None,
@@ -224,6 +228,7 @@ impl RouteCore {
                 let route = Route {
                     quality: quality.combine(link_quality),
                     advertised: Some(quality),
+                    expires: None,
                 };
                 self.set_route(node, link, route, now)
             }
@@ -245,7 +250,10 @@ impl RouteCore {
     /// a route via `link` with [`Quality::UNKNOWN`] is recorded (and
     /// [`RouteEvent::PeerReachable`] fires). Such a route is never
     /// advertised (it is saturated) and never used to forward others'
-    /// streams, only for this node's own streams to `source`.
+    /// streams, only for this node's own streams to `source`. It lapses
+    /// [`RoutingConfig::stream_route_ttl`] after the last stream from
+    /// `source` on `link` (each one renews it), and gives way first when
+    /// the peer table is full.
     pub fn note_incoming_stream_source(
         &mut self,
         source: &Name,
@@ -259,16 +267,30 @@ impl RouteCore {
         if *source == self.name {
             return Ok(());
         }
-        if let Some(peer) = self.peers.get(source) {
-            if peer.best.is_some() || peer.routes.contains_key(&link) {
-                return Ok(());
+        let expires = now.saturating_add(self.config.stream_route_ttl);
+        if let Some(peer) = self.peers.get_mut(source) {
+            match peer.routes.get_mut(&link) {
+                // A stream renews a route that streams taught us.
+                Some(route) if route.advertised.is_none() => {
+                    if let Some(old) = route.expires.replace(expires) {
+                        self.stream_routes.remove(&(old, source.clone(), link));
+                    }
+                    self.stream_routes.insert((expires, source.clone(), link));
+                    return Ok(());
+                }
+                Some(_) => return Ok(()),
+                None if peer.best.is_some() => return Ok(()),
+                None => {}
             }
         }
         let route = Route {
             quality: Quality::UNKNOWN,
             advertised: None,
+            expires: Some(expires),
         };
-        self.set_route(source.clone(), link, route, now)
+        self.set_route(source.clone(), link, route, now)?;
+        self.stream_routes.insert((expires, source.clone(), link));
+        Ok(())
     }
 
     /// Installs `route` to `node` via `link`, making a peer entry if the
@@ -283,7 +305,7 @@ impl RouteCore {
         if let Some(peer) = self.peers.get_mut(&node) {
             peer.routes.insert(link, route);
         } else {
-            if self.peers.len() >= self.config.max_peers {
+            if self.peers.len() >= self.config.max_peers && !self.evict_stream_learned(now) {
                 self.counters.peer_table_full = self.counters.peer_table_full.saturating_add(1);
                 return Err(NodeError::PeerTableFull {
                     node,

@@ -15,6 +15,9 @@ pub(crate) struct Route {
     /// What the neighbour advertised (its own cost, before the link), or
     /// `None` for a route learned only from an incoming stream.
     pub(crate) advertised: Option<Quality>,
+    /// When a route learned from a stream lapses (`None` for advertised
+    /// routes).
+    pub(crate) expires: Option<Duration>,
 }
 
 impl Route {
@@ -136,6 +139,7 @@ impl RouteCore {
     /// route left leaves the peer table. Also done by
     /// [`poll_advertisements`](Self::poll_advertisements).
     pub fn handle_timeout(&mut self, now: Duration) {
+        self.expire_stream_routes(now);
         while let Some((until, _)) = self.hold_downs.first() {
             if *until > now {
                 break;
@@ -225,5 +229,63 @@ impl RouteCore {
         if old != new {
             self.mark_changed(now);
         }
+    }
+}
+
+impl RouteCore {
+    /// Drops routes learned from streams whose time is up.
+    pub(crate) fn expire_stream_routes(&mut self, now: Duration) {
+        while let Some((until, _, _)) = self.stream_routes.first() {
+            if *until > now {
+                break;
+            }
+            let Some((until, node, link)) = self.stream_routes.pop_first() else {
+                break;
+            };
+            // Only if the route is still the one that was set to lapse then
+            // (a later stream may have renewed it).
+            let lapsed =
+                self.peers
+                    .get_mut(&node)
+                    .is_some_and(|peer| match peer.routes.get(&link) {
+                        Some(route) if route.expires == Some(until) => {
+                            peer.routes.remove(&link);
+                            true
+                        }
+                        _ => false,
+                    });
+            if lapsed {
+                self.reselect(&node, now);
+            }
+        }
+    }
+
+    /// Makes room in a full peer table by dropping the node known only
+    /// from streams whose route lapses first. `false` if there is none.
+    pub(crate) fn evict_stream_learned(&mut self, now: Duration) -> bool {
+        let victim = self
+            .stream_routes
+            .iter()
+            .find(|(until, node, link)| {
+                self.peers.get(node).is_some_and(|peer| {
+                    peer.routes.values().all(|r| r.advertised.is_none())
+                        && peer
+                            .routes
+                            .get(link)
+                            .is_some_and(|r| r.expires == Some(*until))
+                })
+            })
+            .cloned();
+        let Some(entry) = victim else {
+            return false;
+        };
+        self.stream_routes.remove(&entry);
+        let (_, node, _) = entry;
+        if let Some(peer) = self.peers.get_mut(&node) {
+            peer.routes.clear();
+        }
+        self.reselect(&node, now);
+        // `reselect` removes a peer with no route and no hold-down.
+        !self.peers.contains_key(&node)
     }
 }

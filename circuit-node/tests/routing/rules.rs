@@ -426,3 +426,59 @@ fn snapshot_displays_the_table() {
         "{text}"
     );
 }
+
+#[test]
+fn stream_learned_route_lapses_after_its_ttl_and_each_stream_renews_it() {
+    let mut config = RoutingConfig::default();
+    config.stream_route_ttl = ms(1000);
+    let mut r = core_with(Role::Leaf, config, &[(L1, 20)]);
+    r.note_incoming_stream_source(&name("client"), L1, T0)
+        .unwrap();
+    assert_eq!(
+        r.drain_events(),
+        vec![RouteEvent::PeerReachable(name("client"))]
+    );
+    assert_eq!(r.next_deadline(), Some(ms(1000)));
+    // A second stream at 600 ms renews the route until 1600 ms.
+    r.note_incoming_stream_source(&name("client"), L1, ms(600))
+        .unwrap();
+    r.handle_timeout(ms(1000));
+    assert!(r.is_reachable(&name("client")));
+    assert_eq!(r.next_deadline(), Some(ms(1600)));
+    r.handle_timeout(ms(1600));
+    assert!(!r.is_reachable(&name("client")));
+    assert_eq!(
+        r.drain_events(),
+        vec![RouteEvent::PeerUnreachable(name("client"))]
+    );
+    assert_eq!(r.peer_table_len(), 0, "the peer table forgets it");
+    assert_eq!(r.next_deadline(), None);
+}
+
+#[test]
+fn an_advertisement_makes_a_stream_learned_route_permanent() {
+    let mut config = RoutingConfig::default();
+    config.stream_route_ttl = ms(1000);
+    let mut r = core_with(Role::Leaf, config, &[(L1, 20)]);
+    r.note_incoming_stream_source(&name("x"), L1, T0).unwrap();
+    r.receive(L1, online("x", 0), ms(10)).unwrap();
+    r.handle_timeout(ms(5000));
+    assert_eq!(r.best_route(&name("x")), Some((L1, q(20))));
+}
+
+#[test]
+fn a_full_peer_table_drops_stream_learned_nodes_before_refusing_routes() {
+    let mut config = RoutingConfig::default();
+    config.max_peers = 3;
+    let mut r = core_with(Role::Router, config, &[(L1, 20)]);
+    r.receive(L1, online("a", 0), T0).unwrap();
+    r.note_incoming_stream_source(&name("s1"), L1, T0).unwrap();
+    r.note_incoming_stream_source(&name("s2"), L1, ms(1))
+        .unwrap();
+    // A new advertised node takes the place of the oldest stream-learned one.
+    r.receive(L1, online("b", 0), ms(2)).unwrap();
+    assert!(r.is_reachable(&name("b")));
+    assert!(!r.is_reachable(&name("s1")));
+    assert!(r.is_reachable(&name("s2")));
+    assert_eq!(r.peer_table_len(), 3);
+}
