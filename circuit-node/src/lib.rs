@@ -57,7 +57,10 @@
 //!   `circuit_mux::Mux::attach`, so bytes and epitaphs pass untouched; no
 //!   route refuses that stream only). Each link is one future that drives
 //!   everything of that link, including the node's route advertisement
-//!   timer; nothing is spawned.
+//!   timer; nothing is spawned. [`Node::link_io_with_control`] also gives
+//!   a [`LinkControl`]: the link's open streams, a wait for them to drain,
+//!   closing them or the link with an epitaph (a transport's graceful
+//!   shutdown).
 //! - Routers ([`NodeConfig::router`], with an injected [`timer::Timer`]):
 //!   route updates as per-neighbour diffs, rate-limited, with the loop
 //!   prevention of [`routing::RouteCore`]. No polling loop: a link future
@@ -92,5 +95,6 @@ pub mod timer;
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use events::{IncomingStream, IncomingStreams, PeerEvents};
+pub use link::LinkControl;
 pub use node::Node;
 pub use snapshot::{LinkInfo, NodeSnapshot};

@@ -6,6 +6,7 @@ use circuit_mux::{Incoming, Mux, Role as MuxRole};
 use circuit_stream::{Reader, StreamError, Writer};
 use futures::StreamExt;
 
+use super::control::LinkSide;
 use crate::NodeError;
 
 /// What a finished handshake leaves: the control stream's two halves, the
@@ -32,12 +33,14 @@ fn stream_failed(what: &str, e: StreamError) -> NodeError {
 /// The server opens the control stream (mux id 1), the client takes the
 /// first stream the peer opens. Each end writes `Identify` then
 /// `Online(self, SELF)` before reading anything, so neither waits on the
-/// other; then reads the peer's `Identify` and first `NodeState`.
+/// other; then reads the peer's `Identify` and first `NodeState`. The
+/// link's control learns the control stream's id as soon as it is known.
 pub(crate) async fn handshake(
     id: &Name,
     protocol: &Name,
     mux: &Mux,
     incoming: &mut Incoming,
+    side: &LinkSide,
 ) -> Result<Handshake, NodeError> {
     let control = match mux.role() {
         MuxRole::Server => mux.open()?,
@@ -47,6 +50,7 @@ pub(crate) async fn handshake(
             .ok_or_else(|| failed("the link ended before the peer opened its control stream"))?
             .into_stream(),
     };
+    side.set_control_id(control.id());
     let (control_in, control_out) = control.into_split();
     control_out
         .write_message(&Identify::new(protocol.clone()))

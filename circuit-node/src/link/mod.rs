@@ -6,19 +6,28 @@
 //! sub-future, so a stalled one delays no other), and sleeps on the node's
 //! timer for the routing core's next deadline. When the link ends, its
 //! routes go and the future returns why.
+//!
+//! [`Node::link_io_with_control`] also returns a [`LinkControl`]: the
+//! link's open streams, a wait for them to drain, and a close with an
+//! epitaph, for a transport's graceful shutdown.
 
+mod control;
 mod handshake;
 mod port;
 mod run;
+mod watched;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use circuit_frame::Quality;
 use circuit_mux::{Driver, Incoming, Mux, Role as MuxRole};
+use control::LinkSide;
 use futures::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
+use watched::Watched;
 
+pub use control::LinkControl;
 pub(crate) use port::{LinkPort, LinkSignal};
 
 use crate::{Node, NodeError};
@@ -45,13 +54,9 @@ impl Node {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let span = tracing::info_span!(
-            "link",
-            node = %self.inner.id,
-            role = ?mux.role(),
-            quality = quality.get()
-        );
-        run::run(Arc::clone(&self.inner), mux, incoming, driver, quality).instrument(span)
+        let port = LinkPort::new(mux.clone());
+        let (_, side) = LinkSide::new(Arc::clone(&port), None);
+        self.run(port, mux, incoming, driver, quality, side)
     }
 
     /// Runs a link over any futures-io byte stream (the seed's
@@ -68,7 +73,55 @@ impl Node {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.link_io_with_control(io, role, quality).1
+    }
+
+    /// Runs a link over `io` as [`link_io`](Self::link_io) does, and
+    /// returns a [`LinkControl`] on it beside its future: the link's open
+    /// streams, a wait for them to drain, and a close with an epitaph
+    /// ([`LinkControl::close`] makes the future return `Ok(())` once the
+    /// close frames are written).
+    pub fn link_io_with_control<IO>(
+        &self,
+        io: IO,
+        role: MuxRole,
+        quality: Quality,
+    ) -> (
+        LinkControl,
+        impl Future<Output = Result<(), NodeError>> + Send + 'static,
+    )
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (io, writes) = Watched::new(io);
         let (mux, incoming, driver) = Mux::new(io, role, self.inner.config.mux.clone());
-        self.link(mux, incoming, driver, quality)
+        let port = LinkPort::new(mux.clone());
+        let (control, side) = LinkSide::new(Arc::clone(&port), Some(writes));
+        (
+            control,
+            self.run(port, mux, incoming, driver, quality, side),
+        )
+    }
+
+    fn run<IO>(
+        &self,
+        port: Arc<LinkPort>,
+        mux: Mux,
+        incoming: Incoming,
+        driver: Driver<IO>,
+        quality: Quality,
+        side: LinkSide,
+    ) -> impl Future<Output = Result<(), NodeError>> + Send + 'static
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let span = tracing::info_span!(
+            "link",
+            node = %self.inner.id,
+            role = ?mux.role(),
+            quality = quality.get()
+        );
+        let node = Arc::clone(&self.inner);
+        run::run(node, port, mux, incoming, driver, quality, side).instrument(span)
     }
 }

@@ -18,6 +18,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tracing::Instrument;
 
+use super::control::LinkSide;
 use super::handshake::handshake;
 use super::port::{DriverSlot, LinkPort, LinkSignal};
 use crate::forward::handle_stream;
@@ -32,44 +33,67 @@ const CONTROL_BATCH: usize = 256;
 /// Times the timer may fire within one poll before the loop yields.
 const TIMER_ROUNDS: usize = 8;
 
+/// Runs the link on `port` (whose mux is `mux`), reporting to `side`.
 pub(super) async fn run<IO>(
     node: Arc<NodeInner>,
+    port: Arc<LinkPort>,
     mux: Mux,
     mut incoming: Incoming,
     driver: Driver<IO>,
     quality: Quality,
+    side: LinkSide,
 ) -> Result<(), NodeError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let role = mux.role();
-    let port = LinkPort::new(mux.clone());
     let mut slot = DriverSlot::new(Arc::clone(&port), driver);
     let shaken = {
-        let mut shake = pin!(handshake(&node.id, &node.protocol, &mux, &mut incoming));
+        let mut shake = pin!(handshake(
+            &node.id,
+            &node.protocol,
+            &mux,
+            &mut incoming,
+            &side
+        ));
         poll_fn(|cx| {
-            if let Poll::Ready(result) = shake.as_mut().poll(cx) {
-                return Poll::Ready(result);
+            let closing = side.begin(cx);
+            if !closing {
+                if let Poll::Ready(result) = shake.as_mut().poll(cx) {
+                    return Poll::Ready(result.map(Some));
+                }
             }
             match slot.poll(cx) {
-                Poll::Ready(Ok(())) => Poll::Ready(Err(NodeError::Handshake {
-                    reason: "the link closed during the handshake".into(),
-                })),
-                Poll::Ready(Err(e)) => Poll::Ready(Err(NodeError::Mux(e))),
-                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(())) => {
+                    return Poll::Ready(Err(NodeError::Handshake {
+                        reason: "the link closed during the handshake".into(),
+                    }))
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(NodeError::Mux(e))),
+                Poll::Pending => {}
             }
+            if side.closed_out() {
+                return Poll::Ready(Ok(None));
+            }
+            side.report();
+            Poll::Pending
         })
         .await
     };
     drop(mux);
     let shaken = match shaken {
-        Ok(shaken) => shaken,
+        Ok(Some(shaken)) => shaken,
+        Ok(None) => {
+            tracing::info!("link closed by its control during the handshake");
+            return Ok(());
+        }
         Err(e) => {
             // Returning drops the driver and with it the transport.
             tracing::warn!(error = %e, "handshake failed, closing the link");
             return Err(e);
         }
     };
+    side.set_peer(shaken.peer.clone());
 
     let signal = Arc::new(LinkSignal::default());
     signal.deadline.store(true, Ordering::Release);
@@ -102,6 +126,7 @@ where
         greeted: false,
         signal,
         sleep: None,
+        side,
     };
     let result = poll_fn(|cx| run.poll(cx)).instrument(span.clone()).await;
     span.in_scope(|| match &result {
@@ -128,6 +153,8 @@ struct LinkRun<IO> {
     greeted: bool,
     signal: Arc<LinkSignal>,
     sleep: Option<(Duration, Sleep)>,
+    /// After `slot`: the link is marked ended once its transport is gone.
+    side: LinkSide,
 }
 
 /// One step of decoding the control stream.
@@ -139,8 +166,13 @@ enum Step {
 impl<IO: AsyncRead + AsyncWrite + Unpin> LinkRun<IO> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), NodeError>> {
         self.signal.waker.register(cx.waker());
+        self.side.begin(cx);
         if let Poll::Ready(result) = self.slot.poll(cx) {
             return Poll::Ready(result.map_err(NodeError::Mux));
+        }
+        if self.side.closed_out() {
+            tracing::info!("link closed by its control");
+            return Poll::Ready(Ok(()));
         }
         self.poll_incoming(cx);
         while let Poll::Ready(Some(())) = self.streams.poll_next_unpin(cx) {}
@@ -151,6 +183,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkRun<IO> {
             return Poll::Ready(Err(e));
         }
         self.poll_timer(cx);
+        self.side.report();
         Poll::Pending
     }
 

@@ -4,6 +4,7 @@
 mod basics;
 mod chain;
 mod connection;
+mod control;
 mod diamond;
 mod mesh;
 mod ring;
