@@ -69,34 +69,25 @@
 //!
 //! # How a link drains
 //!
-//! The node layer shows a transport no stream of a link, so each link's
-//! bytes pass through a tap that follows its mux frames (PROTOCOL 1) both
-//! ways without changing them: a stream is open from its first frame until
-//! a close frame went each way. The control stream does not count. A link
-//! is drained when no other stream is open; it is then dropped and its
-//! transport closed. A stream opened but never written is not on the wire
-//! yet, so it does not hold a link open. At the deadline the tap writes the
-//! epitaph close frames itself, after the mux is gone (only when the mux
-//! stopped at a frame boundary; else the transport is just closed).
+//! The runtime-free part (addresses, options, reconnect policy, shutdown
+//! groups, errors, and the drain itself) lives in [`circuit_transport`]
+//! and is re-exported here. Each link runs with a node
+//! [`LinkControl`](circuit_node::LinkControl): once shutdown begins, the
+//! link waits until the control says no stream but the control stream is
+//! open (a stream opened but never written counts too), or until the
+//! deadline; then the control closes what is left with the epitaph, the
+//! mux writes the close frames, and the transport is closed.
 //!
 //! Tracing: a span per listener and per link (address, peer), events for
 //! listening, accepted / connected, and link down, besides the node's own.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod address;
-mod drive;
-mod error;
 mod net;
-mod shutdown;
-mod tap;
 mod timer;
 
-pub use address::{Address, ToAddress};
-pub use drive::ReconnectPolicy;
-pub use error::TransportError;
-pub use net::{
-    connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, LinkOptions, Listener,
+pub use circuit_transport::{
+    Address, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress, TransportError,
 };
-pub use shutdown::{Shutdown, ShutdownReport};
+pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};
 pub use timer::SmolTimer;

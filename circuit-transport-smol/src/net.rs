@@ -1,7 +1,6 @@
 //! Links over smol's TCP and Unix sockets and any futures-io byte stream.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -14,51 +13,11 @@ use smol::net::{TcpListener, TcpStream};
 use smol::Task;
 use tracing::Instrument;
 
-use crate::drive::{run_dialled, run_link, ReconnectPolicy};
-use crate::shutdown::{Guard, Outcome, Shutdown, ShutdownReport};
-use crate::{Address, ToAddress, TransportError};
-
-/// How a listener or a dialled link is set up. Every field has a default:
-/// quality from the socket, no reconnecting, a shutdown group of its own.
-#[derive(Debug, Clone, Default)]
-pub struct LinkOptions {
-    quality: Option<Quality>,
-    reconnect: Option<ReconnectPolicy>,
-    shutdown: Option<Shutdown>,
-}
-
-impl LinkOptions {
-    /// The defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The quality of every link made (default: `LOCAL_SOCKET` for Unix
-    /// sockets and loopback TCP, `NETWORK` for other TCP).
-    pub fn quality(mut self, quality: Quality) -> Self {
-        self.quality = Some(quality);
-        self
-    }
-
-    /// Dial again after a dialled link drops ([`connect_with`] only).
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = Some(policy);
-        self
-    }
-
-    /// Makes the listener's or link's group a child of `shutdown`, so that
-    /// shutting `shutdown` down shuts it down too.
-    pub fn shutdown(mut self, shutdown: &Shutdown) -> Self {
-        self.shutdown = Some(shutdown.clone());
-        self
-    }
-
-    fn group(&self) -> Shutdown {
-        self.shutdown
-            .as_ref()
-            .map_or_else(Shutdown::new, Shutdown::child)
-    }
-}
+use circuit_transport::socket::{log_end, resolved, tcp_quality};
+use circuit_transport::{
+    run_dialled, run_link, Address, Guard, LinkOptions, Shutdown, ShutdownReport, ToAddress,
+    TransportError,
+};
 
 /// The byte stream under a dialled link.
 #[cfg(unix)]
@@ -68,13 +27,6 @@ type SocketIo = Either<TcpStream, TcpStream>;
 
 async fn sleep_until(at: Instant) {
     smol::Timer::at(at).await;
-}
-
-fn tcp_quality(stream: &TcpStream) -> Quality {
-    match stream.peer_addr() {
-        Ok(peer) if peer.ip().is_loopback() => Quality::LOCAL_SOCKET,
-        _ => Quality::NETWORK,
-    }
 }
 
 /// Runs a link over any futures-io byte stream (a serial port, a pipe, a
@@ -168,45 +120,32 @@ pub async fn listen_with(
 ) -> Result<Listener, TransportError> {
     let address = addr.to_address()?;
     let group = options.group();
-    let guard = group.guard();
-    let bind_error = |source: io::Error, address: &Address| {
-        if source.kind() == io::ErrorKind::AddrInUse {
-            TransportError::AddressInUse {
-                address: address.clone(),
-                source,
-            }
-        } else {
-            TransportError::Listen {
-                address: address.clone(),
-                source,
-            }
-        }
-    };
+    let guard = group.listener_guard();
+    let quality = options.get_quality();
     let (address, accept) = match &address {
         Address::Tcp(text) => {
             let addrs = resolve(&address, text).await?;
             let listener = TcpListener::bind(addrs.as_slice())
                 .await
-                .map_err(|source| bind_error(source, &address))?;
+                .map_err(|source| TransportError::bind(&address, source))?;
             let local = listener
                 .local_addr()
-                .map_err(|source| bind_error(source, &address))?;
+                .map_err(|source| TransportError::bind(&address, source))?;
             let span = tracing::info_span!("listener", address = %local);
             span.in_scope(|| tracing::info!("listening"));
-            let task = accept_tcp(node.clone(), listener, options.quality, guard);
+            let task = accept_tcp(node.clone(), listener, quality, guard);
             (Address::from(local), smol::spawn(task.instrument(span)))
         }
         #[cfg(unix)]
         Address::Unix(path) => {
             let listener = smol::net::unix::UnixListener::bind(path)
-                .map_err(|source| bind_error(source, &address))?;
+                .map_err(|source| TransportError::bind(&address, source))?;
             let span = tracing::info_span!("listener", address = %address);
             span.in_scope(|| tracing::info!("listening"));
-            let task = accept_unix(node.clone(), listener, path.clone(), options.quality, guard);
+            let task = accept_unix(node.clone(), listener, path.clone(), quality, guard);
             (address.clone(), smol::spawn(task.instrument(span)))
         }
-        #[cfg(not(unix))]
-        Address::Unix(_) => return Err(no_unix(&address)),
+        _ => return Err(TransportError::unsupported(&address)),
     };
     Ok(Listener {
         address,
@@ -215,28 +154,9 @@ pub async fn listen_with(
     })
 }
 
-#[cfg(not(unix))]
-fn no_unix(address: &Address) -> TransportError {
-    TransportError::BadAddress {
-        address: address.to_string(),
-        reason: "Unix sockets are not supported on this platform".into(),
-    }
-}
-
 /// The socket addresses of a TCP address's host and port.
 async fn resolve(address: &Address, text: &str) -> Result<Vec<SocketAddr>, TransportError> {
-    let resolve_error = |source| TransportError::Resolve {
-        address: address.clone(),
-        source,
-    };
-    let addrs = smol::net::resolve(text).await.map_err(resolve_error)?;
-    if addrs.is_empty() {
-        return Err(resolve_error(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the name has no address",
-        )));
-    }
-    Ok(addrs)
+    resolved(address, smol::net::resolve(text).await)
 }
 
 /// The next accepted connection, or `None` once shutdown began.
@@ -248,8 +168,7 @@ async fn next_or_stop<T>(accept: impl Future<Output = T>, guard: &Guard) -> Opti
     .await
 }
 
-async fn accept_tcp(node: Node, listener: TcpListener, quality: Option<Quality>, mut guard: Guard) {
-    guard.outcome = Outcome::Listener;
+async fn accept_tcp(node: Node, listener: TcpListener, quality: Option<Quality>, guard: Guard) {
     let group = guard.group().clone();
     while let Some(accepted) = next_or_stop(listener.accept(), &guard).await {
         let (stream, peer) = match accepted {
@@ -264,7 +183,7 @@ async fn accept_tcp(node: Node, listener: TcpListener, quality: Option<Quality>,
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let quality = quality.unwrap_or_else(|| tcp_quality(&stream));
+        let quality = quality.unwrap_or_else(|| tcp_quality(stream.peer_addr()));
         let mut link_guard = group.guard();
         let node = node.clone();
         let span = tracing::info_span!("tcp", %peer);
@@ -295,7 +214,7 @@ async fn accept_unix(
     listener: smol::net::unix::UnixListener,
     path: std::path::PathBuf,
     quality: Option<Quality>,
-    mut guard: Guard,
+    guard: Guard,
 ) {
     /// Removes the socket file however the accept loop ends.
     struct Unlink(std::path::PathBuf);
@@ -305,7 +224,6 @@ async fn accept_unix(
         }
     }
     let _unlink = Unlink(path);
-    guard.outcome = Outcome::Listener;
     let group = guard.group().clone();
     let quality = quality.unwrap_or(Quality::LOCAL_SOCKET);
     while let Some(accepted) = next_or_stop(listener.accept(), &guard).await {
@@ -341,15 +259,8 @@ async fn accept_unix(
     tracing::info!("stopped listening");
 }
 
-fn log_end(result: &Result<(), NodeError>) {
-    match result {
-        Ok(()) => tracing::info!("link down"),
-        Err(e) => tracing::info!(error = %e, "link down"),
-    }
-}
-
 /// A link dialled by [`connect`] or [`connect_with`], running in its own
-/// task (and dialled again after a drop, with a [`ReconnectPolicy`]).
+/// task (and dialled again after a drop, with a [`ReconnectPolicy`](crate::ReconnectPolicy)).
 /// Dropping the handle leaves the link running (its task is detached).
 #[derive(Debug)]
 pub struct LinkHandle {
@@ -414,7 +325,7 @@ pub async fn connect(node: &Node, addr: impl ToAddress) -> Result<LinkHandle, Tr
     connect_with(node, addr, LinkOptions::new()).await
 }
 
-/// Dials `addr` with `options`: with a [`ReconnectPolicy`], a link that
+/// Dials `addr` with `options`: with a [`ReconnectPolicy`](crate::ReconnectPolicy), a link that
 /// drops is dialled again (after the first dial succeeded).
 pub async fn connect_with(
     node: &Node,
@@ -422,17 +333,17 @@ pub async fn connect_with(
     options: LinkOptions,
 ) -> Result<LinkHandle, TransportError> {
     let address = addr.to_address()?;
-    let first = dial(address.clone(), options.quality).await?;
+    let first = dial(address.clone(), options.get_quality()).await?;
     let group = options.group();
     let guard = group.guard();
-    let quality = options.quality;
+    let quality = options.get_quality();
     let redial_address = address.clone();
     let redial = move || dial(redial_address.clone(), quality);
     let span = tracing::info_span!("transport", %address);
     let task = run_dialled(
         node.clone(),
         first,
-        options.reconnect,
+        options.get_reconnect().cloned(),
         guard,
         redial,
         sleep_until,
@@ -448,10 +359,7 @@ async fn dial(
     address: Address,
     quality: Option<Quality>,
 ) -> Result<(SocketIo, Quality), TransportError> {
-    let connect_error = |source: io::Error| TransportError::Connect {
-        address: address.clone(),
-        source,
-    };
+    let connect_error = |source| TransportError::connect(&address, source);
     match &address {
         Address::Tcp(text) => {
             let addrs = resolve(&address, text).await?;
@@ -461,7 +369,7 @@ async fn dial(
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
-            let quality = quality.unwrap_or_else(|| tcp_quality(&stream));
+            let quality = quality.unwrap_or_else(|| tcp_quality(stream.peer_addr()));
             tracing::info!(%address, quality = quality.get(), "connected");
             Ok((Either::Left(stream), quality))
         }
@@ -476,7 +384,6 @@ async fn dial(
                 quality.unwrap_or(Quality::LOCAL_SOCKET),
             ))
         }
-        #[cfg(not(unix))]
-        Address::Unix(_) => Err(no_unix(&address)),
+        _ => Err(TransportError::unsupported(&address)),
     }
 }

@@ -1,7 +1,6 @@
 //! Links over tokio's TCP and Unix sockets and any tokio byte stream.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -15,51 +14,11 @@ use tokio::task::JoinHandle;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use tracing::Instrument;
 
-use crate::drive::{run_dialled, run_link, ReconnectPolicy};
-use crate::shutdown::{Guard, Outcome, Shutdown, ShutdownReport};
-use crate::{Address, ToAddress, TransportError};
-
-/// How a listener or a dialled link is set up. Every field has a default:
-/// quality from the socket, no reconnecting, a shutdown group of its own.
-#[derive(Debug, Clone, Default)]
-pub struct LinkOptions {
-    quality: Option<Quality>,
-    reconnect: Option<ReconnectPolicy>,
-    shutdown: Option<Shutdown>,
-}
-
-impl LinkOptions {
-    /// The defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The quality of every link made (default: `LOCAL_SOCKET` for Unix
-    /// sockets and loopback TCP, `NETWORK` for other TCP).
-    pub fn quality(mut self, quality: Quality) -> Self {
-        self.quality = Some(quality);
-        self
-    }
-
-    /// Dial again after a dialled link drops ([`connect_with`] only).
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = Some(policy);
-        self
-    }
-
-    /// Makes the listener's or link's group a child of `shutdown`, so that
-    /// shutting `shutdown` down shuts it down too.
-    pub fn shutdown(mut self, shutdown: &Shutdown) -> Self {
-        self.shutdown = Some(shutdown.clone());
-        self
-    }
-
-    fn group(&self) -> Shutdown {
-        self.shutdown
-            .as_ref()
-            .map_or_else(Shutdown::new, Shutdown::child)
-    }
-}
+use circuit_transport::socket::{log_end, resolved, tcp_quality};
+use circuit_transport::{
+    run_dialled, run_link, Address, Guard, LinkOptions, Shutdown, ShutdownReport, ToAddress,
+    TransportError,
+};
 
 /// The byte stream under a dialled or accepted link.
 #[cfg(unix)]
@@ -69,13 +28,6 @@ type SocketIo = Either<Compat<TcpStream>, Compat<TcpStream>>;
 
 fn sleep_until(at: Instant) -> impl Future<Output = ()> {
     tokio::time::sleep_until(at.into())
-}
-
-fn tcp_quality(stream: &TcpStream) -> Quality {
-    match stream.peer_addr() {
-        Ok(peer) if peer.ip().is_loopback() => Quality::LOCAL_SOCKET,
-        _ => Quality::NETWORK,
-    }
 }
 
 /// Runs a link over any tokio byte stream (a serial port, a pipe, a socket
@@ -171,45 +123,32 @@ pub async fn listen_with(
 ) -> Result<Listener, TransportError> {
     let address = addr.to_address()?;
     let group = options.group();
-    let guard = group.guard();
-    let bind_error = |source: io::Error, address: &Address| {
-        if source.kind() == io::ErrorKind::AddrInUse {
-            TransportError::AddressInUse {
-                address: address.clone(),
-                source,
-            }
-        } else {
-            TransportError::Listen {
-                address: address.clone(),
-                source,
-            }
-        }
-    };
+    let guard = group.listener_guard();
+    let quality = options.get_quality();
     let (address, accept) = match &address {
         Address::Tcp(text) => {
             let addrs = resolve(&address, text).await?;
             let listener = TcpListener::bind(addrs.as_slice())
                 .await
-                .map_err(|source| bind_error(source, &address))?;
+                .map_err(|source| TransportError::bind(&address, source))?;
             let local = listener
                 .local_addr()
-                .map_err(|source| bind_error(source, &address))?;
+                .map_err(|source| TransportError::bind(&address, source))?;
             let span = tracing::info_span!("listener", address = %local);
             span.in_scope(|| tracing::info!("listening"));
-            let task = accept_tcp(node.clone(), listener, options.quality, guard);
+            let task = accept_tcp(node.clone(), listener, quality, guard);
             (Address::from(local), tokio::spawn(task.instrument(span)))
         }
         #[cfg(unix)]
         Address::Unix(path) => {
             let listener = tokio::net::UnixListener::bind(path)
-                .map_err(|source| bind_error(source, &address))?;
+                .map_err(|source| TransportError::bind(&address, source))?;
             let span = tracing::info_span!("listener", address = %address);
             span.in_scope(|| tracing::info!("listening"));
-            let task = accept_unix(node.clone(), listener, path.clone(), options.quality, guard);
+            let task = accept_unix(node.clone(), listener, path.clone(), quality, guard);
             (address.clone(), tokio::spawn(task.instrument(span)))
         }
-        #[cfg(not(unix))]
-        Address::Unix(_) => return Err(no_unix(&address)),
+        _ => return Err(TransportError::unsupported(&address)),
     };
     Ok(Listener {
         address,
@@ -218,35 +157,15 @@ pub async fn listen_with(
     })
 }
 
-#[cfg(not(unix))]
-fn no_unix(address: &Address) -> TransportError {
-    TransportError::BadAddress {
-        address: address.to_string(),
-        reason: "Unix sockets are not supported on this platform".into(),
-    }
-}
-
 /// The socket addresses of a TCP address's host and port.
 async fn resolve(address: &Address, text: &str) -> Result<Vec<SocketAddr>, TransportError> {
-    let resolve_error = |source| TransportError::Resolve {
-        address: address.clone(),
-        source,
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(text)
-        .await
-        .map_err(resolve_error)?
-        .collect();
-    if addrs.is_empty() {
-        return Err(resolve_error(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the name has no address",
-        )));
-    }
-    Ok(addrs)
+    resolved(
+        address,
+        tokio::net::lookup_host(text).await.map(Iterator::collect),
+    )
 }
 
-async fn accept_tcp(node: Node, listener: TcpListener, quality: Option<Quality>, mut guard: Guard) {
-    guard.outcome = Outcome::Listener;
+async fn accept_tcp(node: Node, listener: TcpListener, quality: Option<Quality>, guard: Guard) {
     let group = guard.group().clone();
     loop {
         let accepted = tokio::select! {
@@ -265,7 +184,7 @@ async fn accept_tcp(node: Node, listener: TcpListener, quality: Option<Quality>,
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let quality = quality.unwrap_or_else(|| tcp_quality(&stream));
+        let quality = quality.unwrap_or_else(|| tcp_quality(stream.peer_addr()));
         let mut link_guard = group.guard();
         let node = node.clone();
         let span = tracing::info_span!("tcp", %peer);
@@ -296,7 +215,7 @@ async fn accept_unix(
     listener: tokio::net::UnixListener,
     path: std::path::PathBuf,
     quality: Option<Quality>,
-    mut guard: Guard,
+    guard: Guard,
 ) {
     /// Removes the socket file however the accept loop ends.
     struct Unlink(std::path::PathBuf);
@@ -306,7 +225,6 @@ async fn accept_unix(
         }
     }
     let _unlink = Unlink(path);
-    guard.outcome = Outcome::Listener;
     let group = guard.group().clone();
     let quality = quality.unwrap_or(Quality::LOCAL_SOCKET);
     loop {
@@ -346,15 +264,8 @@ async fn accept_unix(
     tracing::info!("stopped listening");
 }
 
-fn log_end(result: &Result<(), NodeError>) {
-    match result {
-        Ok(()) => tracing::info!("link down"),
-        Err(e) => tracing::info!(error = %e, "link down"),
-    }
-}
-
 /// A link dialled by [`connect`] or [`connect_with`], running in its own
-/// task (and dialled again after a drop, with a [`ReconnectPolicy`]).
+/// task (and dialled again after a drop, with a [`ReconnectPolicy`](crate::ReconnectPolicy)).
 /// Dropping the handle leaves the link running.
 #[derive(Debug)]
 pub struct LinkHandle {
@@ -407,7 +318,7 @@ pub async fn connect(node: &Node, addr: impl ToAddress) -> Result<LinkHandle, Tr
     connect_with(node, addr, LinkOptions::new()).await
 }
 
-/// Dials `addr` with `options`: with a [`ReconnectPolicy`], a link that
+/// Dials `addr` with `options`: with a [`ReconnectPolicy`](crate::ReconnectPolicy), a link that
 /// drops is dialled again (after the first dial succeeded).
 pub async fn connect_with(
     node: &Node,
@@ -415,17 +326,17 @@ pub async fn connect_with(
     options: LinkOptions,
 ) -> Result<LinkHandle, TransportError> {
     let address = addr.to_address()?;
-    let first = dial(address.clone(), options.quality).await?;
+    let first = dial(address.clone(), options.get_quality()).await?;
     let group = options.group();
     let guard = group.guard();
-    let quality = options.quality;
+    let quality = options.get_quality();
     let redial_address = address.clone();
     let redial = move || dial(redial_address.clone(), quality);
     let span = tracing::info_span!("transport", %address);
     let task = run_dialled(
         node.clone(),
         first,
-        options.reconnect,
+        options.get_reconnect().cloned(),
         guard,
         redial,
         sleep_until,
@@ -441,10 +352,7 @@ async fn dial(
     address: Address,
     quality: Option<Quality>,
 ) -> Result<(SocketIo, Quality), TransportError> {
-    let connect_error = |source: io::Error| TransportError::Connect {
-        address: address.clone(),
-        source,
-    };
+    let connect_error = |source| TransportError::connect(&address, source);
     match &address {
         Address::Tcp(text) => {
             let addrs = resolve(&address, text).await?;
@@ -454,7 +362,7 @@ async fn dial(
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
-            let quality = quality.unwrap_or_else(|| tcp_quality(&stream));
+            let quality = quality.unwrap_or_else(|| tcp_quality(stream.peer_addr()));
             tracing::info!(%address, quality = quality.get(), "connected");
             Ok((Either::Left(stream.compat()), quality))
         }
@@ -469,7 +377,6 @@ async fn dial(
                 quality.unwrap_or(Quality::LOCAL_SOCKET),
             ))
         }
-        #[cfg(not(unix))]
-        Address::Unix(_) => Err(no_unix(&address)),
+        _ => Err(TransportError::unsupported(&address)),
     }
 }

@@ -1,7 +1,4 @@
 //! Where to listen or dial: a TCP `host:port` or a Unix socket path.
-//!
-//! The same file, word for word, is in circuit-transport-tokio and
-//! circuit-transport-smol (besides doc-test imports): keep them together.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -15,7 +12,7 @@ use crate::TransportError;
 /// for IPv6), and `unix:PATH` for a Unix socket.
 ///
 /// ```
-/// # use circuit_transport_smol::Address;
+/// # use circuit_transport::Address;
 /// let tcp: Address = "127.0.0.1:7000".parse().unwrap();
 /// assert_eq!(tcp, Address::Tcp("127.0.0.1:7000".into()));
 /// let unix: Address = "unix:/run/circuit.sock".parse().unwrap();
@@ -89,8 +86,7 @@ impl fmt::Display for Address {
     }
 }
 
-/// Anything [`listen`](crate::listen) and [`connect`](crate::connect) take
-/// as an address: text (parsed as [`Address::parse`] does), a
+/// Anything a transport's `listen` and `connect` take as an address: text (parsed as [`Address::parse`] does), a
 /// [`SocketAddr`], or an [`Address`].
 pub trait ToAddress {
     /// The address, or why it is not one.

@@ -1,4 +1,4 @@
-//! The one error type of this crate.
+//! The one error type of the transports (each runtime crate re-exports it).
 
 use std::io;
 
@@ -57,4 +57,11 @@ pub enum TransportError {
     /// protocol mismatch, a failed mux).
     #[error(transparent)]
     Link(#[from] NodeError),
+    /// The runtime's task running a link panicked or was cancelled (a
+    /// tokio `JoinError`, say).
+    #[error("link task failed: {reason}")]
+    Task {
+        /// What the runtime said.
+        reason: String,
+    },
 }

@@ -4,9 +4,6 @@
 //! A [`Shutdown`] is a group of listeners and links. Its tasks hold a
 //! [`Guard`] while they run; [`Shutdown::shutdown`] tells them to stop and
 //! resolves once every guard of the group (and of its children) is gone.
-//!
-//! The same file, word for word, is in circuit-transport-tokio and
-//! circuit-transport-smol (besides doc-test imports): keep them together.
 
 use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -19,8 +16,8 @@ use std::time::{Duration, Instant};
 /// deadline passes, then closes, sending an epitaph on every stream still
 /// open. Clones are handles on the same group.
 ///
-/// Every [`Listener`](crate::Listener) and [`LinkHandle`](crate::LinkHandle)
-/// has its own group, a [`child`](Shutdown::child) of the one given in
+/// Every listener and dialled link of a transport has its own group, a
+/// [`child`](Shutdown::child) of the one given in
 /// [`LinkOptions::shutdown`](crate::LinkOptions::shutdown) if any; shutting
 /// a group down shuts down its children too.
 #[derive(Clone, Default)]
@@ -139,17 +136,30 @@ impl Shutdown {
         }
     }
 
-    /// Registers a running task of this group.
-    pub(crate) fn guard(&self) -> Guard {
+    /// Registers a running link task of this group: the group's shutdown
+    /// waits for the guard to drop, and its report counts how the link
+    /// ended ([`run_link`](crate::run_link) records it).
+    pub fn guard(&self) -> Guard {
+        self.guard_for(Outcome::Ended)
+    }
+
+    /// Registers a running accept loop of this group: shutdown waits for
+    /// it, the report does not count it.
+    pub fn listener_guard(&self) -> Guard {
+        self.guard_for(Outcome::Listener)
+    }
+
+    fn guard_for(&self, outcome: Outcome) -> Guard {
         lock(&self.inner).running += 1;
         Guard {
             group: self.clone(),
-            outcome: Outcome::Ended,
+            outcome,
         }
     }
 
-    /// Resolves with the deadline once shutdown begins.
-    pub(crate) async fn draining(&self) -> Instant {
+    /// Resolves with the deadline once shutdown begins: an accept loop
+    /// stops then, a link starts to drain.
+    pub async fn draining(&self) -> Instant {
         poll_fn(|cx| {
             let mut state = lock(&self.inner);
             match state.deadline {
@@ -208,15 +218,18 @@ pub(crate) enum Outcome {
     Listener,
 }
 
-/// Held by a running task of a group; dropping it records how it ended.
+/// Held by a running task of a [`Shutdown`] group, from
+/// [`Shutdown::guard`] or [`Shutdown::listener_guard`]; dropping it
+/// records how the task ended.
 #[derive(Debug)]
-pub(crate) struct Guard {
+pub struct Guard {
     group: Shutdown,
     pub(crate) outcome: Outcome,
 }
 
 impl Guard {
-    pub(crate) fn group(&self) -> &Shutdown {
+    /// The group the task belongs to.
+    pub fn group(&self) -> &Shutdown {
         &self.group
     }
 }

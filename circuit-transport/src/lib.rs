@@ -1,0 +1,79 @@
+//! What every circuit transport shares, with no async runtime: addresses,
+//! link options, the reconnect policy, graceful shutdown and the error
+//! type. The runtime crates (`circuit-transport-tokio`,
+//! `circuit-transport-smol`) add sockets, accept loops, timers and
+//! spawning, and re-export everything here; most users want one of them.
+//!
+//! A runtime crate runs each link with [`run_link`] (or a dialled one with
+//! [`run_dialled`]), handing it its timer as a sleep function. Here two
+//! nodes are linked in process and shut down as one group, with no runtime
+//! at all (the links drain, so nothing sleeps):
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use circuit_frame::Quality;
+//! use circuit_mux::Role;
+//! use circuit_node::{Node, NodeConfig};
+//! use circuit_transport::{run_link, Shutdown};
+//! use futures::StreamExt;
+//!
+//! futures::executor::block_on(async {
+//!     let (a, mut a_peers, _) = Node::new("a", "demo", NodeConfig::leaf()).unwrap();
+//!     let (b, _, _) = Node::new("b", "demo", NodeConfig::leaf()).unwrap();
+//!     let (a_io, b_io) = circuit_stream::duplex_pair(64 * 1024);
+//!     let group = Shutdown::new();
+//!     let (mut a_guard, mut b_guard) = (group.guard(), group.guard());
+//!     let never = |_: Instant| futures::future::pending::<()>();
+//!
+//!     let links = async {
+//!         let quality = Quality::IN_PROCESS;
+//!         let _ = futures::join!(
+//!             run_link(a.clone(), a_io, Role::Client, quality, &mut a_guard, never),
+//!             run_link(b.clone(), b_io, Role::Server, quality, &mut b_guard, never),
+//!         );
+//!         drop((a_guard, b_guard));
+//!     };
+//!     let stop = async {
+//!         a_peers.next().await; // b is reachable: the link is up
+//!         group.shutdown(Duration::from_secs(10)).await
+//!     };
+//!     let ((), report) = futures::join!(links, stop);
+//!     // No stream was open: the links drained at once, none was cut.
+//!     assert_eq!((report.drained + report.ended, report.cut), (2, 0));
+//! });
+//! ```
+//!
+//! # What is here
+//!
+//! - [`Address`] (`host:port` or `unix:PATH`) and [`ToAddress`].
+//! - [`LinkOptions`]: a link's quality, its [`ReconnectPolicy`], its
+//!   [`Shutdown`] group.
+//! - [`Shutdown`] and [`ShutdownReport`]: graceful shutdown of a group of
+//!   listeners and links. Listeners stop accepting; each link runs until
+//!   every stream on it has closed both ways, or until the deadline, when
+//!   every stream still open gets a close frame with the epitaph
+//!   "node N is shutting down"; then the transport is closed.
+//! - [`run_link`] and [`run_dialled`]: a link's life under a group, on the
+//!   node's [`LinkControl`](circuit_node::LinkControl), which counts the
+//!   link's streams (its control stream aside), says when they have
+//!   drained, and closes them with an epitaph through the mux.
+//! - [`TransportError`]: a bad address, a port in use, a failed dial, a
+//!   link that failed, a task that failed.
+//! - [`socket`]: small pieces every runtime's sockets share.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod address;
+mod drive;
+mod error;
+mod options;
+mod reconnect;
+mod shutdown;
+pub mod socket;
+
+pub use address::{Address, ToAddress};
+pub use drive::{run_dialled, run_link, CLOSE_LIMIT};
+pub use error::TransportError;
+pub use options::LinkOptions;
+pub use reconnect::ReconnectPolicy;
+pub use shutdown::{Guard, Shutdown, ShutdownReport};
