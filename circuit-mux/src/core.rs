@@ -648,6 +648,7 @@ impl Core {
     /// Ends every stream with `epitaph` (the link is gone).
     pub fn close_all(&mut self, epitaph: &str) {
         self.ended = true;
+        self.ready.clear();
         for (_, st) in self.streams.drain() {
             if let Some(sink) = st.sink {
                 sink.close(epitaph);

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Wake, Waker};
 
 #[derive(Debug, Default)]
@@ -68,6 +68,20 @@ impl ReadyQueue {
         }
     }
 
+    /// Forgets every queued stream and the driver's waker: the link is
+    /// over, and nothing queued here may keep a stream or a task alive.
+    pub(crate) fn clear(&self) {
+        let (queue, driver) = {
+            let mut inner = self.lock();
+            (std::mem::take(&mut inner.queue), inner.driver.take())
+        };
+        for stream in &queue {
+            stream.queued.store(false, Ordering::Release);
+        }
+        // Dropped outside the lock: a waker's drop may run arbitrary code.
+        drop((queue, driver));
+    }
+
     /// Wakes the driver.
     pub(crate) fn wake_driver(&self) {
         let driver = self.lock().driver.clone();
@@ -82,7 +96,8 @@ impl ReadyQueue {
 pub(crate) struct StreamWaker {
     pub(crate) id: u32,
     queued: AtomicBool,
-    ready: Arc<ReadyQueue>,
+    /// Weak: the queue holds its wakers, a waker must not hold the queue.
+    ready: Weak<ReadyQueue>,
 }
 
 impl StreamWaker {
@@ -90,18 +105,20 @@ impl StreamWaker {
         Arc::new(StreamWaker {
             id,
             queued: AtomicBool::new(false),
-            ready: Arc::clone(ready),
+            ready: Arc::downgrade(ready),
         })
     }
 }
 
 impl Wake for StreamWaker {
     fn wake(self: Arc<Self>) {
-        let ready = Arc::clone(&self.ready);
-        ready.push(&self);
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.ready.push(self);
+        // Once the link is gone there is no one to wake.
+        if let Some(ready) = self.ready.upgrade() {
+            ready.push(self);
+        }
     }
 }
