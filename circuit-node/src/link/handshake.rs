@@ -52,33 +52,43 @@ pub(crate) async fn handshake(
     };
     side.set_control_id(control.id());
     let (control_in, control_out) = control.into_split();
-    control_out
-        .write_message(&Identify::new(protocol.clone()))
-        .await
-        .map_err(|e| stream_failed("writing Identify", e))?;
-    control_out
-        .write_message(&NodeState::Online {
-            node: id.clone(),
-            quality: Quality::SELF,
-        })
-        .await
-        .map_err(|e| stream_failed("writing the first NodeState", e))?;
-
-    let theirs: Identify = control_in
-        .read_message()
-        .await
-        .map_err(|e| stream_failed("reading the peer's Identify", e))?;
-    if theirs.version != PROTOCOL_VERSION {
-        return Err(NodeError::VersionMismatch {
-            ours: PROTOCOL_VERSION,
-            theirs: theirs.version,
-        });
+    let written = async {
+        control_out
+            .write_message(&Identify::new(protocol.clone()))
+            .await
+            .map_err(|e| stream_failed("writing Identify", e))?;
+        control_out
+            .write_message(&NodeState::Online {
+                node: id.clone(),
+                quality: Quality::SELF,
+            })
+            .await
+            .map_err(|e| stream_failed("writing the first NodeState", e))
     }
-    if theirs.protocol != *protocol {
-        return Err(NodeError::ProtocolMismatch {
-            ours: protocol.clone(),
-            theirs: theirs.protocol,
-        });
+    .await;
+
+    // Read the peer's Identify even if writing failed: a peer that saw a
+    // mismatch hangs up at once, and its Identify (still readable here)
+    // says why better than "the link closed".
+    let theirs = control_in.read_message::<Identify>().await;
+    match (theirs, written) {
+        (Ok(theirs), written) => {
+            if theirs.version != PROTOCOL_VERSION {
+                return Err(NodeError::VersionMismatch {
+                    ours: PROTOCOL_VERSION,
+                    theirs: theirs.version,
+                });
+            }
+            if theirs.protocol != *protocol {
+                return Err(NodeError::ProtocolMismatch {
+                    ours: protocol.clone(),
+                    theirs: theirs.protocol,
+                });
+            }
+            written?;
+        }
+        (Err(_), Err(write_error)) => return Err(write_error),
+        (Err(e), Ok(())) => return Err(stream_failed("reading the peer's Identify", e)),
     }
     let first: NodeState = control_in
         .read_message()

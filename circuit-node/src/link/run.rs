@@ -64,12 +64,21 @@ where
                 }
             }
             match slot.poll(cx) {
-                Poll::Ready(Ok(())) => {
-                    return Poll::Ready(Err(NodeError::Handshake {
-                        reason: "the link closed during the handshake".into(),
-                    }))
+                Poll::Ready(ended) => {
+                    // The driver may have delivered the peer's Identify in
+                    // the same turn it saw the link end (a peer that found a
+                    // mismatch hangs up at once): look at it before saying
+                    // the link just closed.
+                    if let Poll::Ready(result) = shake.as_mut().poll(cx) {
+                        return Poll::Ready(result.map(Some));
+                    }
+                    return Poll::Ready(Err(match ended {
+                        Ok(()) => NodeError::Handshake {
+                            reason: "the link closed during the handshake".into(),
+                        },
+                        Err(e) => NodeError::Mux(e),
+                    }));
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(NodeError::Mux(e))),
                 Poll::Pending => {}
             }
             if side.closed_out() {

@@ -334,3 +334,36 @@ fn a_stalled_half_header_delays_only_its_own_stream() {
         drop(stalled);
     });
 }
+
+#[test]
+fn a_peer_that_sends_its_identify_and_hangs_up_is_still_a_protocol_mismatch() {
+    // The peer's Identify and the end of the link arrive in one read: the
+    // node must read the Identify before concluding the link just closed.
+    let mut net = Net::new();
+    let a = net.leaf("a");
+    let (ours, theirs) = circuit_stream::duplex_pair(1 << 16);
+    let mut payload = Vec::new();
+    circuit_frame::Encode::encode_to_vec(&Identify::new(name("other")), &mut payload);
+    circuit_frame::Encode::encode_to_vec(
+        &NodeState::Online {
+            node: name("raw"),
+            quality: Quality::SELF,
+        },
+        &mut payload,
+    );
+    let mut bytes = Vec::new();
+    circuit_frame::Encode::encode_to_vec(
+        &circuit_frame::Frame::data(1, &payload).unwrap(),
+        &mut bytes,
+    );
+    let (_reader, writer) = theirs.into_split();
+    writer.try_write(&bytes).unwrap();
+    drop(writer);
+    let err = net
+        .run(a.node.link_io(ours, MuxRole::Client, Quality::IN_PROCESS))
+        .unwrap_err();
+    assert!(
+        matches!(&err, NodeError::ProtocolMismatch { theirs, .. } if *theirs == "other"),
+        "{err}"
+    );
+}
