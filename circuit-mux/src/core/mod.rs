@@ -1,0 +1,343 @@
+//! The sans-IO heart of the mux: link bytes in, frames out, a table of
+//! streams in between.
+//!
+//! [`Core::receive`] takes bytes read from the link and delivers them to
+//! streams; [`Core::transmit`] gathers frames from streams that have bytes
+//! to send. Neither touches the link or a clock; the async
+//! [`Driver`](crate::Driver) does that.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::task::Waker;
+
+use circuit_stream::{Reader, Writer};
+
+use crate::counters::AtomicCounters;
+use crate::ids::{IdSet, Role};
+use crate::ready::{ReadyQueue, StreamWaker};
+use crate::{AttachError, Config, MuxError, MuxStream};
+
+/// The id PROTOCOL.md section 4 reserves for link control in credit mode.
+/// It is never a user stream; in v0 mode receiving it means the two ends
+/// disagree about the mode.
+pub const RESERVED_STREAM_ID: u32 = u32::MAX;
+
+/// Frames of refusals waiting to be sent before input processing pauses.
+const MAX_PENDING_CONTROL: usize = 1024;
+
+mod receive;
+mod transmit;
+
+/// The state of the peer-to-us direction of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recv {
+    /// Deliver data to the sink.
+    Open,
+    /// The application dropped its reader: drop data silently.
+    Discarding,
+    /// The peer closed this direction.
+    Closed,
+}
+
+#[derive(Debug)]
+struct StreamState {
+    recv: Recv,
+    /// Where the peer's bytes go; `None` unless `recv == Open`.
+    sink: Option<Writer>,
+    /// Where our bytes come from; `None` once our direction is closed.
+    source: Option<Reader>,
+    /// The peer knows this id: it opened the stream or we sent data on it.
+    peer_knows: bool,
+    incoming: bool,
+    waker: Arc<StreamWaker>,
+}
+
+/// An incoming stream, waiting for the application to accept it.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) stream: MuxStream,
+}
+
+/// What [`Core::receive`] did with its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of input used; the caller drops them and keeps the rest.
+    pub consumed: usize,
+    /// A stream or the link is at its receive limit (or refusals are
+    /// waiting to be sent): read no more from the link until woken.
+    pub blocked: bool,
+}
+
+/// The mux state machine.
+#[derive(Debug)]
+pub struct Core {
+    role: Role,
+    config: Config,
+    next_local_id: Option<u32>,
+    streams: HashMap<u32, StreamState>,
+    /// Peer-parity ids whose stream is gone.
+    peer_closed: IdSet,
+    /// Peer-parity ids refused because of `max_incoming_streams`.
+    refused: IdSet,
+    incoming_open: usize,
+    pub(crate) accept_queue: VecDeque<Accepted>,
+    pub(crate) accept_waker: Option<Waker>,
+    pub(crate) accepting: bool,
+    /// Close frames not tied to a stream source (refusals).
+    control: VecDeque<(u32, String)>,
+    /// Bytes of the frame at the front of the input already delivered.
+    delivered_in_frame: usize,
+    /// Streams that may hold received bytes not yet read.
+    dirty: HashSet<u32>,
+    receive_buffered: usize,
+    ready: Arc<ReadyQueue>,
+    pub(crate) counters: Arc<AtomicCounters>,
+    /// Set once the link ended: no new stream may open.
+    pub(crate) ended: bool,
+}
+
+impl Core {
+    /// A core for one end of a link, to drive by hand: feed it with
+    /// [`receive`](Core::receive), drain it with [`transmit`](Core::transmit)
+    /// and take incoming streams with [`accept`](Core::accept). (A [`Mux`](crate::Mux)
+    /// builds its own core and runs it with its driver.)
+    pub fn new(role: Role, config: Config) -> Self {
+        Self::with_parts(
+            role,
+            config,
+            Arc::new(ReadyQueue::default()),
+            Arc::new(AtomicCounters::default()),
+        )
+    }
+
+    pub(crate) fn with_parts(
+        role: Role,
+        config: Config,
+        ready: Arc<ReadyQueue>,
+        counters: Arc<AtomicCounters>,
+    ) -> Self {
+        Core {
+            role,
+            next_local_id: Some(role.first_id()),
+            streams: HashMap::new(),
+            peer_closed: IdSet::new(config.max_closed_id_ranges),
+            refused: IdSet::new(config.max_closed_id_ranges),
+            incoming_open: 0,
+            accept_queue: VecDeque::new(),
+            accept_waker: None,
+            accepting: true,
+            control: VecDeque::new(),
+            delivered_in_frame: 0,
+            dirty: HashSet::new(),
+            receive_buffered: 0,
+            ready,
+            counters,
+            ended: false,
+            config,
+        }
+    }
+
+    /// The next stream the peer opened, if any.
+    pub fn accept(&mut self) -> Option<MuxStream> {
+        self.accept_queue.pop_front().map(|a| a.stream)
+    }
+
+    /// The counters of this core now.
+    pub fn counters(&self) -> crate::Counters {
+        self.counters.snapshot()
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Streams with at least one direction open.
+    pub fn streams_open(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether nothing is left to do: no stream open and no frame waiting.
+    pub fn is_idle(&self) -> bool {
+        self.streams.is_empty() && self.control.is_empty() && self.accept_queue.is_empty()
+    }
+
+    fn bad_id(&self, stream_id: u32, reason: &'static str) -> MuxError {
+        AtomicCounters::add(&self.counters.errors, 1);
+        tracing::warn!(stream = stream_id, reason, "protocol error");
+        MuxError::BadStreamId {
+            stream_id,
+            peer: self.config.peer_name.clone(),
+            reason,
+        }
+    }
+
+    /// Opens a stream whose outgoing bytes come from `source` and whose
+    /// incoming bytes go to `sink`. Nothing is sent until `source` has data.
+    /// On failure the pipes come back in the error, untouched, so the
+    /// caller can try another link.
+    pub fn attach(&mut self, source: Reader, sink: Writer) -> Result<u32, AttachError> {
+        let refuse = |error, source, sink| {
+            Err(AttachError {
+                error,
+                source,
+                sink,
+            })
+        };
+        if self.ended {
+            return refuse(MuxError::LinkClosed, source, sink);
+        }
+        let Some(id) = self.next_local_id else {
+            return refuse(MuxError::IdsExhausted, source, sink);
+        };
+        self.next_local_id = id.checked_add(2).filter(|&n| n != RESERVED_STREAM_ID);
+        let waker = StreamWaker::new(id, &self.ready);
+        self.streams.insert(
+            id,
+            StreamState {
+                recv: Recv::Open,
+                sink: Some(sink),
+                source: Some(source),
+                peer_knows: false,
+                incoming: false,
+                waker: Arc::clone(&waker),
+            },
+        );
+        self.count_opened();
+        self.ready.push(&waker);
+        Ok(id)
+    }
+
+    fn count_opened(&self) {
+        AtomicCounters::add(&self.counters.streams_opened, 1);
+        AtomicCounters::add(&self.counters.streams_open, 1);
+    }
+
+    /// Removes a stream whose two directions are closed.
+    fn finish_if_done(&mut self, id: u32) {
+        let done = self
+            .streams
+            .get(&id)
+            .is_some_and(|st| st.recv == Recv::Closed && st.source.is_none());
+        if !done {
+            return;
+        }
+        if let Some(st) = self.streams.remove(&id) {
+            if st.incoming {
+                self.incoming_open = self.incoming_open.saturating_sub(1);
+                self.peer_closed.insert(id);
+            }
+            self.dirty.remove(&id);
+            self.counters
+                .streams_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            AtomicCounters::add(&self.counters.streams_closed, 1);
+        }
+    }
+
+    /// Whether stream `id` has a direction still open.
+    pub fn is_open(&self, id: u32) -> bool {
+        self.streams.contains_key(&id)
+    }
+
+    /// Closes every stream now, keeping the link: bytes not yet sent are
+    /// dropped, each stream the peer knows gets a close frame carrying
+    /// `epitaph`, and each local reader ends with `epitaph`. The peer's
+    /// directions close when the peer closes them (or the link ends).
+    pub fn close_streams(&mut self, epitaph: &str) {
+        for st in self.streams.values_mut() {
+            if let Some(source) = &st.source {
+                source.close(epitaph);
+                // The driver sends the close frame on its next turn.
+                self.ready.push_quiet(&st.waker);
+            }
+            if let Some(sink) = &st.sink {
+                sink.close(epitaph);
+            }
+        }
+    }
+
+    /// Ends every stream with `epitaph` (the link is gone).
+    pub fn close_all(&mut self, epitaph: &str) {
+        self.ended = true;
+        self.ready.clear();
+        for (_, st) in self.streams.drain() {
+            if let Some(sink) = st.sink {
+                sink.close(epitaph);
+            }
+            if let Some(source) = st.source {
+                source.close(epitaph);
+            }
+            self.counters
+                .streams_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            AtomicCounters::add(&self.counters.streams_closed, 1);
+        }
+        self.incoming_open = 0;
+        self.dirty.clear();
+        self.control.clear();
+        if let Some(w) = self.accept_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Bytes received and not yet read, as last counted: an upper bound,
+    /// recounted exactly whenever it reaches the link's receive limit.
+    pub fn receive_buffered(&self) -> usize {
+        self.receive_buffered
+    }
+
+    /// Ranges held to remember closed peer ids (bounded by config).
+    pub fn closed_id_ranges(&self) -> usize {
+        self.peer_closed.ranges() + self.refused.ranges()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Context;
+
+    use circuit_frame::{Encode, Frame};
+
+    use super::*;
+
+    fn pipes() -> (Reader, Writer) {
+        let (source, _w) = circuit_stream::stream();
+        let (_r, sink) = circuit_stream::stream();
+        (source, sink)
+    }
+
+    #[test]
+    fn opening_past_the_last_id_is_an_error_not_a_wrap() {
+        for (role, last) in [(Role::Client, u32::MAX - 1), (Role::Server, u32::MAX - 2)] {
+            let mut core = Core::new(role, Config::default());
+            core.next_local_id = Some(last - 2);
+            let (s, k) = pipes();
+            assert_eq!(core.attach(s, k).unwrap(), last - 2);
+            let (s, k) = pipes();
+            assert_eq!(core.attach(s, k).unwrap(), last);
+            let (s, k) = pipes();
+            let err = core.attach(s, k).unwrap_err();
+            assert!(matches!(err.error, MuxError::IdsExhausted));
+        }
+    }
+
+    #[test]
+    fn the_reserved_link_control_id_ends_a_v0_link() {
+        let mut core = Core::new(Role::Client, Config::default());
+        let mut input = Vec::new();
+        Frame::data(RESERVED_STREAM_ID, &[1, 0, 0, 0, 1, 0])
+            .unwrap()
+            .encode_to_vec(&mut input);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(matches!(
+            core.receive(&input, &mut cx),
+            Err(MuxError::ModeMismatch { .. })
+        ));
+    }
+}
