@@ -1,32 +1,84 @@
 //! Links over smol's TCP and Unix sockets and any futures-io byte stream.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use circuit_frame::Quality;
 use circuit_mux::Role;
 use circuit_node::{Node, NodeError};
-use futures::future::Either;
+use circuit_transport::net::{self, Runtime};
 use futures::io::{AsyncRead, AsyncWrite};
 use smol::net::{TcpListener, TcpStream};
 use smol::Task;
-use tracing::Instrument;
 
-use circuit_transport::socket::{log_end, resolved, tcp_quality};
 use circuit_transport::{
-    run_dialled, run_link, Address, Guard, LinkOptions, Shutdown, ShutdownReport, ToAddress,
-    TransportError,
+    Address, LinkOptions, Shutdown, ShutdownReport, ToAddress, TransportError,
 };
 
-/// The byte stream under a dialled link.
-#[cfg(unix)]
-type SocketIo = Either<TcpStream, smol::net::unix::UnixStream>;
-#[cfg(not(unix))]
-type SocketIo = Either<TcpStream, TcpStream>;
+/// Smol's sockets, timers and global executor, for the shared transport
+/// code.
+struct Smol;
 
-async fn sleep_until(at: Instant) {
-    smol::Timer::at(at).await;
+impl Runtime for Smol {
+    type Tcp = TcpStream;
+    type TcpListener = TcpListener;
+    #[cfg(unix)]
+    type Unix = smol::net::unix::UnixStream;
+    #[cfg(unix)]
+    type UnixListener = smol::net::unix::UnixListener;
+
+    async fn sleep_until(at: Instant) {
+        smol::Timer::at(at).await;
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        smol::spawn(task).detach();
+    }
+
+    async fn resolve(host_port: &str) -> io::Result<Vec<SocketAddr>> {
+        smol::net::resolve(host_port).await
+    }
+
+    async fn bind_tcp(addrs: &[SocketAddr]) -> io::Result<TcpListener> {
+        TcpListener::bind(addrs).await
+    }
+
+    fn tcp_local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept_tcp(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        listener.accept().await
+    }
+
+    async fn connect_tcp(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
+        TcpStream::connect(addrs).await
+    }
+
+    fn set_nodelay(stream: &TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)
+    }
+
+    fn peer_addr(stream: &TcpStream) -> io::Result<SocketAddr> {
+        stream.peer_addr()
+    }
+
+    #[cfg(unix)]
+    fn bind_unix(path: &std::path::Path) -> io::Result<Self::UnixListener> {
+        smol::net::unix::UnixListener::bind(path)
+    }
+
+    #[cfg(unix)]
+    async fn accept_unix(listener: &Self::UnixListener) -> io::Result<Self::Unix> {
+        Ok(listener.accept().await?.0)
+    }
+
+    #[cfg(unix)]
+    async fn connect_unix(path: &std::path::Path) -> io::Result<Self::Unix> {
+        smol::net::unix::UnixStream::connect(path).await
+    }
 }
 
 /// Runs a link over any futures-io byte stream (a serial port, a pipe, a
@@ -60,13 +112,7 @@ pub fn spawn_link<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut guard = shutdown.guard();
-    let node = node.clone();
-    let span = tracing::info_span!("transport", kind = "io", ?role);
-    smol::spawn(
-        async move { run_link(node, io, role, quality, &mut guard, sleep_until).await }
-            .instrument(span),
-    )
+    smol::spawn(net::io_link::<Smol, _>(node, io, role, quality, shutdown))
 }
 
 /// Accepts links on a TCP or Unix socket, as the server end, until shut
@@ -118,145 +164,12 @@ pub async fn listen_with(
     addr: impl ToAddress,
     options: LinkOptions,
 ) -> Result<Listener, TransportError> {
-    let address = addr.to_address()?;
-    let group = options.group();
-    let guard = group.listener_guard();
-    let quality = options.get_quality();
-    let (address, accept) = match &address {
-        Address::Tcp(text) => {
-            let addrs = resolve(&address, text).await?;
-            let listener = TcpListener::bind(addrs.as_slice())
-                .await
-                .map_err(|source| TransportError::bind(&address, source))?;
-            let local = listener
-                .local_addr()
-                .map_err(|source| TransportError::bind(&address, source))?;
-            let span = tracing::info_span!("listener", address = %local);
-            span.in_scope(|| tracing::info!("listening"));
-            let task = accept_tcp(node.clone(), listener, quality, guard);
-            (Address::from(local), smol::spawn(task.instrument(span)))
-        }
-        #[cfg(unix)]
-        Address::Unix(path) => {
-            let listener = smol::net::unix::UnixListener::bind(path)
-                .map_err(|source| TransportError::bind(&address, source))?;
-            let span = tracing::info_span!("listener", address = %address);
-            span.in_scope(|| tracing::info!("listening"));
-            let task = accept_unix(node.clone(), listener, path.clone(), quality, guard);
-            (address.clone(), smol::spawn(task.instrument(span)))
-        }
-        _ => return Err(TransportError::unsupported(&address)),
-    };
+    let started = net::listen::<Smol>(node, addr.to_address()?, options).await?;
     Ok(Listener {
-        address,
-        group,
-        _accept: accept,
+        address: started.address,
+        group: started.group,
+        _accept: smol::spawn(started.task),
     })
-}
-
-/// The socket addresses of a TCP address's host and port.
-async fn resolve(address: &Address, text: &str) -> Result<Vec<SocketAddr>, TransportError> {
-    resolved(address, smol::net::resolve(text).await)
-}
-
-/// The next accepted connection, or `None` once shutdown began.
-async fn next_or_stop<T>(accept: impl Future<Output = T>, guard: &Guard) -> Option<T> {
-    smol::future::or(async { Some(accept.await) }, async {
-        guard.group().draining().await;
-        None
-    })
-    .await
-}
-
-async fn accept_tcp(node: Node, listener: TcpListener, quality: Option<Quality>, guard: Guard) {
-    let group = guard.group().clone();
-    while let Some(accepted) = next_or_stop(listener.accept(), &guard).await {
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors and the like: the next accept may work.
-                tracing::warn!(error = %e, "accept failed");
-                smol::future::yield_now().await;
-                continue;
-            }
-        };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-        let quality = quality.unwrap_or_else(|| tcp_quality(stream.peer_addr()));
-        let mut link_guard = group.guard();
-        let node = node.clone();
-        let span = tracing::info_span!("tcp", %peer);
-        smol::spawn(
-            async move {
-                tracing::info!(quality = quality.get(), "accepted");
-                let result = run_link(
-                    node,
-                    stream,
-                    Role::Server,
-                    quality,
-                    &mut link_guard,
-                    sleep_until,
-                )
-                .await;
-                log_end(&result);
-            }
-            .instrument(span),
-        )
-        .detach();
-    }
-    tracing::info!("stopped listening");
-}
-
-#[cfg(unix)]
-async fn accept_unix(
-    node: Node,
-    listener: smol::net::unix::UnixListener,
-    path: std::path::PathBuf,
-    quality: Option<Quality>,
-    guard: Guard,
-) {
-    /// Removes the socket file however the accept loop ends.
-    struct Unlink(std::path::PathBuf);
-    impl Drop for Unlink {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let _unlink = Unlink(path);
-    let group = guard.group().clone();
-    let quality = quality.unwrap_or(Quality::LOCAL_SOCKET);
-    while let Some(accepted) = next_or_stop(listener.accept(), &guard).await {
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                smol::future::yield_now().await;
-                continue;
-            }
-        };
-        let mut link_guard = group.guard();
-        let node = node.clone();
-        let span = tracing::info_span!("unix");
-        smol::spawn(
-            async move {
-                tracing::info!("accepted");
-                let result = run_link(
-                    node,
-                    stream,
-                    Role::Server,
-                    quality,
-                    &mut link_guard,
-                    sleep_until,
-                )
-                .await;
-                log_end(&result);
-            }
-            .instrument(span),
-        )
-        .detach();
-    }
-    tracing::info!("stopped listening");
 }
 
 /// A link dialled by [`connect`] or [`connect_with`], running in its own
@@ -332,58 +245,10 @@ pub async fn connect_with(
     addr: impl ToAddress,
     options: LinkOptions,
 ) -> Result<LinkHandle, TransportError> {
-    let address = addr.to_address()?;
-    let first = dial(address.clone(), options.get_quality()).await?;
-    let group = options.group();
-    let guard = group.guard();
-    let quality = options.get_quality();
-    let redial_address = address.clone();
-    let redial = move || dial(redial_address.clone(), quality);
-    let span = tracing::info_span!("transport", %address);
-    let task = run_dialled(
-        node.clone(),
-        first,
-        options.get_reconnect().cloned(),
-        guard,
-        redial,
-        sleep_until,
-    );
+    let started = net::connect::<Smol>(node, addr.to_address()?, options).await?;
     Ok(LinkHandle {
-        address,
-        group,
-        task: Some(smol::spawn(task.instrument(span))),
+        address: started.address,
+        group: started.group,
+        task: Some(smol::spawn(started.task)),
     })
-}
-
-async fn dial(
-    address: Address,
-    quality: Option<Quality>,
-) -> Result<(SocketIo, Quality), TransportError> {
-    let connect_error = |source| TransportError::connect(&address, source);
-    match &address {
-        Address::Tcp(text) => {
-            let addrs = resolve(&address, text).await?;
-            let stream = TcpStream::connect(addrs.as_slice())
-                .await
-                .map_err(connect_error)?;
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-            let quality = quality.unwrap_or_else(|| tcp_quality(stream.peer_addr()));
-            tracing::info!(%address, quality = quality.get(), "connected");
-            Ok((Either::Left(stream), quality))
-        }
-        #[cfg(unix)]
-        Address::Unix(path) => {
-            let stream = smol::net::unix::UnixStream::connect(path)
-                .await
-                .map_err(connect_error)?;
-            tracing::info!(%address, "connected");
-            Ok((
-                Either::Right(stream),
-                quality.unwrap_or(Quality::LOCAL_SOCKET),
-            ))
-        }
-        _ => Err(TransportError::unsupported(&address)),
-    }
 }

@@ -1,33 +1,87 @@
 //! Links over tokio's TCP and Unix sockets and any tokio byte stream.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use circuit_frame::Quality;
 use circuit_mux::Role;
 use circuit_node::{Node, NodeError};
-use futures::future::Either;
+use circuit_transport::net::{self, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
-use tracing::Instrument;
 
-use circuit_transport::socket::{log_end, resolved, tcp_quality};
 use circuit_transport::{
-    run_dialled, run_link, Address, Guard, LinkOptions, Shutdown, ShutdownReport, ToAddress,
-    TransportError,
+    Address, LinkOptions, Shutdown, ShutdownReport, ToAddress, TransportError,
 };
 
-/// The byte stream under a dialled or accepted link.
-#[cfg(unix)]
-type SocketIo = Either<Compat<TcpStream>, Compat<tokio::net::UnixStream>>;
-#[cfg(not(unix))]
-type SocketIo = Either<Compat<TcpStream>, Compat<TcpStream>>;
+/// Tokio's sockets, clock and spawn, for the shared transport code.
+struct Tokio;
 
-fn sleep_until(at: Instant) -> impl Future<Output = ()> {
-    tokio::time::sleep_until(at.into())
+impl Runtime for Tokio {
+    type Tcp = Compat<TcpStream>;
+    type TcpListener = TcpListener;
+    #[cfg(unix)]
+    type Unix = Compat<tokio::net::UnixStream>;
+    #[cfg(unix)]
+    type UnixListener = tokio::net::UnixListener;
+
+    fn sleep_until(at: Instant) -> impl Future<Output = ()> + Send + 'static {
+        tokio::time::sleep_until(at.into())
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+
+    async fn resolve(host_port: &str) -> io::Result<Vec<SocketAddr>> {
+        tokio::net::lookup_host(host_port)
+            .await
+            .map(Iterator::collect)
+    }
+
+    async fn bind_tcp(addrs: &[SocketAddr]) -> io::Result<TcpListener> {
+        TcpListener::bind(addrs).await
+    }
+
+    fn tcp_local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept_tcp(listener: &TcpListener) -> io::Result<(Self::Tcp, SocketAddr)> {
+        let (stream, peer) = listener.accept().await?;
+        Ok((stream.compat(), peer))
+    }
+
+    async fn connect_tcp(addrs: &[SocketAddr]) -> io::Result<Self::Tcp> {
+        Ok(TcpStream::connect(addrs).await?.compat())
+    }
+
+    fn set_nodelay(stream: &Self::Tcp) -> io::Result<()> {
+        stream.get_ref().set_nodelay(true)
+    }
+
+    fn peer_addr(stream: &Self::Tcp) -> io::Result<SocketAddr> {
+        stream.get_ref().peer_addr()
+    }
+
+    #[cfg(unix)]
+    fn bind_unix(path: &std::path::Path) -> io::Result<Self::UnixListener> {
+        tokio::net::UnixListener::bind(path)
+    }
+
+    #[cfg(unix)]
+    async fn accept_unix(listener: &Self::UnixListener) -> io::Result<Self::Unix> {
+        Ok(listener.accept().await?.0.compat())
+    }
+
+    #[cfg(unix)]
+    async fn connect_unix(path: &std::path::Path) -> io::Result<Self::Unix> {
+        Ok(tokio::net::UnixStream::connect(path).await?.compat())
+    }
 }
 
 /// Runs a link over any tokio byte stream (a serial port, a pipe, a socket
@@ -59,13 +113,13 @@ pub fn spawn_link<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut guard = shutdown.guard();
-    let node = node.clone();
-    let span = tracing::info_span!("transport", kind = "io", ?role);
-    tokio::spawn(
-        async move { run_link(node, io.compat(), role, quality, &mut guard, sleep_until).await }
-            .instrument(span),
-    )
+    tokio::spawn(net::io_link::<Tokio, _>(
+        node,
+        io.compat(),
+        role,
+        quality,
+        shutdown,
+    ))
 }
 
 /// Accepts links on a TCP or Unix socket, as the server end, until shut
@@ -121,147 +175,12 @@ pub async fn listen_with(
     addr: impl ToAddress,
     options: LinkOptions,
 ) -> Result<Listener, TransportError> {
-    let address = addr.to_address()?;
-    let group = options.group();
-    let guard = group.listener_guard();
-    let quality = options.get_quality();
-    let (address, accept) = match &address {
-        Address::Tcp(text) => {
-            let addrs = resolve(&address, text).await?;
-            let listener = TcpListener::bind(addrs.as_slice())
-                .await
-                .map_err(|source| TransportError::bind(&address, source))?;
-            let local = listener
-                .local_addr()
-                .map_err(|source| TransportError::bind(&address, source))?;
-            let span = tracing::info_span!("listener", address = %local);
-            span.in_scope(|| tracing::info!("listening"));
-            let task = accept_tcp(node.clone(), listener, quality, guard);
-            (Address::from(local), tokio::spawn(task.instrument(span)))
-        }
-        #[cfg(unix)]
-        Address::Unix(path) => {
-            let listener = tokio::net::UnixListener::bind(path)
-                .map_err(|source| TransportError::bind(&address, source))?;
-            let span = tracing::info_span!("listener", address = %address);
-            span.in_scope(|| tracing::info!("listening"));
-            let task = accept_unix(node.clone(), listener, path.clone(), quality, guard);
-            (address.clone(), tokio::spawn(task.instrument(span)))
-        }
-        _ => return Err(TransportError::unsupported(&address)),
-    };
+    let started = net::listen::<Tokio>(node, addr.to_address()?, options).await?;
     Ok(Listener {
-        address,
-        group,
-        accept,
+        address: started.address,
+        group: started.group,
+        accept: tokio::spawn(started.task),
     })
-}
-
-/// The socket addresses of a TCP address's host and port.
-async fn resolve(address: &Address, text: &str) -> Result<Vec<SocketAddr>, TransportError> {
-    resolved(
-        address,
-        tokio::net::lookup_host(text).await.map(Iterator::collect),
-    )
-}
-
-async fn accept_tcp(node: Node, listener: TcpListener, quality: Option<Quality>, guard: Guard) {
-    let group = guard.group().clone();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = group.draining() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors and the like: the next accept may work.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::task::yield_now().await;
-                continue;
-            }
-        };
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-        let quality = quality.unwrap_or_else(|| tcp_quality(stream.peer_addr()));
-        let mut link_guard = group.guard();
-        let node = node.clone();
-        let span = tracing::info_span!("tcp", %peer);
-        tokio::spawn(
-            async move {
-                tracing::info!(quality = quality.get(), "accepted");
-                let io = stream.compat();
-                let result = run_link(
-                    node,
-                    io,
-                    Role::Server,
-                    quality,
-                    &mut link_guard,
-                    sleep_until,
-                )
-                .await;
-                log_end(&result);
-            }
-            .instrument(span),
-        );
-    }
-    tracing::info!("stopped listening");
-}
-
-#[cfg(unix)]
-async fn accept_unix(
-    node: Node,
-    listener: tokio::net::UnixListener,
-    path: std::path::PathBuf,
-    quality: Option<Quality>,
-    guard: Guard,
-) {
-    /// Removes the socket file however the accept loop ends.
-    struct Unlink(std::path::PathBuf);
-    impl Drop for Unlink {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let _unlink = Unlink(path);
-    let group = guard.group().clone();
-    let quality = quality.unwrap_or(Quality::LOCAL_SOCKET);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = group.draining() => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::task::yield_now().await;
-                continue;
-            }
-        };
-        let mut link_guard = group.guard();
-        let node = node.clone();
-        let span = tracing::info_span!("unix");
-        tokio::spawn(
-            async move {
-                tracing::info!("accepted");
-                let io: SocketIo = Either::Right(stream.compat());
-                let result = run_link(
-                    node,
-                    io,
-                    Role::Server,
-                    quality,
-                    &mut link_guard,
-                    sleep_until,
-                )
-                .await;
-                log_end(&result);
-            }
-            .instrument(span),
-        );
-    }
-    tracing::info!("stopped listening");
 }
 
 /// A link dialled by [`connect`] or [`connect_with`], running in its own
@@ -325,58 +244,10 @@ pub async fn connect_with(
     addr: impl ToAddress,
     options: LinkOptions,
 ) -> Result<LinkHandle, TransportError> {
-    let address = addr.to_address()?;
-    let first = dial(address.clone(), options.get_quality()).await?;
-    let group = options.group();
-    let guard = group.guard();
-    let quality = options.get_quality();
-    let redial_address = address.clone();
-    let redial = move || dial(redial_address.clone(), quality);
-    let span = tracing::info_span!("transport", %address);
-    let task = run_dialled(
-        node.clone(),
-        first,
-        options.get_reconnect().cloned(),
-        guard,
-        redial,
-        sleep_until,
-    );
+    let started = net::connect::<Tokio>(node, addr.to_address()?, options).await?;
     Ok(LinkHandle {
-        address,
-        group,
-        task: tokio::spawn(task.instrument(span)),
+        address: started.address,
+        group: started.group,
+        task: tokio::spawn(started.task),
     })
-}
-
-async fn dial(
-    address: Address,
-    quality: Option<Quality>,
-) -> Result<(SocketIo, Quality), TransportError> {
-    let connect_error = |source| TransportError::connect(&address, source);
-    match &address {
-        Address::Tcp(text) => {
-            let addrs = resolve(&address, text).await?;
-            let stream = TcpStream::connect(addrs.as_slice())
-                .await
-                .map_err(connect_error)?;
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-            let quality = quality.unwrap_or_else(|| tcp_quality(stream.peer_addr()));
-            tracing::info!(%address, quality = quality.get(), "connected");
-            Ok((Either::Left(stream.compat()), quality))
-        }
-        #[cfg(unix)]
-        Address::Unix(path) => {
-            let stream = tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(connect_error)?;
-            tracing::info!(%address, "connected");
-            Ok((
-                Either::Right(stream.compat()),
-                quality.unwrap_or(Quality::LOCAL_SOCKET),
-            ))
-        }
-        _ => Err(TransportError::unsupported(&address)),
-    }
 }

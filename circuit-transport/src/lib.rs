@@ -59,6 +59,8 @@
 //!   drained, and closes them with an epitaph through the mux.
 //! - [`TransportError`]: a bad address, a port in use, a failed dial, a
 //!   link that failed, a task that failed.
+//! - [`net`]: listening and dialling over TCP and Unix sockets for any
+//!   runtime, behind its [`Runtime`](net::Runtime) seam.
 //! - [`socket`]: small pieces every runtime's sockets share.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -66,6 +68,7 @@
 mod address;
 mod drive;
 mod error;
+pub mod net;
 mod options;
 mod reconnect;
 mod shutdown;
