@@ -36,27 +36,23 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use circuit_benches::config::{criterion, full, report_enabled, Medium, MEDIA, MIB, PIPE};
+use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
+use circuit_benches::runtime::{runtime, timed, Tasks};
+use circuit_benches::tcp::{connect, echo_server, tcp_pair};
 use circuit_mux::{Config, Mux, Role};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use futures::channel::{mpsc, oneshot};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use futures::StreamExt;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::task::AbortHandle;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
-
-const MIB: usize = 1 << 20;
-/// Size of every application write and read.
-const CHUNK: usize = 64 << 10;
-/// Capacity of each direction of an in-memory link.
-const PIPE: usize = MIB;
 
 /// How much each workload moves.
 struct Sizes {
@@ -66,10 +62,6 @@ struct Sizes {
     w2: [(usize, usize); 2],
     /// Sequential open + echo rounds timed one by one in the report.
     latency_rounds: usize,
-}
-
-fn full() -> bool {
-    std::env::var("CIRCUIT_BENCH_FULL").is_ok_and(|v| v != "0")
 }
 
 fn sizes() -> Sizes {
@@ -87,17 +79,6 @@ fn sizes() -> Sizes {
         }
     }
 }
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
-type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
-type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Which multiplexer, if any.
 #[derive(Clone, Copy, Debug)]
@@ -119,29 +100,12 @@ impl Kind {
     }
 }
 
-/// What carries the bytes.
-#[derive(Clone, Copy, Debug)]
-enum Medium {
-    Memory,
-    Tcp,
-}
-
-const MEDIA: [Medium; 2] = [Medium::Memory, Medium::Tcp];
-
-impl Medium {
-    fn name(self) -> &'static str {
-        match self {
-            Medium::Memory => "memory",
-            Medium::Tcp => "tcp",
-        }
-    }
-}
-
 /// A client end that opens streams whose server end echoes them. Dropping
-/// it stops the drivers and servers it spawned.
+/// it stops the drivers and servers it spawned (first, before the opener
+/// goes).
 struct Link {
+    _tasks: Tasks,
     opener: Opener,
-    tasks: Vec<AbortHandle>,
 }
 
 enum Opener {
@@ -159,14 +123,6 @@ enum Opener {
     RawMemory,
 }
 
-impl Drop for Link {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
 impl Link {
     /// Sets up a link of `kind` over `medium`; call within the runtime.
     /// With `peaks`, circuit readers record the most bytes they held.
@@ -174,21 +130,13 @@ impl Link {
         match (kind, medium) {
             (Kind::Raw, Medium::Memory) => Link {
                 opener: Opener::RawMemory,
-                tasks: Vec::new(),
+                _tasks: Tasks::default(),
             },
             (Kind::Raw, Medium::Tcp) => {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                let addr = listener.local_addr().expect("local addr");
-                let accept = tokio::spawn(async move {
-                    loop {
-                        let (s, _) = listener.accept().await.expect("accept");
-                        s.set_nodelay(true).expect("nodelay");
-                        tokio::spawn(echo(s.compat()));
-                    }
-                });
+                let (addr, accept) = echo_server().await;
                 Link {
                     opener: Opener::RawTcp { addr },
-                    tasks: vec![accept.abort_handle()],
+                    _tasks: vec![accept].into(),
                 }
             }
             (kind, Medium::Memory) => {
@@ -241,7 +189,7 @@ impl Link {
                         server,
                         peaks,
                     },
-                    tasks,
+                    _tasks: tasks.into(),
                 }
             }
             Kind::Yamux => {
@@ -269,13 +217,23 @@ impl Link {
                 });
                 Link {
                     opener: Opener::Yamux { opens },
-                    tasks: vec![drive.abort_handle(), serve.abort_handle()],
+                    _tasks: vec![drive.abort_handle(), serve.abort_handle()].into(),
                 }
             }
             Kind::Raw => unreachable!("raw links have no multiplexer"),
         }
     }
 
+    /// The client and server muxes, for circuit links.
+    fn muxes(&self) -> Option<(&Mux, &Mux)> {
+        match &self.opener {
+            Opener::Circuit { client, server, .. } => Some((client, server)),
+            _ => None,
+        }
+    }
+}
+
+impl Open for Link {
     /// Opens a stream (a connection for raw links), split in two halves.
     async fn open(&self) -> (BoxRead, BoxWrite) {
         match &self.opener {
@@ -297,26 +255,13 @@ impl Link {
                 let (r, w) = AsyncReadExt::split(rx.await.expect("yamux open"));
                 (Box::new(r), Box::new(w))
             }
-            Opener::RawTcp { addr } => {
-                let s = TcpStream::connect(addr).await.expect("connect");
-                s.set_nodelay(true).expect("nodelay");
-                let (r, w) = s.into_split();
-                (Box::new(r.compat()), Box::new(w.compat_write()))
-            }
+            Opener::RawTcp { addr } => connect(*addr).await,
             Opener::RawMemory => {
                 let (client, server) = tokio::io::duplex(PIPE);
                 tokio::spawn(echo(server.compat()));
                 let (r, w) = tokio::io::split(client);
                 (Box::new(r.compat()), Box::new(w.compat_write()))
             }
-        }
-    }
-
-    /// The client and server muxes, for circuit links.
-    fn muxes(&self) -> Option<(&Mux, &Mux)> {
-        match &self.opener {
-            Opener::Circuit { client, server, .. } => Some((client, server)),
-            _ => None,
         }
     }
 }
@@ -386,17 +331,6 @@ impl AsyncWrite for Probed {
     }
 }
 
-/// Two ends of a loopback TCP connection, `TCP_NODELAY` on.
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    let (client, server) = (client.expect("connect"), server.expect("accept").0);
-    client.set_nodelay(true).expect("nodelay");
-    server.set_nodelay(true).expect("nodelay");
-    (client, server)
-}
-
 /// Drives a yamux client connection: serves open requests in order and
 /// polls the connection for progress (yamux makes progress only while
 /// `poll_next_inbound` is polled).
@@ -439,116 +373,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for YamuxClient<T> {
             }
         }
     }
-}
-
-/// The server side: writes back what it reads until end of stream, then
-/// closes its writing half.
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
-    let mut buf = vec![0; CHUNK];
-    loop {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if s.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-    let _ = s.close().await;
-}
-
-/// Twice `CHUNK` bytes of a pattern of period `CHUNK` without shorter
-/// period: stream `seed` carries byte `(offset + shift(seed)) % CHUNK`.
-fn pattern() -> &'static [u8] {
-    static PATTERN: OnceLock<Vec<u8>> = OnceLock::new();
-    PATTERN.get_or_init(|| {
-        (0..2 * CHUNK)
-            .map(|i| {
-                let x = ((i % CHUNK) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                (x >> 56) as u8 ^ (x >> 23) as u8
-            })
-            .collect()
-    })
-}
-
-fn shift(seed: usize) -> usize {
-    seed.wrapping_mul(4099) % CHUNK
-}
-
-/// Writes `total` bytes of stream `seed` in `CHUNK` writes, then closes.
-async fn send(mut w: BoxWrite, seed: usize, total: usize) {
-    let pattern = pattern();
-    let mut off = 0;
-    while off < total {
-        let start = (off + shift(seed)) % CHUNK;
-        let n = (total - off).min(CHUNK);
-        w.write_all(&pattern[start..start + n])
-            .await
-            .expect("write");
-        off += n;
-    }
-    w.close().await.expect("close");
-}
-
-/// Reads `total` bytes of stream `seed` and checks every one.
-async fn receive(mut r: BoxRead, seed: usize, total: usize) {
-    let pattern = pattern();
-    let mut buf = vec![0; CHUNK];
-    let mut off = 0;
-    while off < total {
-        let n = r.read(&mut buf).await.expect("read");
-        assert!(n > 0, "stream {seed} ended at {off} of {total} bytes");
-        let start = (off + shift(seed)) % CHUNK;
-        assert!(
-            buf[..n] == pattern[start..start + n],
-            "stream {seed}: wrong bytes at offset {off}"
-        );
-        off += n;
-    }
-}
-
-/// W1 and W2: `streams` streams at once, each echoing `each` bytes.
-async fn bulk(link: &Link, streams: usize, each: usize) {
-    let mut tasks = Vec::with_capacity(2 * streams);
-    for seed in 0..streams {
-        let (r, w) = link.open().await;
-        tasks.push(tokio::spawn(send(w, seed, each)));
-        tasks.push(tokio::spawn(receive(r, seed, each)));
-    }
-    for t in tasks {
-        t.await.expect("stream task");
-    }
-}
-
-/// W4: opens a stream, echoes one byte, drops the stream.
-async fn ping(link: &Link) {
-    let (mut r, mut w) = link.open().await;
-    w.write_all(b"?").await.expect("write");
-    w.flush().await.expect("flush");
-    let mut byte = [0];
-    r.read_exact(&mut byte).await.expect("read");
-    assert_eq!(&byte, b"?");
-}
-
-/// Times `iters` runs of `work` on the runtime's workers.
-fn timed<F, Fut>(rt: &Runtime, link: &Arc<Link>, iters: u64, work: F) -> Duration
-where
-    F: Fn(Arc<Link>) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let link = Arc::clone(link);
-    rt.block_on(async move {
-        tokio::spawn(async move {
-            let start = Instant::now();
-            for _ in 0..iters {
-                work(Arc::clone(&link)).await;
-            }
-            start.elapsed()
-        })
-        .await
-        .expect("bench task")
-    })
 }
 
 fn links(rt: &Runtime, medium: Medium) -> Vec<(Kind, Arc<Link>)> {
@@ -656,7 +480,7 @@ fn peak_counter(
 
 /// Prints peak receive buffering and the latency distribution of W4.
 fn report(_: &mut Criterion) {
-    if std::env::var("CIRCUIT_BENCH_REPORT").is_ok_and(|v| v == "0") {
+    if !report_enabled() {
         return;
     }
     let rt = runtime();
@@ -725,17 +549,9 @@ fn report(_: &mut Criterion) {
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .without_plots()
-        .nresamples(20_000)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(if full() { 10 } else { 3 }))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = criterion();
     targets = throughput_groups, report
 }
 criterion_main!(benches);

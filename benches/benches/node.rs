@@ -43,38 +43,31 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use circuit_benches::config::{criterion, full, report_enabled, Medium, MEDIA, MIB, PIPE};
+use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
+use circuit_benches::runtime::{cpu_time, runtime, timed, Tasks};
+use circuit_benches::tcp::{connect, echo_server, tcp_pair};
 use circuit_frame::{Name, Quality};
 use circuit_mux::Role as MuxRole;
 use circuit_node::routing::{RouteEvent, RoutingConfig};
-use circuit_node::timer::{ManualClock, Sleep, Timer};
+use circuit_node::timer::ManualClock;
 use circuit_node::{Node, NodeConfig};
+use circuit_transport_tokio::TokioTimer;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use futures::executor::LocalPool;
 use futures::future::RemoteHandle;
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::task::LocalSpawnExt;
 use futures::StreamExt;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::task::AbortHandle;
-use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+use tokio_util::compat::TokioAsyncReadCompatExt;
 
-const MIB: usize = 1 << 20;
-/// Size of every application write and read.
-const CHUNK: usize = 64 << 10;
-/// Capacity of each direction of an in-memory link.
-const PIPE: usize = MIB;
 /// The application protocol every node speaks.
 const PROTOCOL: &str = "bench";
-
-fn full() -> bool {
-    std::env::var("CIRCUIT_BENCH_FULL").is_ok_and(|v| v != "0")
-}
 
 /// Bytes echoed over one stream per iteration.
 fn stream_bytes() -> usize {
@@ -91,50 +84,6 @@ fn timed_meshes() -> &'static [usize] {
         &[50, 200]
     } else {
         &[50]
-    }
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
-/// The node layer's clock on tokio: time since `start`, tokio sleeps.
-struct TokioTimer {
-    start: tokio::time::Instant,
-}
-
-impl Timer for TokioTimer {
-    fn now(&self) -> Duration {
-        self.start.elapsed()
-    }
-
-    fn sleep_until(&self, deadline: Duration) -> Sleep {
-        Box::pin(tokio::time::sleep_until(self.start + deadline))
-    }
-}
-
-type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
-type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
-
-/// What carries the bytes.
-#[derive(Clone, Copy, Debug)]
-enum Medium {
-    Memory,
-    Tcp,
-}
-
-const MEDIA: [Medium; 2] = [Medium::Memory, Medium::Tcp];
-
-impl Medium {
-    fn name(self) -> &'static str {
-        match self {
-            Medium::Memory => "memory",
-            Medium::Tcp => "tcp",
-        }
     }
 }
 
@@ -165,35 +114,17 @@ impl Path {
 /// A client end that opens streams whose far end echoes them. Dropping it
 /// stops every task it spawned.
 struct Chain {
+    /// Dropped first, before the nodes go.
+    _tasks: Tasks,
     opener: Opener,
     /// The routers between `a` and `b`, for their counters.
     routers: Vec<Node>,
-    tasks: Vec<AbortHandle>,
 }
 
 enum Opener {
     Node(Node),
     RawTcp(SocketAddr),
     RawMemory,
-}
-
-impl Drop for Chain {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-/// Two connected TCP sockets on loopback, `TCP_NODELAY` on.
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    let (client, server) = (client.expect("connect"), server.expect("accept").0);
-    client.set_nodelay(true).expect("nodelay");
-    server.set_nodelay(true).expect("nodelay");
-    (client, server)
 }
 
 impl Chain {
@@ -204,9 +135,7 @@ impl Chain {
             Path::Routers(n) => n,
             Path::Raw => return Chain::raw(medium).await,
         };
-        let timer: Arc<dyn Timer> = Arc::new(TokioTimer {
-            start: tokio::time::Instant::now(),
-        });
+        let timer = TokioTimer::shared();
         // Quick advertisements so that setting up is quick; nothing is
         // advertised while streams run (the topology does not change).
         let mut routing = RoutingConfig::default();
@@ -225,7 +154,7 @@ impl Chain {
         }
         chain.push(b);
         let routers = chain[1..chain.len() - 1].to_vec();
-        let mut tasks = Vec::new();
+        let mut tasks = Tasks::default();
         for pair in chain.windows(2) {
             let (left, right) = (&pair[0], &pair[1]);
             let (l, r) = match medium {
@@ -270,7 +199,7 @@ impl Chain {
         Chain {
             opener: Opener::Node(a),
             routers,
-            tasks,
+            _tasks: tasks,
         }
     }
 
@@ -279,27 +208,21 @@ impl Chain {
             Medium::Memory => Chain {
                 opener: Opener::RawMemory,
                 routers: Vec::new(),
-                tasks: Vec::new(),
+                _tasks: Tasks::default(),
             },
             Medium::Tcp => {
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                let addr = listener.local_addr().expect("local addr");
-                let accept = tokio::spawn(async move {
-                    loop {
-                        let (s, _) = listener.accept().await.expect("accept");
-                        s.set_nodelay(true).expect("nodelay");
-                        tokio::spawn(echo(s.compat()));
-                    }
-                });
+                let (addr, accept) = echo_server().await;
                 Chain {
                     opener: Opener::RawTcp(addr),
                     routers: Vec::new(),
-                    tasks: vec![accept.abort_handle()],
+                    _tasks: vec![accept].into(),
                 }
             }
         }
     }
+}
 
+impl Open for Chain {
     /// Opens a stream to `b` (or a raw connection to an echo).
     async fn open(&self) -> (BoxRead, BoxWrite) {
         match &self.opener {
@@ -311,12 +234,7 @@ impl Chain {
                     .into_split();
                 (Box::new(r), Box::new(w))
             }
-            Opener::RawTcp(addr) => {
-                let s = TcpStream::connect(addr).await.expect("connect");
-                s.set_nodelay(true).expect("nodelay");
-                let (r, w) = s.into_split();
-                (Box::new(r.compat()), Box::new(w.compat_write()))
-            }
+            Opener::RawTcp(addr) => connect(*addr).await,
             Opener::RawMemory => {
                 let (ours, theirs) = circuit_stream::duplex_pair(PIPE);
                 tokio::spawn(echo(theirs));
@@ -343,105 +261,6 @@ where
     }
 }
 
-/// The far end: writes back what it reads until end of stream, then
-/// closes its writing half.
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
-    let mut buf = vec![0; CHUNK];
-    loop {
-        match s.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if s.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-    let _ = s.close().await;
-}
-
-/// Twice `CHUNK` bytes of a pattern of period `CHUNK` without shorter
-/// period: byte `offset` of a stream is `pattern[offset % CHUNK]`.
-fn pattern() -> &'static [u8] {
-    static PATTERN: OnceLock<Vec<u8>> = OnceLock::new();
-    PATTERN.get_or_init(|| {
-        (0..2 * CHUNK)
-            .map(|i| {
-                let x = ((i % CHUNK) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                (x >> 56) as u8 ^ (x >> 23) as u8
-            })
-            .collect()
-    })
-}
-
-/// Writes `total` bytes of the pattern in `CHUNK` writes, then closes.
-async fn send(mut w: BoxWrite, total: usize) {
-    let pattern = pattern();
-    let mut off = 0;
-    while off < total {
-        let n = (total - off).min(CHUNK);
-        w.write_all(&pattern[..n]).await.expect("write");
-        off += n;
-    }
-    w.close().await.expect("close");
-}
-
-/// Reads `total` bytes and checks every one against the pattern.
-async fn receive(mut r: BoxRead, total: usize) {
-    let pattern = pattern();
-    let mut buf = vec![0; CHUNK];
-    let mut off = 0;
-    while off < total {
-        let n = r.read(&mut buf).await.expect("read");
-        assert!(n > 0, "stream ended at {off} of {total} bytes");
-        let start = off % CHUNK;
-        assert!(
-            buf[..n] == pattern[start..start + n],
-            "wrong bytes at offset {off}"
-        );
-        off += n;
-    }
-}
-
-/// One stream echoing `total` bytes: writer and reader as two tasks.
-async fn bulk(chain: &Chain, total: usize) {
-    let (r, w) = chain.open().await;
-    let send = tokio::spawn(send(w, total));
-    let receive = tokio::spawn(receive(r, total));
-    send.await.expect("send task");
-    receive.await.expect("receive task");
-}
-
-/// Opens a stream, echoes one byte, drops the stream.
-async fn ping(chain: &Chain) {
-    let (mut r, mut w) = chain.open().await;
-    w.write_all(b"?").await.expect("write");
-    w.flush().await.expect("flush");
-    let mut byte = [0];
-    r.read_exact(&mut byte).await.expect("read");
-    assert_eq!(&byte, b"?");
-}
-
-/// Times `iters` runs of `work` on the runtime's workers.
-fn timed<F, Fut>(rt: &Runtime, chain: &Arc<Chain>, iters: u64, work: F) -> Duration
-where
-    F: Fn(Arc<Chain>) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let chain = Arc::clone(chain);
-    rt.block_on(async move {
-        tokio::spawn(async move {
-            let start = Instant::now();
-            for _ in 0..iters {
-                work(Arc::clone(&chain)).await;
-            }
-            start.elapsed()
-        })
-        .await
-        .expect("bench task")
-    })
-}
-
 fn chains(rt: &Runtime, medium: Medium) -> Vec<(Path, Arc<Chain>)> {
     PATHS
         .iter()
@@ -464,12 +283,9 @@ fn stream_groups(c: &mut Criterion) {
         for (path, chain) in &chains {
             group.bench_function(BenchmarkId::new(path.name(), &label), |b| {
                 b.iter_custom(|iters| {
-                    timed(
-                        &rt,
-                        chain,
-                        iters,
-                        move |c| async move { bulk(&c, total).await },
-                    )
+                    timed(&rt, chain, iters, move |c| async move {
+                        bulk(&c, 1, total).await
+                    })
                 })
             });
         }
@@ -685,17 +501,6 @@ fn converge_group(c: &mut Criterion) {
     group.finish();
 }
 
-/// CPU time (user + system) of this process so far, from
-/// `/proc/self/stat` (Linux; clock ticks of 10 ms). `None` elsewhere.
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which ends with the last ')'.
-    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split_whitespace();
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
-}
-
 /// Runs one-stream echoes over `chain` for at least `span`; returns
 /// (bytes one way, wall time, CPU time of the whole process).
 fn cpu_per_byte(
@@ -705,12 +510,22 @@ fn cpu_per_byte(
 ) -> Option<(u64, Duration, Duration)> {
     let total = 16 * MIB;
     // One untimed round so that buffers and pages are in place.
-    timed(rt, chain, 1, move |c| async move { bulk(&c, total).await });
+    timed(
+        rt,
+        chain,
+        1,
+        move |c| async move { bulk(&c, 1, total).await },
+    );
     let cpu_start = cpu_time()?;
     let start = Instant::now();
     let mut bytes = 0;
     while start.elapsed() < span {
-        timed(rt, chain, 1, move |c| async move { bulk(&c, total).await });
+        timed(
+            rt,
+            chain,
+            1,
+            move |c| async move { bulk(&c, 1, total).await },
+        );
         bytes += total as u64;
     }
     let wall = start.elapsed();
@@ -720,7 +535,7 @@ fn cpu_per_byte(
 /// Prints the CPU cost per byte of each path, then rounds and control
 /// bytes of the 50- and 200-router meshes.
 fn report(_: &mut Criterion) {
-    if std::env::var("CIRCUIT_BENCH_REPORT").is_ok_and(|v| v == "0") {
+    if !report_enabled() {
         return;
     }
     let rt = runtime();
@@ -798,17 +613,9 @@ fn report(_: &mut Criterion) {
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .without_plots()
-        .nresamples(20_000)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(if full() { 10 } else { 3 }))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = criterion();
     targets = stream_groups, converge_group, report
 }
 criterion_main!(benches);

@@ -15,12 +15,13 @@
 //! Run: `cargo bench -p circuit-benches --bench stream`
 //! (smoke test: append `-- --test`).
 
+use std::future::Future;
 use std::hint::black_box;
+use std::io;
 use std::time::Duration;
 
+use circuit_benches::runtime::plain_runtime as runtime;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use futures::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::runtime::Runtime;
 
 /// Bytes moved per iteration.
@@ -30,19 +31,12 @@ const CAPACITY: usize = circuit_stream::DEFAULT_CAPACITY;
 /// The reader's buffer.
 const READ_BUF: usize = 64 << 10;
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("a tokio runtime")
-}
-
 /// Runs a writer and a reader as two tasks and waits for both; the reader
 /// returns how many bytes it got.
 fn run<W, R>(rt: &Runtime, writer: W, reader: R)
 where
-    W: std::future::Future<Output = ()> + Send + 'static,
-    R: std::future::Future<Output = usize> + Send + 'static,
+    W: Future<Output = ()> + Send + 'static,
+    R: Future<Output = usize> + Send + 'static,
 {
     rt.block_on(async {
         let w = tokio::spawn(writer);
@@ -52,28 +46,83 @@ where
     });
 }
 
-fn circuit(rt: &Runtime, chunk: usize) {
-    let (mut reader, mut writer) = circuit_stream::stream_with_capacity(CAPACITY);
+/// The writing half of a pipe, through the io traits it speaks.
+trait Sink: Send + 'static {
+    /// Writes all of `data`.
+    fn write_all<'a>(
+        &'a mut self,
+        data: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a;
+    /// Ends the stream: futures-io `close`, tokio `shutdown`.
+    fn close(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// The reading half of a pipe, through the io traits it speaks.
+trait Source: Send + 'static {
+    /// Reads what is there into `buf`; 0 at the end of the stream.
+    fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+}
+
+/// A pipe half used through futures-io (`AsyncWriteExt`, `AsyncReadExt`).
+struct Futures<T>(T);
+
+/// A pipe half used through tokio's io traits.
+struct Tokio<T>(T);
+
+/// `Sink` and `Source` for `$wrapper`, through the io traits of `$io`
+/// (`futures` or `tokio`); `$close` ends a stream.
+macro_rules! halves_through {
+    ($wrapper:ident, $io:ident, $close:ident) => {
+        impl<T: $io::io::AsyncWrite + Unpin + Send + 'static> Sink for $wrapper<T> {
+            fn write_all<'a>(
+                &'a mut self,
+                data: &'a [u8],
+            ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+                $io::io::AsyncWriteExt::write_all(&mut self.0, data)
+            }
+
+            fn close(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+                $io::io::AsyncWriteExt::$close(&mut self.0)
+            }
+        }
+
+        impl<T: $io::io::AsyncRead + Unpin + Send + 'static> Source for $wrapper<T> {
+            fn read<'a>(
+                &'a mut self,
+                buf: &'a mut [u8],
+            ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+                $io::io::AsyncReadExt::read(&mut self.0, buf)
+            }
+        }
+    };
+}
+
+halves_through!(Futures, futures, close);
+halves_through!(Tokio, tokio, shutdown);
+
+/// Through one pipe: a writer task writes `TOTAL` bytes in writes of
+/// `chunk` bytes, then ends the stream; a reader task reads into a
+/// `READ_BUF` buffer until the end. Both use the pipe's own io traits.
+fn through(rt: &Runtime, reader: impl Source, writer: impl Sink, chunk: usize) {
     let data = vec![0x5a; chunk];
     run(
         rt,
         async move {
+            let mut writer = writer;
             for _ in 0..TOTAL / chunk {
-                futures::io::AsyncWriteExt::write_all(&mut writer, &data)
-                    .await
-                    .expect("write");
+                writer.write_all(&data).await.expect("write");
             }
-            futures::io::AsyncWriteExt::close(&mut writer)
-                .await
-                .expect("close");
+            writer.close().await.expect("close");
         },
         async move {
+            let mut reader = reader;
             let mut buf = vec![0; READ_BUF];
             let mut total = 0;
             loop {
-                let n = futures::io::AsyncReadExt::read(&mut reader, &mut buf)
-                    .await
-                    .expect("read");
+                let n = reader.read(&mut buf).await.expect("read");
                 if n == 0 {
                     return total;
                 }
@@ -81,6 +130,11 @@ fn circuit(rt: &Runtime, chunk: usize) {
             }
         },
     );
+}
+
+fn circuit(rt: &Runtime, chunk: usize) {
+    let (reader, writer) = circuit_stream::stream_with_capacity(CAPACITY);
+    through(rt, Futures(reader), Futures(writer), chunk);
 }
 
 fn circuit_in_place(rt: &Runtime, chunk: usize) {
@@ -118,53 +172,13 @@ fn circuit_in_place(rt: &Runtime, chunk: usize) {
 }
 
 fn tokio_duplex(rt: &Runtime, chunk: usize) {
-    let (mut reader, mut writer) = tokio::io::duplex(CAPACITY);
-    let data = vec![0x5a; chunk];
-    run(
-        rt,
-        async move {
-            for _ in 0..TOTAL / chunk {
-                writer.write_all(&data).await.expect("write");
-            }
-            writer.shutdown().await.expect("shutdown");
-        },
-        async move {
-            let mut buf = vec![0; READ_BUF];
-            let mut total = 0;
-            loop {
-                let n = reader.read(&mut buf).await.expect("read");
-                if n == 0 {
-                    return total;
-                }
-                total += black_box(&buf[..n]).len();
-            }
-        },
-    );
+    let (reader, writer) = tokio::io::duplex(CAPACITY);
+    through(rt, Tokio(reader), Tokio(writer), chunk);
 }
 
 fn piper(rt: &Runtime, chunk: usize) {
-    let (mut reader, mut writer) = piper::pipe(CAPACITY);
-    let data = vec![0x5a; chunk];
-    run(
-        rt,
-        async move {
-            for _ in 0..TOTAL / chunk {
-                writer.write_all(&data).await.expect("write");
-            }
-            writer.close().await.expect("close");
-        },
-        async move {
-            let mut buf = vec![0; READ_BUF];
-            let mut total = 0;
-            loop {
-                let n = reader.read(&mut buf).await.expect("read");
-                if n == 0 {
-                    return total;
-                }
-                total += black_box(&buf[..n]).len();
-            }
-        },
-    );
+    let (reader, writer) = piper::pipe(CAPACITY);
+    through(rt, Futures(reader), Futures(writer), chunk);
 }
 
 /// One pipe implementation, run with a write size.

@@ -1,4 +1,14 @@
-//! Benchmarks of the circuit layers live in `benches/`; this library is
-//! empty and exists so the crate can be a workspace member.
+//! What the circuit benchmarks in `benches/` share: sizes and criterion
+//! settings, the tokio runtime, loopback TCP set-up, the
+//! echo server, and the byte pattern that streams carry and check.
+//!
+//! Each bench file keeps what only it measures; this library holds the
+//! pieces that would otherwise be written twice, so that every bench
+//! sets up and checks its workloads the same way.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod config;
+pub mod echo;
+pub mod runtime;
+pub mod tcp;

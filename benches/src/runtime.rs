@@ -1,0 +1,86 @@
+//! The tokio runtime the benches run on, the tasks a set-up spawns on
+//! it, timing on it, and the CPU time of the process.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::{Builder, Runtime};
+use tokio::task::AbortHandle;
+
+fn two_workers() -> Builder {
+    let mut builder = Builder::new_multi_thread();
+    builder.worker_threads(2);
+    builder
+}
+
+/// A multi-thread tokio runtime with 2 workers and the io and time
+/// drivers on.
+pub fn runtime() -> Runtime {
+    two_workers().enable_all().build().expect("a tokio runtime")
+}
+
+/// A multi-thread tokio runtime with 2 workers and no drivers: enough for
+/// tasks that only wake each other.
+pub fn plain_runtime() -> Runtime {
+    two_workers().build().expect("a tokio runtime")
+}
+
+/// Tasks spawned for a set-up (drivers, servers), aborted when this is
+/// dropped.
+#[derive(Default)]
+pub struct Tasks(Vec<AbortHandle>);
+
+impl Tasks {
+    /// Adds a task to abort on drop.
+    pub fn push(&mut self, task: AbortHandle) {
+        self.0.push(task);
+    }
+}
+
+impl From<Vec<AbortHandle>> for Tasks {
+    fn from(tasks: Vec<AbortHandle>) -> Tasks {
+        Tasks(tasks)
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// Times `iters` runs of `work` on `target`, one after the other, within
+/// one task on the runtime's workers.
+pub fn timed<T, F, Fut>(rt: &Runtime, target: &Arc<T>, iters: u64, work: F) -> Duration
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let target = Arc::clone(target);
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            for _ in 0..iters {
+                work(Arc::clone(&target)).await;
+            }
+            start.elapsed()
+        })
+        .await
+        .expect("bench task")
+    })
+}
+
+/// CPU time (user + system) of this process so far, from
+/// `/proc/self/stat` (Linux; clock ticks of 10 ms). `None` elsewhere.
+pub fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which ends with the last ')'.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
