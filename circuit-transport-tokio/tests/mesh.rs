@@ -1,94 +1,23 @@
 //! a - r - b over real sockets: 64 MiB each way through the router, every
-//! byte checked.
+//! byte checked. The scenarios are in `circuit_transport::test_support::mesh`.
 
 mod common;
 
-use circuit_node::IncomingStreams;
-use circuit_transport_tokio::{connect, listen, tokio_io, Address};
+use circuit_transport::test_support::mesh;
 use common::*;
-use futures::StreamExt;
-use std::time::Duration;
-
-const LEN: u64 = 64 << 20;
-
-async fn through_a_router(address: Address) {
-    let (r, _r_events, _r_incoming) = router("r");
-    let (a, mut a_events, _a_incoming) = leaf("a");
-    let (b, _b_events, mut b_incoming) = leaf("b");
-
-    let listener = listen(&r, &address).await.unwrap();
-    let a_link = connect(&a, listener.local_addr()).await.unwrap();
-    let b_link = connect(&b, listener.local_addr()).await.unwrap();
-    reachable(&mut a_events, "b").await;
-
-    let a_stream = tokio_io(a.connect_to_peer("b").await.unwrap());
-    let a_side = tokio::spawn(async move {
-        let (read, write) = tokio::io::split(a_stream);
-        tokio::join!(send_pattern(write, 1, LEN), check_pattern(read, 2, LEN));
-    });
-    let b_side = tokio::spawn(async move {
-        let incoming = next_stream(&mut b_incoming).await;
-        assert_eq!(incoming.source, "a");
-        let (read, write) = tokio::io::split(tokio_io(incoming.stream));
-        tokio::join!(send_pattern(write, 2, LEN), check_pattern(read, 1, LEN));
-    });
-    a_side.await.unwrap();
-    b_side.await.unwrap();
-
-    let snapshot = r.snapshot();
-    let forwarded: u64 = snapshot.links.iter().map(|l| l.mux.bytes_in).sum();
-    assert!(forwarded >= 2 * LEN, "the router moved {forwarded} bytes");
-
-    let report = listener.shutdown(Duration::from_secs(10)).await;
-    assert_eq!((report.drained, report.cut), (2, 0), "{report:?}");
-    // Without a reconnect policy, the dialled links end with the router's.
-    a_link.join().await.unwrap();
-    b_link.join().await.unwrap();
-}
-
-async fn next_stream(incoming: &mut IncomingStreams) -> circuit_node::IncomingStream {
-    incoming.next().await.expect("incoming streams ended")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_mib_each_way_through_a_router_over_loopback_tcp() {
-    tokio::time::timeout(TEST_LIMIT, through_a_router("127.0.0.1:0".parse().unwrap()))
-        .await
-        .unwrap();
+    run(mesh::over_loopback_tcp::<Tokio>()).await;
 }
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_mib_each_way_through_a_router_over_a_unix_socket() {
-    let path = std::env::temp_dir().join(format!("circuit-tokio-mesh-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    tokio::time::timeout(TEST_LIMIT, through_a_router(Address::unix(&path)))
-        .await
-        .unwrap();
-    assert!(!path.exists(), "the listener removes its socket file");
+    run(mesh::over_a_unix_socket::<Tokio>()).await;
 }
 
 #[tokio::test]
 async fn a_loopback_link_is_a_local_socket_unless_told_otherwise() {
-    use circuit_frame::Quality;
-    use circuit_transport_tokio::{connect_with, LinkOptions};
-    tokio::time::timeout(TEST_LIMIT, async {
-        let (server, _, _) = leaf("server");
-        let (near, mut near_events, _) = leaf("near");
-        let (far, mut far_events, _) = leaf("far");
-        let listener = listen(&server, "127.0.0.1:0").await.unwrap();
-        let _near = connect(&near, listener.local_addr()).await.unwrap();
-        let options = LinkOptions::new().quality(Quality::NETWORK);
-        let _far = connect_with(&far, listener.local_addr(), options)
-            .await
-            .unwrap();
-        reachable(&mut near_events, "server").await;
-        reachable(&mut far_events, "server").await;
-        let quality =
-            |node: &circuit_node::Node| node.snapshot().link_to("server").unwrap().quality;
-        assert_eq!(quality(&near), Quality::LOCAL_SOCKET);
-        assert_eq!(quality(&far), Quality::NETWORK);
-    })
-    .await
-    .unwrap();
+    run(mesh::a_loopback_link_is_a_local_socket_unless_told_otherwise::<Tokio>()).await;
 }

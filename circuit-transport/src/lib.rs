@@ -73,6 +73,8 @@ mod options;
 mod reconnect;
 mod shutdown;
 pub mod socket;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use address::{Address, ToAddress};
 pub use drive::{run_dialled, run_link, CLOSE_LIMIT};

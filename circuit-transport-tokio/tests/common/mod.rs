@@ -1,90 +1,62 @@
-//! Helpers shared by the integration tests: nodes, peer events, and a
-//! verifiable byte pattern.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: the runtime-agnostic ones of
+//! `circuit_transport::test_support`, a router on tokio's clock, the
+//! pattern over tokio's io traits, and [`Tokio`] for the shared scenarios.
+#![allow(dead_code, unused_imports)]
 
-use std::time::Duration;
+use std::future::Future;
 
-use circuit_node::routing::RouteEvent;
-use circuit_node::{IncomingStreams, Node, NodeConfig, PeerEvents};
-use circuit_transport_tokio::TokioTimer;
-use futures::StreamExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-/// Every test gives up after this long instead of hanging.
-pub const TEST_LIMIT: Duration = Duration::from_secs(50);
-
-pub const PROTOCOL: &str = "transport-test";
-
-pub fn leaf(id: &str) -> (Node, PeerEvents, IncomingStreams) {
-    Node::new(id, PROTOCOL, NodeConfig::leaf()).unwrap()
-}
+use circuit_node::{IncomingStreams, Node, PeerEvents};
+use circuit_transport::test_support::{self, router_on, BoxRead, BoxWrite};
+pub use circuit_transport::test_support::{
+    leaf, pattern, reachable, unreachable, wait_for, PROTOCOL, TEST_LIMIT,
+};
+use circuit_transport_tokio::{tokio_io, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 pub fn router(id: &str) -> (Node, PeerEvents, IncomingStreams) {
-    Node::new(id, PROTOCOL, NodeConfig::router(TokioTimer::shared())).unwrap()
-}
-
-/// Waits for `event` on `events`, skipping others.
-pub async fn wait_for(events: &mut PeerEvents, event: RouteEvent) {
-    while let Some(seen) = events.next().await {
-        if seen == event {
-            return;
-        }
-    }
-    panic!("peer events ended before {event:?}");
-}
-
-pub async fn reachable(events: &mut PeerEvents, peer: &str) {
-    wait_for(events, RouteEvent::PeerReachable(peer.parse().unwrap())).await
-}
-
-pub async fn unreachable(events: &mut PeerEvents, peer: &str) {
-    wait_for(events, RouteEvent::PeerUnreachable(peer.parse().unwrap())).await
-}
-
-/// The pattern's bytes from `offset` on: a hash of the seed and the
-/// position, so a lost, repeated or reordered chunk never matches.
-pub fn pattern(seed: u64, offset: u64, buf: &mut [u8]) {
-    for (i, byte) in buf.iter_mut().enumerate() {
-        let at = offset + i as u64;
-        let mut x = (at / 8) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^= x >> 31;
-        *byte = (x >> (8 * (at % 8))) as u8;
-    }
+    router_on(id, TokioTimer::shared())
 }
 
 /// Writes `len` bytes of pattern `seed`, then shuts the direction down.
-pub async fn send_pattern(mut w: impl AsyncWrite + Unpin, seed: u64, len: u64) {
-    let mut buf = vec![0; 64 * 1024];
-    let mut sent = 0;
-    while sent < len {
-        let n = buf.len().min((len - sent) as usize);
-        pattern(seed, sent, &mut buf[..n]);
-        w.write_all(&buf[..n]).await.unwrap();
-        sent += n as u64;
-    }
-    w.shutdown().await.unwrap();
+pub async fn send_pattern(w: impl AsyncWrite + Unpin, seed: u64, len: u64) {
+    test_support::send_pattern(w.compat_write(), seed, len).await
 }
 
 /// Reads pattern `seed` to the end of the stream and checks it is exactly
 /// `len` bytes long.
-pub async fn check_pattern(mut r: impl AsyncRead + Unpin, seed: u64, len: u64) {
-    let mut buf = vec![0; 64 * 1024];
-    let mut want = vec![0; 64 * 1024];
-    let mut got = 0u64;
-    loop {
-        let n = r.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        pattern(seed, got, &mut want[..n]);
-        assert!(
-            buf[..n] == want[..n],
-            "pattern {seed} differs near byte {got}"
-        );
-        got += n as u64;
-        assert!(got <= len, "more than {len} bytes");
-    }
-    assert_eq!(got, len, "stream ended early");
+pub async fn check_pattern(r: impl AsyncRead + Unpin, seed: u64, len: u64) {
+    test_support::check_pattern(r.compat(), seed, len).await
 }
+
+/// Runs `test` (a shared scenario), failing it if it takes longer than
+/// [`TEST_LIMIT`].
+pub async fn run<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .expect("the test took too long")
+}
+
+/// Spawns `task` on tokio; the future returned gives its output.
+pub fn spawn<T: Send + 'static>(
+    task: impl Future<Output = T> + Send + 'static,
+) -> impl Future<Output = T> {
+    let task = tokio::spawn(task);
+    async move { task.await.unwrap() }
+}
+
+/// A circuit stream's halves through tokio's io traits (`tokio_io`,
+/// `tokio::io::split`), as futures-io again for the shared scenarios.
+pub fn halves(stream: circuit_stream::Duplex, _dialled: bool) -> (BoxRead, BoxWrite) {
+    let (read, write) = tokio::io::split(tokio_io(stream));
+    (Box::new(read.compat()), Box::new(write.compat_write()))
+}
+
+circuit_transport::test_runtime!(
+    Tokio,
+    circuit_transport_tokio,
+    "tokio",
+    router,
+    halves,
+    spawn
+);

@@ -1,0 +1,559 @@
+//! The integration-test scenarios every runtime crate runs, written once
+//! against [`TestRuntime`] (behind the `test-support` feature): nodes,
+//! peer events, a verifiable byte pattern, and the shutdown, reconnect and
+//! error scenarios. Each runtime crate implements [`TestRuntime`] with its
+//! own `listen` / `connect` and runs every scenario in its own tests.
+#![allow(missing_docs)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use circuit_node::routing::RouteEvent;
+use circuit_node::timer::Timer;
+use circuit_node::{IncomingStreams, Node, NodeConfig, PeerEvents};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+
+use crate::{Address, LinkOptions, ReconnectPolicy, Shutdown, ToAddress, TransportError};
+
+/// Every test gives up after this long instead of hanging.
+pub const TEST_LIMIT: Duration = Duration::from_secs(50);
+
+pub const PROTOCOL: &str = "transport-test";
+
+pub fn leaf(id: &str) -> (Node, PeerEvents, IncomingStreams) {
+    Node::new(id, PROTOCOL, NodeConfig::leaf()).unwrap()
+}
+
+/// A router on `timer`.
+pub fn router_on(
+    id: &str,
+    timer: std::sync::Arc<dyn Timer>,
+) -> (Node, PeerEvents, IncomingStreams) {
+    Node::new(id, PROTOCOL, NodeConfig::router(timer)).unwrap()
+}
+
+/// Waits for `event` on `events`, skipping others.
+pub async fn wait_for(events: &mut PeerEvents, event: RouteEvent) {
+    while let Some(seen) = events.next().await {
+        if seen == event {
+            return;
+        }
+    }
+    panic!("peer events ended before {event:?}");
+}
+
+pub async fn reachable(events: &mut PeerEvents, peer: &str) {
+    wait_for(events, RouteEvent::PeerReachable(peer.parse().unwrap())).await
+}
+
+pub async fn unreachable(events: &mut PeerEvents, peer: &str) {
+    wait_for(events, RouteEvent::PeerUnreachable(peer.parse().unwrap())).await
+}
+
+/// The pattern's bytes from `offset` on: a hash of the seed and the
+/// position, so a lost, repeated or reordered chunk never matches.
+pub fn pattern(seed: u64, offset: u64, buf: &mut [u8]) {
+    for (i, byte) in buf.iter_mut().enumerate() {
+        let at = offset + i as u64;
+        let mut x = (at / 8) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        *byte = (x >> (8 * (at % 8))) as u8;
+    }
+}
+
+/// Writes `len` bytes of pattern `seed`, then closes the direction.
+pub async fn send_pattern(mut w: impl AsyncWrite + Unpin, seed: u64, len: u64) {
+    let mut buf = vec![0; 64 * 1024];
+    let mut sent = 0;
+    while sent < len {
+        let n = buf.len().min((len - sent) as usize);
+        pattern(seed, sent, &mut buf[..n]);
+        w.write_all(&buf[..n]).await.unwrap();
+        sent += n as u64;
+    }
+    w.close().await.unwrap();
+}
+
+/// Reads pattern `seed` to the end of the stream and checks it is exactly
+/// `len` bytes long.
+pub async fn check_pattern(mut r: impl AsyncRead + Unpin, seed: u64, len: u64) {
+    let mut buf = vec![0; 64 * 1024];
+    let mut want = vec![0; 64 * 1024];
+    let mut got = 0u64;
+    loop {
+        let n = r.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        pattern(seed, got, &mut want[..n]);
+        assert!(
+            buf[..n] == want[..n],
+            "pattern {seed} differs near byte {got}"
+        );
+        got += n as u64;
+        assert!(got <= len, "more than {len} bytes");
+    }
+    assert_eq!(got, len, "stream ended early");
+}
+
+/// The read half of a stream, as futures-io.
+pub type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
+/// The write half of a stream, as futures-io.
+pub type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// What the scenarios need of a runtime crate: its public `listen`,
+/// `connect` and handles, its router timer, and a spawn.
+pub trait TestRuntime: 'static {
+    /// The crate's `Listener`.
+    type Listener: Send + std::fmt::Debug;
+    /// The crate's `LinkHandle`.
+    type Link: Send + std::fmt::Debug;
+    /// Distinguishes the crate's socket files.
+    const NAME: &'static str;
+
+    /// A router on the crate's timer.
+    fn router(id: &str) -> (Node, PeerEvents, IncomingStreams);
+    fn listen(
+        node: &Node,
+        addr: impl ToAddress,
+    ) -> impl Future<Output = Result<Self::Listener, TransportError>>;
+    fn listen_with(
+        node: &Node,
+        addr: impl ToAddress,
+        options: LinkOptions,
+    ) -> impl Future<Output = Result<Self::Listener, TransportError>>;
+    fn connect(
+        node: &Node,
+        addr: impl ToAddress,
+    ) -> impl Future<Output = Result<Self::Link, TransportError>>;
+    fn connect_with(
+        node: &Node,
+        addr: impl ToAddress,
+        options: LinkOptions,
+    ) -> impl Future<Output = Result<Self::Link, TransportError>>;
+    /// `Listener::local_addr`.
+    fn local_addr(listener: &Self::Listener) -> &Address;
+    /// `Listener::shutdown_handle`.
+    fn listener_group(listener: &Self::Listener) -> &Shutdown;
+    /// `LinkHandle::shutdown_handle`.
+    fn link_group(link: &Self::Link) -> &Shutdown;
+    /// `LinkHandle::join`.
+    fn join(link: Self::Link) -> impl Future<Output = Result<(), TransportError>>;
+    /// Splits a circuit stream (the dialled end's, or the accepted end's)
+    /// into halves the way the crate's users do, through its io traits.
+    fn halves(stream: circuit_stream::Duplex, dialled: bool) -> (BoxRead, BoxWrite);
+    /// Runs `task` in a task of its own; the future returned gives its
+    /// output.
+    fn spawn<T: Send + 'static>(
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> impl Future<Output = T>;
+}
+
+/// The scenarios of graceful shutdown: listeners stop accepting, links
+/// drain, what is left at the deadline is cut with an epitaph.
+pub mod shutdown {
+    use super::*;
+
+    pub async fn a_link_stays_up_until_its_streams_drain_then_closes<R: TestRuntime>() {
+        let (server, _, mut server_incoming) = leaf("server");
+        let (client, mut client_events, _) = leaf("client");
+        let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+        let address = R::local_addr(&listener).clone();
+        let link = R::connect(&client, &address).await.unwrap();
+        reachable(&mut client_events, "server").await;
+
+        let mut stream = client.connect_to_peer("server").await.unwrap();
+        stream.write_all(b"part one;").await.unwrap();
+        let mut incoming = server_incoming.next().await.unwrap().stream;
+        let mut buf = [0; 9];
+        incoming.read_exact(&mut buf).await.unwrap();
+
+        // Shutdown begins with the stream open both ways: the link stays.
+        let shutdown = R::spawn(R::listener_group(&listener).shutdown(Duration::from_secs(40)));
+        stream.write_all(b"part two").await.unwrap();
+        stream.close().await.unwrap();
+        let mut rest = Vec::new();
+        incoming.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"part two");
+        incoming.write_all(b"done").await.unwrap();
+        incoming.close().await.unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(reply, b"done", "the reply crossed the draining link");
+
+        let report = shutdown.await;
+        assert_eq!((report.drained, report.cut), (1, 0), "{report:?}");
+        // The listener has stopped: nothing accepts there any more.
+        let refused = R::connect(&client, &address).await.unwrap_err();
+        assert!(
+            matches!(refused, TransportError::Connect { .. }),
+            "{refused}"
+        );
+        R::join(link).await.unwrap();
+    }
+
+    pub async fn streams_still_open_at_the_deadline_are_closed_with_an_epitaph<R: TestRuntime>() {
+        let (server, _, mut server_incoming) = leaf("server");
+        let (client, mut client_events, _) = leaf("client");
+        let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+        let link = R::connect(&client, R::local_addr(&listener)).await.unwrap();
+        reachable(&mut client_events, "server").await;
+
+        let mut stream = client.connect_to_peer("server").await.unwrap();
+        stream.write_all(b"hold").await.unwrap();
+        // The server holds the stream open and never answers.
+        let held = server_incoming.next().await.unwrap();
+
+        let report = R::listener_group(&listener)
+            .shutdown(Duration::from_millis(100))
+            .await;
+        assert_eq!((report.drained, report.cut), (0, 1), "{report:?}");
+
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+        assert_eq!(
+            stream.reader().closed_reason().as_deref(),
+            Some("node server is shutting down")
+        );
+        R::join(link).await.unwrap();
+        drop(held);
+    }
+
+    pub async fn one_shutdown_closes_every_listener_and_link_of_its_group<R: TestRuntime>() {
+        let shutdown = Shutdown::new();
+        let options = LinkOptions::new().shutdown(&shutdown);
+        let (r, _, _) = R::router("r");
+        let (a, mut a_events, _) = leaf("a");
+        let (b, mut b_events, _) = leaf("b");
+        let listener = R::listen_with(&r, "127.0.0.1:0", options.clone())
+            .await
+            .unwrap();
+        let a_link = R::connect_with(&a, R::local_addr(&listener), options.clone())
+            .await
+            .unwrap();
+        let b_link = R::connect_with(&b, R::local_addr(&listener), options)
+            .await
+            .unwrap();
+        reachable(&mut a_events, "b").await;
+        reachable(&mut b_events, "a").await;
+
+        let report = shutdown.shutdown(Duration::from_secs(40)).await;
+        // Two links, each seen from both ends; the end that drains first
+        // closes the link, the other may see it end before it looks.
+        assert_eq!(
+            (report.drained + report.ended, report.cut),
+            (4, 0),
+            "{report:?}"
+        );
+        assert!(report.drained >= 2, "{report:?}");
+        assert!(R::listener_group(&listener).is_shutting_down());
+        R::join(a_link).await.unwrap();
+        R::join(b_link).await.unwrap();
+        assert!(r.snapshot().links.is_empty());
+    }
+}
+
+/// The scenarios of reconnecting: a dialled link with a reconnect policy
+/// comes back after the far end goes away and listens again on the same
+/// port, and gives up after its attempts.
+pub mod reconnect {
+    use super::*;
+
+    pub async fn a_dropped_link_is_dialled_again_when_the_server_returns<R: TestRuntime>() {
+        let (r, _, _) = R::router("r");
+        let (a, mut a_events, _) = leaf("a");
+        let listener = R::listen(&r, "127.0.0.1:0").await.unwrap();
+        let address = R::local_addr(&listener).clone();
+        let policy = ReconnectPolicy::default()
+            .initial(Duration::from_millis(10))
+            .max(Duration::from_millis(200));
+        let link = R::connect_with(&a, &address, LinkOptions::new().reconnect(policy))
+            .await
+            .unwrap();
+        reachable(&mut a_events, "r").await;
+
+        // The server goes away: the link drops.
+        R::listener_group(&listener)
+            .shutdown(Duration::from_secs(5))
+            .await;
+        drop(listener);
+        unreachable(&mut a_events, "r").await;
+
+        // It listens again on the same port; the client finds it.
+        let listener = R::listen(&r, &address).await.unwrap();
+        reachable(&mut a_events, "r").await;
+        assert!(a.connect_to_peer("r").await.is_ok());
+
+        let report = R::link_group(&link).shutdown(Duration::from_secs(5)).await;
+        assert_eq!(report.drained, 1, "{report:?}");
+        R::join(link).await.unwrap();
+        R::listener_group(&listener)
+            .shutdown(Duration::from_secs(5))
+            .await;
+    }
+
+    pub async fn a_policy_gives_up_after_its_attempts<R: TestRuntime>() {
+        let (r, _, _) = R::router("r");
+        let (a, mut a_events, _) = leaf("a");
+        let listener = R::listen(&r, "127.0.0.1:0").await.unwrap();
+        let policy = ReconnectPolicy::default()
+            .initial(Duration::from_millis(1))
+            .max(Duration::from_millis(5))
+            .max_attempts(Some(3));
+        let link = R::connect_with(
+            &a,
+            R::local_addr(&listener),
+            LinkOptions::new().reconnect(policy),
+        )
+        .await
+        .unwrap();
+        reachable(&mut a_events, "r").await;
+        R::listener_group(&listener)
+            .shutdown(Duration::from_secs(5))
+            .await;
+        drop(listener);
+        let error = R::join(link).await.unwrap_err();
+        assert!(matches!(error, TransportError::Connect { .. }), "{error}");
+    }
+}
+
+/// The scenarios of typed errors: what a command line gets wrong most
+/// often.
+pub mod errors {
+    use super::*;
+
+    pub async fn a_bad_address_is_refused_before_any_socket_is_made<R: TestRuntime>() {
+        let (node, _, _) = leaf("n");
+        for text in ["no-port", "host:99999", ":80", "::1:80", "unix:"] {
+            let error = R::listen(&node, text).await.unwrap_err();
+            assert!(
+                matches!(error, TransportError::BadAddress { .. }),
+                "{text}: {error}"
+            );
+            let error = R::connect(&node, text).await.unwrap_err();
+            assert!(
+                matches!(error, TransportError::BadAddress { .. }),
+                "{text}: {error}"
+            );
+        }
+    }
+
+    pub async fn a_port_in_use_says_so<R: TestRuntime>() {
+        let (node, _, _) = leaf("n");
+        let first = R::listen(&node, "127.0.0.1:0").await.unwrap();
+        let error = R::listen(&node, R::local_addr(&first)).await.unwrap_err();
+        assert!(
+            matches!(error, TransportError::AddressInUse { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("already in use"), "{error}");
+    }
+
+    #[cfg(unix)]
+    pub async fn a_unix_path_in_use_says_so<R: TestRuntime>() {
+        let (node, _, _) = leaf("n");
+        let path = std::env::temp_dir().join(format!(
+            "circuit-{}-inuse-{}.sock",
+            R::NAME,
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let first = R::listen(&node, Address::unix(&path)).await.unwrap();
+        let error = R::listen(&node, Address::unix(&path)).await.unwrap_err();
+        assert!(
+            matches!(error, TransportError::AddressInUse { .. }),
+            "{error}"
+        );
+        drop(first);
+    }
+
+    pub async fn nothing_listening_is_a_connect_error<R: TestRuntime>() {
+        let (node, _, _) = leaf("n");
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap()
+        };
+        let error = R::connect(&node, port).await.unwrap_err();
+        assert!(matches!(error, TransportError::Connect { .. }), "{error}");
+    }
+
+    pub async fn an_unknown_host_is_a_resolve_error<R: TestRuntime>() {
+        let (node, _, _) = leaf("n");
+        let error = R::connect(&node, "no-such-host.invalid:80")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, TransportError::Resolve { .. }), "{error}");
+    }
+}
+
+/// The scenarios over real sockets: a - r - b with 64 MiB each way
+/// through the router, every byte checked; the quality of a loopback link.
+pub mod mesh {
+    use super::*;
+
+    const LEN: u64 = 64 << 20;
+
+    pub async fn through_a_router<R: TestRuntime>(address: Address) {
+        let (r, _r_events, _r_incoming) = R::router("r");
+        let (a, mut a_events, _a_incoming) = leaf("a");
+        let (b, _b_events, mut b_incoming) = leaf("b");
+
+        let listener = R::listen(&r, &address).await.unwrap();
+        let a_link = R::connect(&a, R::local_addr(&listener)).await.unwrap();
+        let b_link = R::connect(&b, R::local_addr(&listener)).await.unwrap();
+        reachable(&mut a_events, "b").await;
+
+        let a_stream = a.connect_to_peer("b").await.unwrap();
+        let a_side = R::spawn(async move {
+            let (read, write) = R::halves(a_stream, true);
+            futures::join!(send_pattern(write, 1, LEN), check_pattern(read, 2, LEN));
+        });
+        let b_side = R::spawn(async move {
+            let incoming = b_incoming.next().await.expect("incoming streams ended");
+            assert_eq!(incoming.source, "a");
+            let (read, write) = R::halves(incoming.stream, false);
+            futures::join!(send_pattern(write, 2, LEN), check_pattern(read, 1, LEN));
+        });
+        a_side.await;
+        b_side.await;
+
+        let forwarded: u64 = r.snapshot().links.iter().map(|l| l.mux.bytes_in).sum();
+        assert!(forwarded >= 2 * LEN, "the router moved {forwarded} bytes");
+
+        let report = R::listener_group(&listener)
+            .shutdown(Duration::from_secs(10))
+            .await;
+        assert_eq!((report.drained, report.cut), (2, 0), "{report:?}");
+        // Without a reconnect policy, the dialled links end with the router's.
+        R::join(a_link).await.unwrap();
+        R::join(b_link).await.unwrap();
+    }
+
+    pub async fn over_loopback_tcp<R: TestRuntime>() {
+        through_a_router::<R>("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    #[cfg(unix)]
+    pub async fn over_a_unix_socket<R: TestRuntime>() {
+        let path = std::env::temp_dir().join(format!(
+            "circuit-{}-mesh-{}.sock",
+            R::NAME,
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        through_a_router::<R>(Address::unix(&path)).await;
+        assert!(!path.exists(), "the listener removes its socket file");
+    }
+
+    pub async fn a_loopback_link_is_a_local_socket_unless_told_otherwise<R: TestRuntime>() {
+        use circuit_frame::Quality;
+        let (server, _, _) = leaf("server");
+        let (near, mut near_events, _) = leaf("near");
+        let (far, mut far_events, _) = leaf("far");
+        let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
+        let _near = R::connect(&near, R::local_addr(&listener)).await.unwrap();
+        let options = LinkOptions::new().quality(Quality::NETWORK);
+        let _far = R::connect_with(&far, R::local_addr(&listener), options)
+            .await
+            .unwrap();
+        reachable(&mut near_events, "server").await;
+        reachable(&mut far_events, "server").await;
+        let quality = |node: &Node| node.snapshot().link_to("server").unwrap().quality;
+        assert_eq!(quality(&near), Quality::LOCAL_SOCKET);
+        assert_eq!(quality(&far), Quality::NETWORK);
+    }
+}
+
+/// Implements [`TestRuntime`] on a new unit type `$name` for the runtime
+/// crate `$krate` (its `listen`, `connect`, `Listener`, `LinkHandle`),
+/// with `$router` making a router on the crate's timer, `$halves`
+/// splitting a stream, and `$spawn`
+/// spawning a task and giving a future of its output. `$label` tells the
+/// crate's socket files apart.
+#[macro_export]
+macro_rules! test_runtime {
+    ($name:ident, $krate:ident, $label:literal, $router:path, $halves:path, $spawn:path) => {
+        /// This crate's transport, for the shared scenarios.
+        pub struct $name;
+
+        impl $crate::test_support::TestRuntime for $name {
+            type Listener = $krate::Listener;
+            type Link = $krate::LinkHandle;
+            const NAME: &'static str = $label;
+
+            fn router(
+                id: &str,
+            ) -> (
+                ::circuit_node::Node,
+                ::circuit_node::PeerEvents,
+                ::circuit_node::IncomingStreams,
+            ) {
+                $router(id)
+            }
+
+            async fn listen(
+                node: &::circuit_node::Node,
+                addr: impl $crate::ToAddress,
+            ) -> Result<$krate::Listener, $crate::TransportError> {
+                $krate::listen(node, addr).await
+            }
+
+            async fn listen_with(
+                node: &::circuit_node::Node,
+                addr: impl $crate::ToAddress,
+                options: $crate::LinkOptions,
+            ) -> Result<$krate::Listener, $crate::TransportError> {
+                $krate::listen_with(node, addr, options).await
+            }
+
+            async fn connect(
+                node: &::circuit_node::Node,
+                addr: impl $crate::ToAddress,
+            ) -> Result<$krate::LinkHandle, $crate::TransportError> {
+                $krate::connect(node, addr).await
+            }
+
+            async fn connect_with(
+                node: &::circuit_node::Node,
+                addr: impl $crate::ToAddress,
+                options: $crate::LinkOptions,
+            ) -> Result<$krate::LinkHandle, $crate::TransportError> {
+                $krate::connect_with(node, addr, options).await
+            }
+
+            fn local_addr(listener: &$krate::Listener) -> &$crate::Address {
+                listener.local_addr()
+            }
+
+            fn listener_group(listener: &$krate::Listener) -> &$crate::Shutdown {
+                listener.shutdown_handle()
+            }
+
+            fn link_group(link: &$krate::LinkHandle) -> &$crate::Shutdown {
+                link.shutdown_handle()
+            }
+
+            async fn join(link: $krate::LinkHandle) -> Result<(), $crate::TransportError> {
+                link.join().await
+            }
+
+            fn halves(
+                stream: ::circuit_stream::Duplex,
+                dialled: bool,
+            ) -> (
+                $crate::test_support::BoxRead,
+                $crate::test_support::BoxWrite,
+            ) {
+                $halves(stream, dialled)
+            }
+
+            fn spawn<T: Send + 'static>(
+                task: impl ::std::future::Future<Output = T> + Send + 'static,
+            ) -> impl ::std::future::Future<Output = T> {
+                $spawn(task)
+            }
+        }
+    };
+}
