@@ -201,3 +201,28 @@ fn a_partial_frame_is_left_for_later() {
     feed(&mut core, &frame).unwrap();
     assert!(core.accept().is_some());
 }
+
+#[test]
+fn close_streams_never_turns_dropped_bytes_into_a_clean_close() {
+    // Regression (found by the soak): a stream whose writer had finished
+    // cleanly, with bytes still unsent, was cut by close_streams; the bytes
+    // were dropped and the close frame went out with no epitaph, so the far
+    // reader saw a clean end of a truncated stream.
+    let mut core = client();
+    let (source, source_writer) = circuit_stream::stream();
+    let (_sink_reader, sink) = circuit_stream::stream();
+    let id = core.attach(source, sink).unwrap();
+    source_writer.try_write(b"sent").unwrap();
+    let mut out = Vec::new();
+    core.transmit(&mut out, 1 << 20);
+    assert_eq!(decode_all(&out), vec![Owned::Data(id, b"sent".to_vec())]);
+    source_writer.try_write(b"never sent").unwrap();
+    drop(source_writer);
+    core.close_streams("link shutting down");
+    out.clear();
+    core.transmit(&mut out, 1 << 20);
+    assert_eq!(
+        decode_all(&out),
+        vec![Owned::Close(id, "link shutting down".to_owned())]
+    );
+}

@@ -141,7 +141,10 @@ async fn receive_one(stream: circuit_node::IncomingStream, stats: Arc<Stats>) {
         let mut have = 0;
         while have < header.len() {
             match stream.read(&mut header[have..]).await? {
-                0 => return Ok(false),
+                0 => {
+                    eprintln!("soak mismatch: clean end after {have} header bytes");
+                    return Ok(false);
+                }
                 n => have += n,
             }
         }
@@ -153,13 +156,19 @@ async fn receive_one(stream: circuit_node::IncomingStream, stats: Arc<Stats>) {
         loop {
             let n = stream.read(&mut buf).await?;
             if n == 0 {
+                if got != len {
+                    eprintln!("soak mismatch: clean end after {got} of {len} bytes (seed {seed:#x})");
+                }
                 return Ok(got == len);
             }
             if got + n as u64 > len {
+                eprintln!("soak mismatch: {} bytes past the {len} announced (seed {seed:#x})", got + n as u64 - len);
                 return Ok(false);
             }
             pattern(seed, got, &mut want[..n]);
             if buf[..n] != want[..n] {
+                let at = buf[..n].iter().zip(&want[..n]).position(|(a, b)| a != b).unwrap_or(0);
+                eprintln!("soak mismatch: wrong byte at offset {} of {len} (read of {n} at {got}, seed {seed:#x})", got + at as u64);
                 return Ok(false);
             }
             got += n as u64;

@@ -50,6 +50,10 @@ struct StreamState {
     peer_knows: bool,
     incoming: bool,
     waker: Arc<StreamWaker>,
+    /// Set by [`Core::close_streams`]: the epitaph our close frame must
+    /// carry even if the stream's writer had closed cleanly, since the
+    /// bytes it left unsent were dropped.
+    abort: Option<String>,
 }
 
 /// An incoming stream, waiting for the application to accept it.
@@ -206,6 +210,7 @@ impl Core {
                 peer_knows: false,
                 incoming: false,
                 waker: Arc::clone(&waker),
+                abort: None,
             },
         );
         self.count_opened();
@@ -253,6 +258,7 @@ impl Core {
         for st in self.streams.values_mut() {
             if let Some(source) = &st.source {
                 source.close(epitaph);
+                st.abort = Some(epitaph.to_owned());
                 // The driver sends the close frame on its next turn.
                 self.ready.push_quiet(&st.waker);
             }

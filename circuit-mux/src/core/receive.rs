@@ -130,6 +130,7 @@ impl Core {
                 peer_knows: true,
                 incoming: true,
                 waker: Arc::clone(&waker),
+                abort: None,
             },
         );
         self.incoming_open += 1;

@@ -136,10 +136,12 @@ impl Core {
             }
             Poll::Ready(Err(err)) => {
                 st.source = None;
-                let epitaph = match err {
+                // A stream cut by `close_streams` says so even when its
+                // writer had closed cleanly: what it left unsent is gone.
+                let epitaph = st.abort.take().unwrap_or_else(|| match err {
                     StreamError::Closed(reason) => reason.unwrap_or_default(),
                     other => other.to_string(),
-                };
+                });
                 if st.peer_knows {
                     self.push_close(out, id, &epitaph);
                 } else {
