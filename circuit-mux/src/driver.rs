@@ -10,12 +10,15 @@ use std::task::{Context, Poll};
 use circuit_frame::CLOSE_HEADER_LEN;
 use futures::io::{AsyncRead, AsyncWrite};
 
+use crate::core::Direct;
 use crate::counters::AtomicCounters;
 use crate::handle::Shared;
 use crate::MuxError;
 
 /// Frames at most this long: the read buffer always has room for one.
 const MAX_FRAME_LEN: usize = CLOSE_HEADER_LEN + u16::MAX as usize;
+/// Payload bytes worth a read of their own straight into their stream.
+const DIRECT_MIN: usize = 8 << 10;
 /// Rounds of work before the driver yields to its executor.
 const BUDGET: usize = 32;
 
@@ -132,7 +135,34 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.rend -= self.rstart;
             self.rstart = 0;
         }
-        let free = &mut self.rbuf[self.rend..];
+        if self.rstart == self.rend {
+            match self.read_direct(cx) {
+                Direct::NotNow => {}
+                Direct::Pending => return Ok(Some(progress.consumed > 0)),
+                Direct::Read { read: 0, .. } => return Ok(None),
+                Direct::Read {
+                    read,
+                    next,
+                    next_len,
+                } => {
+                    self.rbuf[..next_len].copy_from_slice(&next[..next_len]);
+                    self.rend = next_len;
+                    AtomicCounters::add(&self.shared.counters.bytes_in, read as u64);
+                    return Ok(Some(true));
+                }
+                Direct::Failed(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    return Ok(Some(true))
+                }
+                Direct::Failed(e) => return Err(self.io_error(e)),
+            }
+        }
+        let mut end = self.rbuf.len();
+        if self.rstart == self.rend {
+            if let Some(want) = self.shared.lock().read_hint(DIRECT_MIN) {
+                end = end.min(self.rend + want);
+            }
+        }
+        let free = &mut self.rbuf[self.rend..end];
         match Pin::new(&mut self.io).poll_read(cx, free) {
             Poll::Ready(Ok(0)) => Ok(None),
             Poll::Ready(Ok(n)) => {
@@ -144,6 +174,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             Poll::Ready(Err(e)) => Err(self.io_error(e)),
             Poll::Pending => Ok(Some(progress.consumed > 0)),
         }
+    }
+
+    /// Reads payload bytes of the frame in progress from the link straight
+    /// into its stream, if the core allows.
+    fn read_direct(&mut self, cx: &mut Context<'_>) -> Direct {
+        let io = &mut self.io;
+        self.shared
+            .lock()
+            .receive_direct(DIRECT_MIN, |space| Pin::new(&mut *io).poll_read(cx, space))
     }
 
     /// Gathers frames and writes them; `Ok(true)` on progress.
@@ -222,10 +261,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
         for _ in 0..BUDGET {
             let input = match this.pump_input(cx) {
                 Ok(Some(progress)) => progress,
-                Ok(None) if this.rstart < this.rend => {
+                Ok(None) if this.rstart < this.rend || this.shared.lock().partial_frame() > 0 => {
                     let err = MuxError::Truncated {
                         peer: this.peer(),
-                        buffered: this.rend - this.rstart,
+                        buffered: this.rend - this.rstart + this.shared.lock().partial_frame(),
                     };
                     return this.finish(Err(err));
                 }

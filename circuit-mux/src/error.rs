@@ -18,11 +18,12 @@ pub enum MuxError {
         reason: &'static str,
     },
     /// The link ended in the middle of a frame.
-    #[error("link to {peer} ended in the middle of a frame ({buffered} bytes buffered)")]
+    #[error("link to {peer} ended in the middle of a frame ({buffered} bytes of it received)")]
     Truncated {
         /// The peer's name from the config.
         peer: String,
-        /// Bytes of the partial frame.
+        /// Bytes of the partial frame received (its payload bytes so far
+        /// were delivered to their stream before the error).
         buffered: usize,
     },
     /// The link's reader or writer failed.

@@ -140,9 +140,10 @@ fn a_truncated_frame_at_end_of_link_is_an_error_every_stream_hears_about() {
             Err(MuxError::Truncated { buffered, .. }) => assert_eq!(buffered, 8),
             other => panic!("expected Truncated, got {other:?}"),
         }
-        // The bytes before the cut arrive; then an error, never a clean end.
+        // The bytes before the cut arrive (the cut frame's first two
+        // included); then an error, never a clean end.
         let (got, reason) = drain(&in_read).await;
-        assert_eq!(got, b"whole");
+        assert_eq!(got, b"wholecu");
         assert!(reason.unwrap().contains("middle of a frame"));
     });
 }

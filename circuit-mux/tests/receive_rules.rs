@@ -188,18 +188,42 @@ fn close_for_an_own_stream_that_is_closed_is_fatal() {
 }
 
 #[test]
-fn a_partial_frame_is_left_for_later() {
-    let mut core = client();
-    let frame = data(1, b"split across reads");
+fn a_data_frame_split_anywhere_arrives_whole_and_a_partial_close_waits() {
+    let payload = b"split across reads";
+    let frame = data(1, payload);
     let mut cx = Context::from_waker(noop_waker_ref());
     for cut in 0..frame.len() {
         let mut core = client();
         let p = core.receive(&frame[..cut], &mut cx).unwrap();
-        assert_eq!(p.consumed, 0);
-        assert!(core.accept().is_none());
+        assert!(!p.blocked);
+        if cut < 6 {
+            // Not even a header: nothing taken, nothing opened.
+            assert_eq!(p.consumed, 0, "cut at {cut}");
+            assert!(core.accept().is_none());
+            assert_eq!(core.partial_frame(), 0);
+            feed(&mut core, &frame).unwrap();
+        } else {
+            // A header opens the stream; the payload goes through as it comes.
+            assert_eq!(p.consumed, cut, "cut at {cut}");
+            assert_eq!(core.partial_frame(), cut);
+            feed(&mut core, &frame[cut..]).unwrap();
+        }
+        assert_eq!(core.partial_frame(), 0);
+        assert_eq!(core.counters().frames_in, 1);
+        let (reader, _writer) = core.accept().expect("the stream").into_split();
+        assert_eq!(read_all_now(&reader), payload, "cut at {cut}");
     }
-    feed(&mut core, &frame).unwrap();
-    assert!(core.accept().is_some());
+    let mut core = client();
+    feed(&mut core, &data(1, b"x")).unwrap();
+    let closing = close(1, "bye");
+    for cut in 0..closing.len() {
+        let p = core.receive(&closing[..cut], &mut cx).unwrap();
+        assert_eq!(p.consumed, 0, "a close frame is taken whole");
+    }
+    feed(&mut core, &closing).unwrap();
+    let (reader, _writer) = core.accept().expect("the stream").into_split();
+    assert_eq!(read_all_now(&reader), b"x");
+    assert_eq!(reader.closed_reason().as_deref(), Some("bye"));
 }
 
 #[test]

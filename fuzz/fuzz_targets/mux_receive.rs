@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let mut accepted: Vec<(u32, Reader, Writer)> = Vec::new();
     // What the peer sent per stream (frames the core consumed), and what
     // each accepted stream read.
-    let mut offered: HashMap<u32, Vec<u8>> = HashMap::new();
+    let mut offered = Offered::default();
     let mut read: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut out = Vec::new();
     for chunk in rest.chunks(1 + usize::from(control >> 5) * 37) {
@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         match core.receive(&buffered, &mut cx) {
             Ok(progress) => {
                 assert!(progress.consumed <= buffered.len());
-                record_frames(&buffered[..progress.consumed], &mut offered);
+                offered.feed(&buffered[..progress.consumed]);
                 buffered.drain(..progress.consumed);
             }
             Err(_) => break,
@@ -79,14 +79,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(c.streams_open <= c.streams_opened);
         assert_eq!(c.streams_open, core.streams_open() as u64);
     }
-    // The bytes a frame left half-delivered were offered too (after an
-    // error this may add frames never delivered: the check stays a prefix).
-    record_frames(&buffered, &mut offered);
+    // The bytes left unconsumed were offered too (after an error this may
+    // add frames never delivered: the check stays a prefix).
+    offered.feed(&buffered);
     for (id, reader, _) in &accepted {
         drain(*id, reader, &mut read);
     }
     for (id, got) in &read {
-        let sent = offered.get(id).map(Vec::as_slice).unwrap_or(&[]);
+        let sent = offered.sent.get(id).map(Vec::as_slice).unwrap_or(&[]);
         assert!(
             sent.starts_with(got),
             "stream {id} read {} bytes that the peer did not send in that order",
@@ -114,14 +114,46 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Appends the data of every whole frame in `bytes` to its stream's record.
-fn record_frames(bytes: &[u8], offered: &mut HashMap<u32, Vec<u8>>) {
-    let mut rest = bytes;
-    while let Ok(Decoded::Complete { message, consumed }) = Frame::decode(rest) {
-        if let Frame::Data { stream_id, payload } = message {
-            offered.entry(stream_id).or_default().extend_from_slice(payload);
+/// What the peer sent per stream, from the link bytes in order: the core
+/// consumes data frames as their bytes come, so a record may end inside a
+/// frame and the next one continues it.
+#[derive(Default)]
+struct Offered {
+    sent: HashMap<u32, Vec<u8>>,
+    /// Bytes of a header (or of a close frame) not complete yet.
+    pending: Vec<u8>,
+    /// The data frame whose payload is arriving: (stream, bytes left).
+    in_data: Option<(u32, usize)>,
+}
+
+impl Offered {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        loop {
+            if let Some((id, left)) = self.in_data {
+                let n = left.min(bytes.len());
+                self.sent.entry(id).or_default().extend_from_slice(&bytes[..n]);
+                bytes = &bytes[n..];
+                self.in_data = (left > n).then_some((id, left - n));
+                if self.in_data.is_some() {
+                    return;
+                }
+                continue;
+            }
+            if bytes.is_empty() {
+                return;
+            }
+            self.pending.push(bytes[0]);
+            bytes = &bytes[1..];
+            if let Some(&[a, b, c, d, l0, l1]) = self.pending.get(..6) {
+                let len = usize::from(u16::from_le_bytes([l0, l1]));
+                if len > 0 {
+                    self.in_data = Some((u32::from_le_bytes([a, b, c, d]), len));
+                    self.pending.clear();
+                } else if let Ok(Decoded::Complete { .. }) = Frame::decode(&self.pending) {
+                    self.pending.clear();
+                }
+            }
         }
-        rest = &rest[consumed..];
     }
 }
 

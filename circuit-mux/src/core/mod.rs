@@ -26,6 +26,7 @@ pub const RESERVED_STREAM_ID: u32 = u32::MAX;
 const MAX_PENDING_CONTROL: usize = 1024;
 
 mod receive;
+pub(crate) use receive::Direct;
 mod transmit;
 
 /// The state of the peer-to-us direction of a stream.
@@ -54,6 +55,15 @@ struct StreamState {
     /// carry even if the stream's writer had closed cleanly, since the
     /// bytes it left unsent were dropped.
     abort: Option<String>,
+}
+
+/// A data frame whose header has been received and whose payload has not
+/// all arrived yet.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    id: u32,
+    len: usize,
+    remaining: usize,
 }
 
 /// An incoming stream, waiting for the application to accept it.
@@ -89,8 +99,10 @@ pub struct Core {
     pub(crate) accepting: bool,
     /// Close frames not tied to a stream source (refusals).
     control: VecDeque<(u32, String)>,
-    /// Bytes of the frame at the front of the input already delivered.
-    delivered_in_frame: usize,
+    /// The data frame whose payload is arriving.
+    in_frame: Option<InFrame>,
+    /// The payload length of the latest data frame header.
+    last_data_len: usize,
     /// Streams that may hold received bytes not yet read.
     dirty: HashSet<u32>,
     receive_buffered: usize,
@@ -131,7 +143,8 @@ impl Core {
             accept_waker: None,
             accepting: true,
             control: VecDeque::new(),
-            delivered_in_frame: 0,
+            in_frame: None,
+            last_data_len: 0,
             dirty: HashSet::new(),
             receive_buffered: 0,
             ready,

@@ -1,33 +1,120 @@
 //! The receiving half of the core: frames from the link to streams, with
 //! the receiving rules of PROTOCOL.md section 1 and the receive limits.
+//!
+//! A data frame is taken as soon as its 6-byte header is in: the header is
+//! checked against the rules at once and the payload is then delivered as
+//! it arrives, so the caller never has to hold a whole frame (and the
+//! driver can read a large payload from the link straight into the
+//! stream's pipe, see [`Core::receive_direct`]). A close frame is taken
+//! whole.
 
+use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use circuit_frame::{Decode, Decoded, Frame};
+use circuit_frame::{Decode, Decoded, Frame, DATA_HEADER_LEN};
 
-use super::{Accepted, Core, Progress, Recv, StreamState, MAX_PENDING_CONTROL, RESERVED_STREAM_ID};
+use super::{
+    Accepted, Core, InFrame, Progress, Recv, StreamState, MAX_PENDING_CONTROL, RESERVED_STREAM_ID,
+};
 use crate::counters::AtomicCounters;
 use crate::ready::StreamWaker;
 use crate::{MuxError, MuxStream};
 
+/// What [`Core::receive_direct`] did.
+#[derive(Debug)]
+pub(crate) enum Direct {
+    /// No direct read now: no payload in progress, too little of it left,
+    /// or its stream cannot take bytes at once. Use [`Core::receive`].
+    NotNow,
+    /// The link has nothing yet; the read registered the waker.
+    Pending,
+    /// The link's read returned `read` bytes (0: the link reached its
+    /// end): the payload's went into the stream, and the `next` bytes that
+    /// followed it (the start of the next frame's header) are for the
+    /// caller's read buffer.
+    Read {
+        /// Bytes the link's read returned.
+        read: usize,
+        /// The bytes past the payload.
+        next: [u8; DATA_HEADER_LEN],
+        /// How many of `next` are bytes.
+        next_len: usize,
+    },
+    /// The link's read failed.
+    Failed(io::Error),
+}
+
 impl Core {
-    /// Processes as many whole frames from the start of `input` as the
-    /// receive limits allow. `cx` is woken when a blocked stream or the link
-    /// has room again.
+    /// Processes as much of `input` as the receive limits allow: whole
+    /// close frames, and data frames as far as their bytes go (a data
+    /// frame cut at the end of `input` continues in the next call). `cx` is
+    /// woken when a blocked stream or the link has room again.
     pub fn receive(&mut self, input: &[u8], cx: &mut Context<'_>) -> Result<Progress, MuxError> {
         let mut consumed = 0;
         loop {
+            let rest = input.get(consumed..).unwrap_or(&[]);
+            if let Some(frame) = self.in_frame {
+                if rest.is_empty() {
+                    return Ok(Progress {
+                        consumed,
+                        blocked: false,
+                    });
+                }
+                let take = frame.remaining.min(rest.len());
+                let n = self.deliver(frame.id, &rest[..take], cx)?;
+                consumed += n;
+                if !self.payload_received(n) {
+                    return Ok(Progress {
+                        consumed,
+                        blocked: n < take,
+                    });
+                }
+                continue;
+            }
             if self.control.len() >= MAX_PENDING_CONTROL {
                 return Ok(Progress {
                     consumed,
                     blocked: true,
                 });
             }
-            let rest = input.get(consumed..).unwrap_or(&[]);
-            let (frame, len) = match Frame::decode(rest) {
-                Ok(Decoded::Complete { message, consumed }) => (message, consumed),
-                Ok(Decoded::Incomplete { .. }) => {
+            let Some(&[a, b, c, d, l0, l1]) = rest.get(..DATA_HEADER_LEN) else {
+                return Ok(Progress {
+                    consumed,
+                    blocked: false,
+                });
+            };
+            let id = u32::from_le_bytes([a, b, c, d]);
+            if id == RESERVED_STREAM_ID {
+                AtomicCounters::add(&self.counters.errors, 1);
+                return Err(MuxError::ModeMismatch {
+                    peer: self.config.peer_name.clone(),
+                });
+            }
+            let len = usize::from(u16::from_le_bytes([l0, l1]));
+            if len > 0 {
+                self.last_data_len = len;
+                self.on_data(id)?;
+                self.in_frame = Some(InFrame {
+                    id,
+                    len,
+                    remaining: len,
+                });
+                consumed += DATA_HEADER_LEN;
+                continue;
+            }
+            match Frame::decode(rest) {
+                Ok(Decoded::Complete {
+                    message: Frame::Close { stream_id, epitaph },
+                    consumed: len,
+                }) => {
+                    // Counted first: the stream's reader may look at the
+                    // counters as soon as it sees the close.
+                    AtomicCounters::add(&self.counters.frames_in, 1);
+                    self.on_close(stream_id, &String::from_utf8_lossy(epitaph))?;
+                    consumed += len;
+                }
+                Ok(Decoded::Complete { .. } | Decoded::Incomplete { .. }) => {
                     return Ok(Progress {
                         consumed,
                         blocked: false,
@@ -39,57 +126,127 @@ impl Core {
                         source,
                     })
                 }
-            };
-            if frame.stream_id() == RESERVED_STREAM_ID {
-                AtomicCounters::add(&self.counters.errors, 1);
-                return Err(MuxError::ModeMismatch {
-                    peer: self.config.peer_name.clone(),
-                });
             }
-            let done = match frame {
-                Frame::Data { stream_id, payload } => self.on_data(stream_id, payload, cx)?,
-                Frame::Close { stream_id, epitaph } => {
-                    // Counted first: the stream's reader may look at the
-                    // counters as soon as it sees the close.
-                    AtomicCounters::add(&self.counters.frames_in, 1);
-                    self.on_close(stream_id, &String::from_utf8_lossy(epitaph))?;
-                    consumed += len;
-                    continue;
-                }
-            };
-            if !done {
-                return Ok(Progress {
-                    consumed,
-                    blocked: true,
-                });
-            }
-            self.delivered_in_frame = 0;
-            consumed += len;
-            AtomicCounters::add(&self.counters.frames_in, 1);
         }
     }
 
-    /// Handles a data frame; `false` when delivery must wait for room.
-    fn on_data(&mut self, id: u32, payload: &[u8], cx: &mut Context<'_>) -> Result<bool, MuxError> {
+    /// Bytes received so far of a data frame whose payload has not all
+    /// arrived (its header included); 0 at a frame boundary. A link that
+    /// ends now ends inside that frame.
+    pub fn partial_frame(&self) -> usize {
+        self.in_frame
+            .map_or(0, |f| DATA_HEADER_LEN + f.len - f.remaining)
+    }
+
+    /// Notes `n` payload bytes of the frame in progress as received;
+    /// `true` if that ended the frame.
+    fn payload_received(&mut self, n: usize) -> bool {
+        let Some(frame) = &mut self.in_frame else {
+            return false;
+        };
+        frame.remaining -= n;
+        if frame.remaining > 0 {
+            return false;
+        }
+        self.in_frame = None;
+        AtomicCounters::add(&self.counters.frames_in, 1);
+        true
+    }
+
+    /// Reads the rest of the payload in progress from the link straight into
+    /// its stream's pipe, when at least `min` bytes of it are left and the
+    /// stream has room now. `read` gets the pipe's free space: room for the
+    /// bytes left and the header of the next frame, if there is that much,
+    /// so that one read of the link usually ends a frame and begins the
+    /// next (the header bytes are handed back). Saves the copy through the
+    /// read buffer; call it only when that buffer is empty.
+    pub(crate) fn receive_direct(
+        &mut self,
+        min: usize,
+        read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> Direct {
+        let Some(frame) = self.in_frame else {
+            return Direct::NotNow;
+        };
+        if frame.remaining < min || self.receive_buffered >= self.config.link_receive_limit {
+            return Direct::NotNow;
+        }
+        let Some(sink) = self.streams.get(&frame.id).and_then(|st| st.sink.as_ref()) else {
+            return Direct::NotNow;
+        };
+        let want = frame.remaining + DATA_HEADER_LEN;
+        let len = match sink.capacity() {
+            Some(capacity) => want.min(capacity.saturating_sub(sink.buffered())),
+            None => want,
+        };
+        if len < min {
+            return Direct::NotNow;
+        }
+        let mut outcome = Direct::Pending;
+        let mut payload = 0;
+        let written = sink.try_write_with(len, |space| match read(space) {
+            Poll::Ready(Ok(n)) => {
+                let n = n.min(space.len());
+                payload = n.min(frame.remaining);
+                let mut next = [0; DATA_HEADER_LEN];
+                let next_len = n - payload;
+                next[..next_len].copy_from_slice(&space[payload..n]);
+                outcome = Direct::Read {
+                    read: n,
+                    next,
+                    next_len,
+                };
+                payload
+            }
+            Poll::Ready(Err(e)) => {
+                outcome = Direct::Failed(e);
+                0
+            }
+            Poll::Pending => 0,
+        });
+        if written.is_err() {
+            // Only the driver writes to the sink, so the room seen above is
+            // still there: the reader is gone, and the normal path discards.
+            return Direct::NotNow;
+        }
+        if payload > 0 {
+            self.receive_buffered += payload;
+            self.dirty.insert(frame.id);
+            self.payload_received(payload);
+        }
+        outcome
+    }
+
+    /// How many bytes the next read of an empty read buffer should ask
+    /// for: when the latest data frame was at least `large`, only the rest
+    /// of the frame in progress and the next header, so that the next
+    /// payload can go straight to its stream; `None` for as many as fit.
+    pub(crate) fn read_hint(&self, large: usize) -> Option<usize> {
+        if self.last_data_len < large {
+            return None;
+        }
+        Some(self.in_frame.map_or(0, |f| f.remaining) + DATA_HEADER_LEN)
+    }
+
+    /// Checks the header of a data frame for stream `id` against the
+    /// receiving rules, opening the stream if it is new.
+    fn on_data(&mut self, id: u32) -> Result<(), MuxError> {
         let recv = match self.streams.get(&id) {
             Some(st) => st.recv,
             None if self.role.opens(id) => {
                 return Err(self.bad_id(id, self.own_id_reason(id)));
             }
-            None if self.refused.contains(id) => return Ok(true),
+            None if self.refused.contains(id) => return Ok(()),
             None if self.peer_closed.contains(id) => {
                 return Err(self.bad_id(id, "data for a stream that is closed"));
             }
             None => {
-                if !self.new_incoming(id) {
-                    return Ok(true);
-                }
-                Recv::Open
+                self.new_incoming(id);
+                return Ok(());
             }
         };
         match recv {
-            Recv::Open => self.deliver(id, payload, cx),
-            Recv::Discarding => Ok(true),
+            Recv::Open | Recv::Discarding => Ok(()),
             Recv::Closed => Err(self.bad_id(id, "data after the peer closed the stream")),
         }
     }
@@ -101,8 +258,8 @@ impl Core {
         }
     }
 
-    /// Registers a stream the peer opened; `false` if it was refused.
-    fn new_incoming(&mut self, id: u32) -> bool {
+    /// Registers a stream the peer opened, or refuses it.
+    fn new_incoming(&mut self, id: u32) {
         if !self.accepting || self.incoming_open >= self.config.max_incoming_streams {
             self.refused.insert(id);
             AtomicCounters::add(&self.counters.streams_refused, 1);
@@ -114,7 +271,7 @@ impl Core {
             };
             // Sent by the driver's next transmit, right after `receive`.
             self.control.push_back((id, why.to_owned()));
-            return false;
+            return;
         }
         let (sink_reader, sink) =
             circuit_stream::stream_with_capacity(self.config.stream_receive_limit);
@@ -143,28 +300,38 @@ impl Core {
         if let Some(w) = self.accept_waker.take() {
             w.wake();
         }
-        true
     }
 
-    /// Writes as much of `payload` as the stream and link limits allow.
-    fn deliver(&mut self, id: u32, payload: &[u8], cx: &mut Context<'_>) -> Result<bool, MuxError> {
+    /// Writes as much of `payload` (bytes of the frame in progress for
+    /// stream `id`) as the stream and link limits allow and returns how
+    /// many it took; bytes for a stream that takes none (refused, or its
+    /// reader dropped) are taken and dropped.
+    fn deliver(
+        &mut self,
+        id: u32,
+        payload: &[u8],
+        cx: &mut Context<'_>,
+    ) -> Result<usize, MuxError> {
+        let Some(st) = self.streams.get_mut(&id) else {
+            return Ok(payload.len());
+        };
+        if st.sink.is_none() {
+            return Ok(payload.len());
+        }
         if self.receive_buffered >= self.config.link_receive_limit && !self.link_has_room(cx) {
-            return Ok(false);
+            return Ok(0);
         }
         let Some(st) = self.streams.get_mut(&id) else {
-            return Ok(true);
+            return Ok(payload.len());
         };
         let Some(sink) = &st.sink else {
-            return Ok(true);
+            return Ok(payload.len());
         };
-        loop {
-            let rest = payload.get(self.delivered_in_frame..).unwrap_or(&[]);
-            if rest.is_empty() {
-                return Ok(true);
-            }
-            match sink.poll_write_some(cx, rest) {
+        let mut delivered = 0;
+        while delivered < payload.len() {
+            match sink.poll_write_some(cx, &payload[delivered..]) {
                 Poll::Ready(Ok(n)) => {
-                    self.delivered_in_frame += n;
+                    delivered += n;
                     self.receive_buffered += n;
                     self.dirty.insert(id);
                 }
@@ -172,11 +339,12 @@ impl Core {
                     // The application dropped its reader: discard silently.
                     st.recv = Recv::Discarding;
                     st.sink = None;
-                    return Ok(true);
+                    return Ok(payload.len());
                 }
-                Poll::Pending => return Ok(false),
+                Poll::Pending => break,
             }
         }
+        Ok(delivered)
     }
 
     /// Recounts the bytes waiting in streams; if the link is still at its
