@@ -8,8 +8,9 @@ use circuit_frame::{Decode, Decoded, Frame};
 
 use super::{Accepted, Core, Progress, Recv, StreamState, MAX_PENDING_CONTROL, RESERVED_STREAM_ID};
 use crate::counters::AtomicCounters;
+use crate::observe::Observed;
 use crate::ready::StreamWaker;
-use crate::{MuxError, MuxStream};
+use crate::{CloseCause, MuxError, MuxStream};
 
 impl Core {
     /// Processes as many whole frames from the start of `input` as the
@@ -131,6 +132,7 @@ impl Core {
                 incoming: true,
                 waker: Arc::clone(&waker),
                 abort: None,
+                observed: Observed::default(),
             },
         );
         self.incoming_open += 1;
@@ -225,6 +227,10 @@ impl Core {
                 Recv::Open => {
                     let sink = st.sink.take();
                     st.recv = Recv::Closed;
+                    if let Some(sink) = &sink {
+                        st.observed
+                            .sink_closing(id, CloseCause::Peer, epitaph, sink);
+                    }
                     // Count the stream closed before its reader can see it.
                     self.finish_if_done(id);
                     if let Some(sink) = sink {
