@@ -14,7 +14,7 @@ use futures::Stream;
 use crate::core::Core;
 use crate::counters::{AtomicCounters, Counters};
 use crate::ready::ReadyQueue;
-use crate::{AttachError, Config, Driver, MuxError, MuxStream, Role};
+use crate::{AttachError, CloseCause, Config, Driver, MuxError, MuxStream, Role, StreamObserver};
 
 /// Failures reported for single streams kept before the oldest is dropped.
 const MAX_STREAM_FAILURES: usize = 1024;
@@ -141,6 +141,29 @@ impl Mux {
     /// If the link has ended the pipes come back in the error.
     pub fn attach(&self, source: Reader, sink: Writer) -> Result<u32, AttachError> {
         self.shared.lock().attach(source, sink)
+    }
+
+    /// [`attach`](Self::attach), with `observer` told when the mux closes a
+    /// direction of the stream: the peer's close frame, the link's end, or
+    /// a cut by [`close_streams`](Self::close_streams) (see
+    /// [`StreamObserver`]). On failure the observer is dropped, never
+    /// called.
+    pub fn attach_observed(
+        &self,
+        source: Reader,
+        sink: Writer,
+        observer: StreamObserver,
+    ) -> Result<u32, AttachError> {
+        self.shared.lock().attach_observed(source, sink, observer)
+    }
+
+    /// Gives stream `id` (one the peer opened, say) an observer from now
+    /// on, replacing any it had. Returns how the peer's direction of it had
+    /// already been closed by the mux, if it had (the observer is not told
+    /// of that close; its epitaph is what the stream's reader reads); see
+    /// [`Core::observe`](crate::Core::observe).
+    pub fn observe(&self, id: u32, observer: StreamObserver) -> Option<CloseCause> {
+        self.shared.lock().observe(id, observer)
     }
 
     /// The counters of this link now.

@@ -32,6 +32,12 @@
 //! - **Ending.** On end of link, on an I/O error or on a protocol error
 //!   every open stream is closed with an epitaph that says why and the
 //!   driver returns; a protocol error names the stream id.
+//! - **Observing closes.** A stream may be given a [`StreamObserver`]
+//!   ([`Mux::attach_observed`], [`Mux::observe`]): a callback told, with
+//!   the epitaph and a [`CloseCause`], when the mux closes a direction of
+//!   that stream (the peer's close frame, the link's end, a cut by
+//!   [`Mux::close_streams`]). A router reports which hop closed a stream
+//!   it forwards with it. Streams without one pay nothing.
 //!
 //! # Head-of-line blocking
 //!
@@ -57,6 +63,7 @@ mod driver;
 mod error;
 mod handle;
 mod ids;
+mod observe;
 mod ready;
 mod stream;
 
@@ -67,4 +74,5 @@ pub use driver::Driver;
 pub use error::{AttachError, MuxError};
 pub use handle::{ErrorReporter, Incoming, IncomingStream, Mux, StreamFailure, StreamFailures};
 pub use ids::Role;
+pub use observe::{CloseCause, CloseDirection, StreamClose, StreamObserver};
 pub use stream::MuxStream;

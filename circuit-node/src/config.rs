@@ -26,6 +26,7 @@ pub struct NodeConfig {
     pub(crate) routing: RoutingConfig,
     pub(crate) mux: circuit_mux::Config,
     pub(crate) incoming_queue: usize,
+    pub(crate) forward_report_queue: usize,
 }
 
 impl NodeConfig {
@@ -39,6 +40,7 @@ impl NodeConfig {
             routing: RoutingConfig::default(),
             mux: circuit_mux::Config::default(),
             incoming_queue: 64,
+            forward_report_queue: 1024,
         }
     }
 
@@ -80,6 +82,19 @@ impl NodeConfig {
         self
     }
 
+    /// How many [`ForwardEnd`](crate::ForwardEnd) reports wait unread in a
+    /// [`Node::forward_reports`](crate::Node::forward_reports) subscription
+    /// before new ones are dropped (and counted). Default 1,024, at least 1.
+    pub fn forward_report_queue(mut self, reports: usize) -> Self {
+        self.forward_report_queue = reports.max(1);
+        self
+    }
+
+    /// The bound set by [`forward_report_queue`](Self::forward_report_queue).
+    pub fn get_forward_report_queue(&self) -> usize {
+        self.forward_report_queue
+    }
+
     /// The node's role.
     pub fn get_role(&self) -> Role {
         self.role
@@ -103,6 +118,7 @@ impl fmt::Debug for NodeConfig {
             .field("routing", &self.routing)
             .field("mux", &self.mux)
             .field("incoming_queue", &self.incoming_queue)
+            .field("forward_report_queue", &self.forward_report_queue)
             .finish_non_exhaustive()
     }
 }

@@ -1,6 +1,7 @@
 //! What a node does with a stream a neighbour opened (PROTOCOL 2.4): read
 //! the destination without consuming it, then deliver the stream here,
-//! splice it onto the next link, or refuse it.
+//! splice it onto the next link, or refuse it; and, while someone
+//! listens, report how each forwarded or refused stream was closed.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -11,10 +12,11 @@ use circuit_stream::{Duplex, Reader, StreamError, Writer};
 
 use crate::events::IncomingStream;
 use crate::node::NodeInner;
+use crate::report::{Forwarded, Hop, LocalReason};
 use crate::routing::{LinkId, Role};
 use crate::NodeError;
 
-/// Why the destination could not be read.
+/// Why a name of the routing header could not be read.
 enum Peek {
     /// The stream ended before a whole name arrived.
     Ended(StreamError),
@@ -22,25 +24,33 @@ enum Peek {
     Malformed(String),
 }
 
-/// Reads `Name(destination)` from the start of `reader` and leaves it
-/// there. Returns the name and its encoded length.
-async fn peek_name(reader: &Reader) -> Result<(Name, usize), Peek> {
+/// Reads a `Name` at byte `at` of `reader` and leaves it there. Returns
+/// the name and its encoded length.
+async fn peek_name(reader: &Reader, at: usize) -> Result<(Name, usize), Peek> {
     let len = reader
-        .read(1, |buf| (buf.first().copied().unwrap_or(0), 0))
+        .read(at + 1, |buf| (buf.get(at).copied().unwrap_or(0), 0))
         .await
         .map_err(Peek::Ended)?;
-    let need = 1 + usize::from(len);
+    let need = at + 1 + usize::from(len);
     let decoded = reader
-        .read(need, |buf| (Name::decode(buf), 0))
+        .read(need, |buf| (Name::decode(buf.get(at..).unwrap_or(&[])), 0))
         .await
         .map_err(Peek::Ended)?;
     match decoded {
         Ok(Decoded::Complete { message, consumed }) => Ok((message, consumed)),
         Ok(Decoded::Incomplete { needed }) => Err(Peek::Malformed(format!(
-            "name needs {needed} bytes, {need} were there"
+            "name needs {needed} bytes, {} were there",
+            need - at
         ))),
         Err(e) => Err(Peek::Malformed(e.to_string())),
     }
+}
+
+/// What the node read of a stream's routing header before forwarding it.
+struct Header {
+    destination: Name,
+    /// Read (peeked too) only while reports are wanted.
+    source: Option<Name>,
 }
 
 /// Handles one stream the peer on `link` opened. Runs as its own
@@ -50,8 +60,10 @@ pub(crate) async fn handle_stream(node: Arc<NodeInner>, link: LinkId, incoming: 
     let (stream, reporter) = incoming.into_parts();
     let id = stream.id();
     let (reader, writer) = stream.into_split();
-    let destination = match peek_name(&reader).await {
-        Ok((name, _)) => name,
+    // Decided once per stream: with no one listening nothing is watched.
+    let watch = node.reports.wanted();
+    let (destination, len) = match peek_name(&reader, 0).await {
+        Ok(found) => found,
         Err(Peek::Ended(e)) => {
             tracing::debug!(stream = id, error = %e, "stream ended before its routing header");
             return;
@@ -60,6 +72,13 @@ pub(crate) async fn handle_stream(node: Arc<NodeInner>, link: LinkId, incoming: 
             let error = NodeError::BadHeader { reason };
             tracing::warn!(stream = id, %error, "stream refused");
             writer.close(format!("{}: {error}", node.id));
+            if watch {
+                if let Some(inbound) = node.hop(link, id) {
+                    let epitaph = writer.closed_reason().unwrap_or_default();
+                    node.reports
+                        .refused(None, None, LocalReason::BadHeader, epitaph, inbound);
+                }
+            }
             reporter.report(error);
             return;
         }
@@ -67,7 +86,18 @@ pub(crate) async fn handle_stream(node: Arc<NodeInner>, link: LinkId, incoming: 
     if destination == node.id {
         deliver(node, link, id, reader, writer, reporter).await;
     } else {
-        forward(&node, link, id, destination, reader, writer, reporter);
+        // The source is only reported: a stream whose source cannot be
+        // read is forwarded all the same, as it would be unwatched. (Its
+        // opener wrote it with the destination, so this rarely waits.)
+        let source = match watch {
+            true => peek_name(&reader, len).await.ok().map(|(name, _)| name),
+            false => None,
+        };
+        let header = Header {
+            destination,
+            source,
+        };
+        forward(&node, link, id, header, watch, (reader, writer), reporter);
     }
 }
 
@@ -134,47 +164,106 @@ async fn deliver(
 
 /// The stream is for another node: splice it onto the best route over
 /// another link (no U-turn), taking the next route if a link has just died,
-/// or refuse it.
+/// or refuse it. When `watch`, both sides of the spliced stream get an
+/// observer that reports its closes (see `crate::report`).
 fn forward(
     node: &NodeInner,
     link: LinkId,
     id: u32,
-    destination: Name,
-    reader: Reader,
-    writer: Writer,
+    header: Header,
+    watch: bool,
+    mut pipes: (Reader, Writer),
     reporter: ErrorReporter,
 ) {
-    let ports = {
+    let Header {
+        destination,
+        source,
+    } = header;
+    let (ports, inbound) = {
         let shared = node.lock();
-        if node.config.role == Role::Router {
+        let ports: Vec<_> = if node.config.role == Role::Router {
             shared
                 .core
                 .forwarding_routes(&destination, link)
                 .into_iter()
                 .filter_map(|(next, _)| {
-                    shared.links.get(&next).map(|l| (next, Arc::clone(&l.port)))
+                    let entry = shared.links.get(&next)?;
+                    let peer = watch.then(|| entry.peer.clone());
+                    Some((next, Arc::clone(&entry.port), peer))
                 })
                 .collect()
         } else {
             Vec::new()
-        }
+        };
+        let inbound = match watch {
+            true => shared.links.get(&link).map(|entry| {
+                let hop = Hop {
+                    peer: entry.peer.clone(),
+                    link,
+                    stream_id: id,
+                };
+                (hop, Arc::clone(&entry.port))
+            }),
+            false => None,
+        };
+        (ports, inbound)
     };
-    let mut pipes = (reader, writer);
-    for (next, port) in ports {
-        match port.attach(pipes.0, pipes.1) {
+    // Watched before it is spliced, so no close of the stream can slip by
+    // unseen; a close that came before is read off the pipe it went into.
+    let watched = match &inbound {
+        Some((hop, port)) if !ports.is_empty() => {
+            let watched = Forwarded::new(
+                Arc::clone(&node.reports),
+                destination.clone(),
+                source.clone(),
+                hop.clone(),
+            );
+            if let Some(cause) = port.observe(id, watched.inbound_observer()) {
+                watched.closed_early(cause, pipes.0.closed_reason());
+            }
+            Some(watched)
+        }
+        _ => None,
+    };
+    for (next, port, peer) in ports {
+        let observer = match (&watched, &peer) {
+            (Some(watched), Some(peer)) => Some(watched.outbound_observer(next, peer.clone())),
+            _ => None,
+        };
+        match port.attach(pipes.0, pipes.1, observer) {
             Ok(next_id) => {
                 tracing::debug!(stream = id, %destination, %next, next_id, "forwarded");
+                if let (Some(watched), Some(peer)) = (&watched, peer) {
+                    watched.attached(Hop {
+                        peer,
+                        link: next,
+                        stream_id: next_id,
+                    });
+                }
                 return;
             }
             Err(back) => pipes = back,
         }
     }
+    if let Some(watched) = &watched {
+        watched.refused();
+    }
     let (_reader, writer) = pipes;
     let error = NodeError::NoRoute {
         node: node.id.clone(),
-        destination,
+        destination: destination.clone(),
     };
     tracing::info!(stream = id, %error, "stream refused");
     writer.close(error.to_string());
+    if let Some((hop, _)) = inbound {
+        let epitaph = writer.closed_reason().unwrap_or_default();
+        node.reports.refused(
+            Some(destination),
+            source,
+            LocalReason::NoRoute,
+            epitaph,
+            hop,
+        );
+    }
     reporter.report(error);
 }

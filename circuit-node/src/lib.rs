@@ -69,6 +69,17 @@
 //!   ([`connection::ConnectionNode`], [`connection::Connection`]).
 //! - Introspection: [`Node::snapshot`] ([`NodeSnapshot`]: routes with next
 //!   hop and quality, and per link the peer, quality and mux counters).
+//! - Forward reports ([`Node::forward_reports`], [`ForwardEnd`]): which hop
+//!   closed a stream. A v0 router rewrites the epitaph at every hop ("a
+//!   reported: bye"); this one passes it on unchanged (PROTOCOL 2.4) and
+//!   reports beside it, as a typed value, each close it passes on: from
+//!   which neighbour ([`ClosedBy::Neighbour`]) or why it closed the stream
+//!   itself ([`ClosedBy::ThisNode`]: no route, a malformed header, its link
+//!   ended or its streams were cut), with the epitaph, the destination and
+//!   source, and the stream's id on both links. Following the reports hop
+//!   by hop finds the node that closed a stream. Opt-in and bounded (the
+//!   overflow is counted in the snapshot); the same reports are `DEBUG`
+//!   events of `tracing`. With neither, forwarding watches nothing.
 //! - [`routing`]: the sans-IO routing core; [`timer`]: the runtime seam and
 //!   [`timer::ManualClock`] for deterministic tests.
 //!
@@ -88,6 +99,7 @@ mod events;
 mod forward;
 mod link;
 mod node;
+mod report;
 pub mod routing;
 mod snapshot;
 pub mod timer;
@@ -97,4 +109,5 @@ pub use error::NodeError;
 pub use events::{IncomingStream, IncomingStreams, PeerEvents};
 pub use link::LinkControl;
 pub use node::Node;
+pub use report::{ClosedBy, ForwardEnd, ForwardReports, Hop, LocalReason, Toward};
 pub use snapshot::{LinkInfo, NodeSnapshot};

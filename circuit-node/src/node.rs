@@ -14,6 +14,7 @@ use futures::SinkExt;
 
 use crate::events::{IncomingStream, IncomingStreams, PeerEvents};
 use crate::link::{LinkPort, LinkSignal};
+use crate::report::{ForwardReports, Reports};
 use crate::routing::{LinkId, Role, RouteCore};
 use crate::snapshot::{LinkInfo, NodeSnapshot};
 use crate::timer::Timer;
@@ -39,6 +40,8 @@ pub(crate) struct NodeInner {
     pub(crate) config: NodeConfig,
     pub(crate) timer: Arc<dyn Timer>,
     pub(crate) incoming_tx: mpsc::Sender<IncomingStream>,
+    /// Reports on forwarded streams (their own leaf lock).
+    pub(crate) reports: Arc<Reports>,
     shared: Mutex<Shared>,
 }
 
@@ -87,7 +90,9 @@ impl Node {
         let protocol = Name::new(protocol)?;
         let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue);
         let core = RouteCore::new(id.clone(), config.role, config.routing.clone());
+        let reports = Arc::new(Reports::new(id.clone(), config.forward_report_queue));
         let inner = Arc::new(NodeInner {
+            reports,
             id,
             protocol,
             timer: Arc::clone(&config.timer),
@@ -210,7 +215,24 @@ impl Node {
         NodeSnapshot {
             routing: shared.core.snapshot(),
             links,
+            forward_reports_dropped: self.inner.reports.dropped(),
         }
+    }
+
+    /// Subscribes to this node's reports on the streams it forwards and
+    /// refuses (PROTOCOL 2.4): for each direction of a forwarded stream
+    /// that carries a close on, and for each refused stream, a
+    /// [`ForwardEnd`](crate::ForwardEnd) saying which neighbour's close it
+    /// was or why this node closed it, with the epitaph passed on
+    /// unchanged. The same reports go to `tracing` as `DEBUG` events.
+    ///
+    /// Opt-in: with no subscription (and those events off) forwarding
+    /// watches nothing. Streams forwarded while a subscription is open are
+    /// reported; those spliced before are not (unless those events were on
+    /// then). Opening a new subscription
+    /// ends the previous one. Bounded: see [`ForwardReports`].
+    pub fn forward_reports(&self) -> ForwardReports {
+        self.inner.reports.subscribe()
     }
 }
 
@@ -231,6 +253,16 @@ impl NodeInner {
 
     pub(crate) fn now(&self) -> Duration {
         self.timer.now()
+    }
+
+    /// Stream `stream_id` of the link `link`, as a report names it.
+    pub(crate) fn hop(&self, link: LinkId, stream_id: u32) -> Option<crate::Hop> {
+        let peer = self.lock().links.get(&link)?.peer.clone();
+        Some(crate::Hop {
+            peer,
+            link,
+            stream_id,
+        })
     }
 }
 

@@ -17,6 +17,10 @@ pub struct NodeSnapshot {
     pub routing: RoutingSnapshot,
     /// The links that finished their handshake and have not ended, by id.
     pub links: Vec<LinkInfo>,
+    /// [`ForwardEnd`](crate::ForwardEnd) reports dropped because the
+    /// [`Node::forward_reports`](crate::Node::forward_reports) subscription
+    /// had its queue full (since the node was made).
+    pub forward_reports_dropped: u64,
 }
 
 /// One link in a [`NodeSnapshot`].
@@ -69,6 +73,13 @@ impl fmt::Display for NodeSnapshot {
                 l.mux.streams_open,
                 l.mux.streams_opened,
                 l.mux.errors
+            )?;
+        }
+        if self.forward_reports_dropped > 0 {
+            writeln!(
+                f,
+                "  {} forward reports dropped",
+                self.forward_reports_dropped
             )?;
         }
         Ok(())

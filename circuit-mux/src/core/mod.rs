@@ -14,8 +14,9 @@ use circuit_stream::{Reader, Writer};
 
 use crate::counters::AtomicCounters;
 use crate::ids::{IdSet, Role};
+use crate::observe::Observed;
 use crate::ready::{ReadyQueue, StreamWaker};
-use crate::{AttachError, Config, MuxError, MuxStream};
+use crate::{AttachError, CloseCause, Config, MuxError, MuxStream, StreamObserver};
 
 /// The id PROTOCOL.md section 4 reserves for link control in credit mode.
 /// It is never a user stream; in v0 mode receiving it means the two ends
@@ -55,6 +56,9 @@ struct StreamState {
     /// carry even if the stream's writer had closed cleanly, since the
     /// bytes it left unsent were dropped.
     abort: Option<String>,
+    /// The stream's observer, if it was given one, and how the mux closed
+    /// its sink.
+    observed: Observed,
 }
 
 /// A data frame whose header has been received and whose payload has not
@@ -199,6 +203,27 @@ impl Core {
     /// On failure the pipes come back in the error, untouched, so the
     /// caller can try another link.
     pub fn attach(&mut self, source: Reader, sink: Writer) -> Result<u32, AttachError> {
+        self.attach_with(source, sink, None)
+    }
+
+    /// [`attach`](Core::attach), with `observer` told when the mux closes a
+    /// direction of the stream (see [`StreamObserver`]). On failure the
+    /// observer is dropped, never called.
+    pub fn attach_observed(
+        &mut self,
+        source: Reader,
+        sink: Writer,
+        observer: StreamObserver,
+    ) -> Result<u32, AttachError> {
+        self.attach_with(source, sink, Some(observer))
+    }
+
+    fn attach_with(
+        &mut self,
+        source: Reader,
+        sink: Writer,
+        observer: Option<StreamObserver>,
+    ) -> Result<u32, AttachError> {
         let refuse = |error, source, sink| {
             Err(AttachError {
                 error,
@@ -224,11 +249,35 @@ impl Core {
                 incoming: false,
                 waker: Arc::clone(&waker),
                 abort: None,
+                observed: Observed::new(observer),
             },
         );
         self.count_opened();
         self.ready.push(&waker);
         Ok(id)
+    }
+
+    /// Gives stream `id` (one the peer opened, say) an observer from now
+    /// on, replacing any it had (see [`StreamObserver`]).
+    ///
+    /// Returns how the peer-to-us direction had already been closed by the
+    /// mux, if it had: the observer is not told of that close (the
+    /// epitaph is what the stream's reader reads). `None` means the
+    /// observer will be told of it, unless the reader drops the stream
+    /// first. For a stream no longer in the table (both directions closed,
+    /// or the link ended) the observer is dropped and the answer is
+    /// [`CloseCause::LinkEnded`] once the link has ended, otherwise
+    /// [`CloseCause::Peer`] (a cut by [`close_streams`](Core::close_streams)
+    /// is not remembered past the stream's end).
+    pub fn observe(&mut self, id: u32, observer: StreamObserver) -> Option<CloseCause> {
+        match self.streams.get_mut(&id) {
+            Some(st) => {
+                st.observed.set(observer);
+                st.observed.recv_closed
+            }
+            None if self.ended => Some(CloseCause::LinkEnded),
+            None => Some(CloseCause::Peer),
+        }
     }
 
     fn count_opened(&self) {
@@ -268,14 +317,17 @@ impl Core {
     /// `epitaph`, and each local reader ends with `epitaph`. The peer's
     /// directions close when the peer closes them (or the link ends).
     pub fn close_streams(&mut self, epitaph: &str) {
-        for st in self.streams.values_mut() {
+        for (&id, st) in self.streams.iter_mut() {
             if let Some(source) = &st.source {
                 source.close(epitaph);
                 st.abort = Some(epitaph.to_owned());
                 // The driver sends the close frame on its next turn.
                 self.ready.push_quiet(&st.waker);
+                st.observed.source_cut(id, epitaph);
             }
             if let Some(sink) = &st.sink {
+                st.observed
+                    .sink_closing(id, CloseCause::StreamsClosed, epitaph, sink);
                 sink.close(epitaph);
             }
         }
@@ -285,8 +337,10 @@ impl Core {
     pub fn close_all(&mut self, epitaph: &str) {
         self.ended = true;
         self.ready.clear();
-        for (_, st) in self.streams.drain() {
+        for (id, mut st) in self.streams.drain() {
             if let Some(sink) = st.sink {
+                st.observed
+                    .sink_closing(id, CloseCause::LinkEnded, epitaph, &sink);
                 sink.close(epitaph);
             }
             if let Some(source) = st.source {

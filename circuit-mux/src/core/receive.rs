@@ -18,8 +18,9 @@ use super::{
     Accepted, Core, InFrame, Progress, Recv, StreamState, MAX_PENDING_CONTROL, RESERVED_STREAM_ID,
 };
 use crate::counters::AtomicCounters;
+use crate::observe::Observed;
 use crate::ready::StreamWaker;
-use crate::{MuxError, MuxStream};
+use crate::{CloseCause, MuxError, MuxStream};
 
 /// What [`Core::receive_direct`] did.
 #[derive(Debug)]
@@ -288,6 +289,7 @@ impl Core {
                 incoming: true,
                 waker: Arc::clone(&waker),
                 abort: None,
+                observed: Observed::default(),
             },
         );
         self.incoming_open += 1;
@@ -393,6 +395,10 @@ impl Core {
                 Recv::Open => {
                     let sink = st.sink.take();
                     st.recv = Recv::Closed;
+                    if let Some(sink) = &sink {
+                        st.observed
+                            .sink_closing(id, CloseCause::Peer, epitaph, sink);
+                    }
                     // Count the stream closed before its reader can see it.
                     self.finish_if_done(id);
                     if let Some(sink) = sink {

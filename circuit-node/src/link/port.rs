@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use circuit_mux::{Counters, Driver, Mux, MuxError};
+use circuit_mux::{CloseCause, Counters, Driver, Mux, MuxError, StreamObserver};
 use circuit_stream::{Reader, Writer};
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::task::AtomicWaker;
@@ -42,17 +42,36 @@ impl LinkPort {
         lock(&self.mux).clone()
     }
 
-    /// Splices `source` and `sink` onto the link; if that fails (the link
-    /// has ended, or its ids ran out), hands them back untouched.
-    pub(crate) fn attach(&self, source: Reader, sink: Writer) -> Result<u32, (Reader, Writer)> {
+    /// Splices `source` and `sink` onto the link, with `observer` on the
+    /// stream if given; if that fails (the link has ended, or its ids ran
+    /// out), hands them back untouched.
+    pub(crate) fn attach(
+        &self,
+        source: Reader,
+        sink: Writer,
+        observer: Option<StreamObserver>,
+    ) -> Result<u32, (Reader, Writer)> {
         let gate = lock(&self.mux);
         let Some(mux) = gate.as_ref() else {
             return Err((source, sink));
         };
-        mux.attach(source, sink).map_err(|e| {
+        let attached = match observer {
+            Some(observer) => mux.attach_observed(source, sink, observer),
+            None => mux.attach(source, sink),
+        };
+        attached.map_err(|e| {
             tracing::warn!(error = %e.error, "attaching a forwarded stream failed");
             (e.source, e.sink)
         })
+    }
+
+    /// Puts `observer` on stream `id` of the link (see `Mux::observe`):
+    /// how the peer's direction had already been closed, if it had.
+    pub(crate) fn observe(&self, id: u32, observer: StreamObserver) -> Option<CloseCause> {
+        match lock(&self.mux).as_ref() {
+            Some(mux) => mux.observe(id, observer),
+            None => Some(CloseCause::LinkEnded),
+        }
     }
 
     /// The mux counters now, or as the link ended.

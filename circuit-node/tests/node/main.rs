@@ -7,6 +7,7 @@ mod connection;
 mod control;
 mod diamond;
 mod mesh;
+mod reports;
 mod ring;
 mod support;
 mod vectors;

@@ -100,7 +100,8 @@ impl Net {
         }
     }
 
-    fn make(&self, id: &str, config: NodeConfig) -> TestNode {
+    /// A node set up by `config`, with the net's routing and mux settings.
+    pub fn make(&self, id: &str, config: NodeConfig) -> TestNode {
         let config = config.routing(self.routing.clone()).mux(self.mux.clone());
         let (node, peers, incoming) = Node::new(id, "test", config).expect("valid names");
         TestNode {
