@@ -1,9 +1,13 @@
 //! `circuit-mux`: many streams over one link, beside raw links and yamux.
 //!
-//! Every workload runs over two links: an in-memory pipe and loopback TCP
-//! (`TCP_NODELAY` on, tokio sockets through `tokio_util::compat`). Client
-//! and server share one tokio runtime with 2 workers; the server echoes
-//! every stream back. In each criterion group the same workload runs over
+//! Every workload runs over three links: an in-memory pipe (`memory`),
+//! loopback TCP within the process (`tcp`), both with client and server
+//! on one tokio runtime with 2 workers, and loopback TCP to a server in a
+//! process of its own (`tcp2p`), each process with a runtime of 2 workers:
+//! the set-up of BASELINES.md, where the targets come from. TCP has
+//! `TCP_NODELAY` on, tokio sockets through `tokio_util::compat`. The server
+//! echoes every stream back. In each criterion group the same workload
+//! runs over
 //! - `circuit`: `circuit_mux::Mux` (default `Config`) over the link,
 //! - `yamux`: yamux 0.14 (default config) over the same kind of link,
 //! - `raw`: the link itself, one connection (`tokio::io::duplex` in memory),
@@ -42,12 +46,11 @@ use std::time::{Duration, Instant};
 
 use circuit_benches::config::{criterion, full, report_enabled, Medium, MEDIA, MIB, PIPE};
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
+use circuit_benches::process::{serve_if_asked, Server};
 use circuit_benches::runtime::{runtime, timed, Tasks};
 use circuit_benches::tcp::{connect, echo_server, tcp_pair};
 use circuit_mux::{Config, Mux, Role};
-use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::channel::{mpsc, oneshot};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use futures::StreamExt;
@@ -80,6 +83,10 @@ fn sizes() -> Sizes {
     }
 }
 
+/// Where the benches run: in memory, over loopback TCP within this
+/// process, and over loopback TCP to a server process.
+const MUX_MEDIA: [Medium; 3] = [Medium::Memory, Medium::Tcp, Medium::Process];
+
 /// Which multiplexer, if any.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -106,12 +113,15 @@ impl Kind {
 struct Link {
     _tasks: Tasks,
     opener: Opener,
+    /// The server process of a `tcp2p` link.
+    _server: Option<Server>,
 }
 
 enum Opener {
     Circuit {
         client: Mux,
-        server: Mux,
+        /// `None` when the server runs in another process.
+        server: Option<Mux>,
         peaks: Option<Arc<Peaks>>,
     },
     Yamux {
@@ -131,13 +141,43 @@ impl Link {
             (Kind::Raw, Medium::Memory) => Link {
                 opener: Opener::RawMemory,
                 _tasks: Tasks::default(),
+                _server: None,
             },
             (Kind::Raw, Medium::Tcp) => {
                 let (addr, accept) = echo_server().await;
                 Link {
                     opener: Opener::RawTcp { addr },
                     _tasks: vec![accept].into(),
+                    _server: None,
                 }
+            }
+            (kind, Medium::Process) => {
+                let server = Server::spawn(kind.name());
+                let mut link = match kind {
+                    Kind::Raw => Link {
+                        opener: Opener::RawTcp {
+                            addr: server.addr(),
+                        },
+                        _tasks: Tasks::default(),
+                        _server: None,
+                    },
+                    Kind::Circuit => {
+                        let io = server.connect().await.compat();
+                        let (client, _, driver) = Mux::new(io, Role::Client, Config::default());
+                        Link {
+                            opener: Opener::Circuit {
+                                client,
+                                server: None,
+                                peaks,
+                            },
+                            _tasks: vec![tokio::spawn(driver).abort_handle()].into(),
+                            _server: None,
+                        }
+                    }
+                    Kind::Yamux => yamux_client(server.connect().await.compat()),
+                };
+                link._server = Some(server);
+                link
             }
             (kind, Medium::Memory) => {
                 let (client, server) = circuit_stream::duplex_pair(PIPE);
@@ -159,77 +199,114 @@ impl Link {
             Kind::Circuit => {
                 let (client, _, client_driver) =
                     Mux::new(client_io, Role::Client, Config::default());
-                let (server, mut incoming, server_driver) =
-                    Mux::new(server_io, Role::Server, Config::default());
-                let probe = peaks.clone();
-                let accept = tokio::spawn(async move {
-                    while let Some(s) = incoming.next().await {
-                        match &probe {
-                            None => tokio::spawn(echo(s.into_stream())),
-                            Some(p) => {
-                                let (reader, writer) = s.into_stream().into_split();
-                                let reader = Probe {
-                                    reader,
-                                    peak: Arc::clone(p),
-                                    server: true,
-                                };
-                                tokio::spawn(echo(Probed { reader, writer }))
-                            }
-                        };
-                    }
-                });
+                let (server, accept) = circuit_server(server_io, peaks.clone());
                 let tasks = vec![
                     tokio::spawn(client_driver).abort_handle(),
-                    tokio::spawn(server_driver).abort_handle(),
-                    accept.abort_handle(),
+                    tokio::spawn(accept).abort_handle(),
                 ];
                 Link {
                     opener: Opener::Circuit {
                         client,
-                        server,
+                        server: Some(server),
                         peaks,
                     },
                     _tasks: tasks.into(),
+                    _server: None,
                 }
             }
             Kind::Yamux => {
-                let (opens, requests) = mpsc::unbounded();
-                let client = yamux::Connection::new(
-                    client_io,
-                    yamux::Config::default(),
-                    yamux::Mode::Client,
-                );
-                let mut server = yamux::Connection::new(
-                    server_io,
-                    yamux::Config::default(),
-                    yamux::Mode::Server,
-                );
-                let serve = tokio::spawn(async move {
-                    let mut inbound = futures::stream::poll_fn(|cx| server.poll_next_inbound(cx));
-                    while let Some(Ok(s)) = inbound.next().await {
-                        tokio::spawn(echo(s));
-                    }
-                });
-                let drive = tokio::spawn(YamuxClient {
-                    conn: client,
-                    requests,
-                    waiting: std::collections::VecDeque::new(),
-                });
-                Link {
-                    opener: Opener::Yamux { opens },
-                    _tasks: vec![drive.abort_handle(), serve.abort_handle()].into(),
-                }
+                let serve = tokio::spawn(yamux_server(server_io));
+                let mut link = yamux_client(client_io);
+                link._tasks.push(serve.abort_handle());
+                link
             }
             Kind::Raw => unreachable!("raw links have no multiplexer"),
         }
     }
 
-    /// The client and server muxes, for circuit links.
+    /// The client and server muxes, for circuit links in this process.
     fn muxes(&self) -> Option<(&Mux, &Mux)> {
         match &self.opener {
-            Opener::Circuit { client, server, .. } => Some((client, server)),
+            Opener::Circuit {
+                client,
+                server: Some(server),
+                ..
+            } => Some((client, server)),
             _ => None,
         }
+    }
+}
+
+/// The server end of a circuit link: its mux, and the future that runs
+/// it and echoes every stream (through a [`Probe`] with `peaks`).
+fn circuit_server<IO>(
+    io: IO,
+    peaks: Option<Arc<Peaks>>,
+) -> (Mux, impl Future<Output = ()> + Send + 'static)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (server, mut incoming, driver) = Mux::new(io, Role::Server, Config::default());
+    let run = async move {
+        let driver = tokio::spawn(driver);
+        while let Some(s) = incoming.next().await {
+            match &peaks {
+                None => tokio::spawn(echo(s.into_stream())),
+                Some(p) => {
+                    let (reader, writer) = s.into_stream().into_split();
+                    let reader = Probe {
+                        reader,
+                        peak: Arc::clone(p),
+                        server: true,
+                    };
+                    tokio::spawn(echo(Probed { reader, writer }))
+                }
+            };
+        }
+        driver.abort();
+    };
+    (server, run)
+}
+
+/// The server end of a yamux link: echoes every stream.
+async fn yamux_server<IO>(io: IO)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut server = yamux::Connection::new(io, yamux::Config::default(), yamux::Mode::Server);
+    let mut inbound = futures::stream::poll_fn(|cx| server.poll_next_inbound(cx));
+    while let Some(Ok(s)) = inbound.next().await {
+        tokio::spawn(echo(s));
+    }
+}
+
+/// The client end of a yamux link, driven by a task of its own.
+fn yamux_client<IO>(io: IO) -> Link
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (opens, requests) = mpsc::unbounded();
+    let conn = yamux::Connection::new(io, yamux::Config::default(), yamux::Mode::Client);
+    let drive = tokio::spawn(YamuxClient {
+        conn,
+        requests,
+        waiting: std::collections::VecDeque::new(),
+    });
+    Link {
+        opener: Opener::Yamux { opens },
+        _tasks: vec![drive.abort_handle()].into(),
+        _server: None,
+    }
+}
+
+/// The server process of a `tcp2p` link: what runs one accepted
+/// connection of the server called `name`.
+fn serve(name: &str, s: tokio::net::TcpStream) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+    match name {
+        "circuit" => Some(Box::pin(circuit_server(s.compat(), None).1)),
+        "yamux" => Some(Box::pin(yamux_server(s.compat()))),
+        "raw" => Some(Box::pin(echo(s.compat()))),
+        _ => None,
     }
 }
 
@@ -385,7 +462,7 @@ fn links(rt: &Runtime, medium: Medium) -> Vec<(Kind, Arc<Link>)> {
 fn throughput_groups(c: &mut Criterion) {
     let rt = runtime();
     let sizes = sizes();
-    for medium in MEDIA {
+    for medium in MUX_MEDIA {
         let links = links(&rt, medium);
 
         let mut group = c.benchmark_group(format!("mux_w1_{}", medium.name()));
@@ -518,7 +595,7 @@ fn report(_: &mut Criterion) {
         "\nmux report: open + 1-byte echo, {} sequential rounds (us)",
         sizes.latency_rounds
     );
-    for medium in MEDIA {
+    for medium in MUX_MEDIA {
         for (kind, link) in links(&rt, medium) {
             let rounds = sizes.latency_rounds;
             let mut times = rt.block_on(async move {
@@ -554,4 +631,10 @@ criterion_group! {
     config = criterion();
     targets = throughput_groups, report
 }
-criterion_main!(benches);
+
+fn main() {
+    // A `tcp2p` server process runs here and never returns.
+    serve_if_asked(serve);
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -168,7 +168,7 @@ impl Chain {
                             .boxed_link(),
                     )
                 }
-                Medium::Tcp => {
+                Medium::Tcp | Medium::Process => {
                     let (l, r) = tcp_pair().await;
                     (
                         left.link_io(l.compat(), MuxRole::Client, Quality::LOCAL_SOCKET)
@@ -210,7 +210,7 @@ impl Chain {
                 routers: Vec::new(),
                 _tasks: Tasks::default(),
             },
-            Medium::Tcp => {
+            Medium::Tcp | Medium::Process => {
                 let (addr, accept) = echo_server().await;
                 Chain {
                     opener: Opener::RawTcp(addr),

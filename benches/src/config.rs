@@ -39,6 +39,9 @@ pub enum Medium {
     Memory,
     /// Loopback TCP, `TCP_NODELAY` on.
     Tcp,
+    /// Loopback TCP to a server in another process (see
+    /// [`process`](crate::process)), as BASELINES.md measures.
+    Process,
 }
 
 /// Every medium, in the order the benches run them.
@@ -50,6 +53,7 @@ impl Medium {
         match self {
             Medium::Memory => "memory",
             Medium::Tcp => "tcp",
+            Medium::Process => "tcp2p",
         }
     }
 }

@@ -1,0 +1,110 @@
+//! Echo servers in a process of their own, as BASELINES.md measures:
+//! "two processes (server echoes every stream back)", each with a tokio
+//! runtime of 2 workers.
+//!
+//! The bench binary runs itself again as the server: [`serve_if_asked`],
+//! called first thing in `main`, turns the child into a server when the
+//! environment asks for one, and [`Server::spawn`] starts such a child
+//! and learns its port. The child exits when its stdin closes, so it
+//! never outlives the bench, even one that panics.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::runtime::runtime;
+
+/// The variable that names the server a child should run.
+const SERVE: &str = "CIRCUIT_BENCH_SERVE";
+
+/// An echo server running in a child process; killed when dropped.
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts this executable again as the server called `name` (one that
+    /// [`serve_if_asked`] knows) and waits until it listens.
+    pub fn spawn(name: &str) -> Server {
+        let exe = std::env::current_exe().expect("the bench executable");
+        let mut child = Command::new(exe)
+            .env(SERVE, name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the server process");
+        let stdout = child.stdout.take().expect("the server's stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server's port");
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("server {name} said {line:?}, not a port"));
+        Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connects to the server with `TCP_NODELAY` on; call within the
+    /// runtime.
+    pub async fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).await.expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        s
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// If this process was started by [`Server::spawn`], runs the server it
+/// names and never returns; otherwise returns at once. `serve` maps a
+/// server name to the handler of one accepted connection (`None` for a
+/// name it does not know).
+pub fn serve_if_asked<F, Fut>(serve: F)
+where
+    F: Fn(&str, TcpStream) -> Option<Fut>,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(name) = std::env::var(SERVE) else {
+        return;
+    };
+    // Exit when the parent goes: its end of our stdin closes.
+    std::thread::spawn(|| {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        std::process::exit(0);
+    });
+    let rt = runtime();
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut out = std::io::stdout();
+        writeln!(out, "{port}").expect("tell the port");
+        out.flush().expect("tell the port");
+        loop {
+            let (s, _) = listener.accept().await.expect("accept");
+            s.set_nodelay(true).expect("nodelay");
+            match serve(&name, s) {
+                Some(handler) => drop(tokio::spawn(handler)),
+                None => panic!("no server called {name}"),
+            }
+        }
+    });
+    unreachable!("the server loop never ends");
+}
