@@ -46,14 +46,16 @@ use std::time::{Duration, Instant};
 
 use circuit_benches::config::{criterion, full, report_enabled, Medium, MEDIA, MIB, PIPE};
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
-use circuit_benches::process::{serve_if_asked, Server};
+use circuit_benches::process::{serve_if_asked, Handler, Server};
 use circuit_benches::runtime::{runtime, timed, Tasks};
 use circuit_benches::tcp::{connect, echo_server, tcp_pair};
 use circuit_mux::{Config, Mux, Role};
 use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::channel::{mpsc, oneshot};
+use futures::future::BoxFuture;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use futures::StreamExt;
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
@@ -299,15 +301,22 @@ where
     }
 }
 
-/// The server process of a `tcp2p` link: what runs one accepted
-/// connection of the server called `name`.
-fn serve(name: &str, s: tokio::net::TcpStream) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
-    match name {
-        "circuit" => Some(Box::pin(circuit_server(s.compat(), None).1)),
-        "yamux" => Some(Box::pin(yamux_server(s.compat()))),
-        "raw" => Some(Box::pin(echo(s.compat()))),
+/// The server process of a `tcp2p` link: the handler of each connection
+/// the server called `name` accepts.
+fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
+    let handler: Option<Handler> = match name.as_str() {
+        "circuit" => Some(Box::new(|s: TcpStream| {
+            Box::pin(circuit_server(s.compat(), None).1) as BoxFuture<'static, ()>
+        })),
+        "yamux" => Some(Box::new(|s: TcpStream| {
+            Box::pin(yamux_server(s.compat())) as BoxFuture<'static, ()>
+        })),
+        "raw" => Some(Box::new(|s: TcpStream| {
+            Box::pin(echo(s.compat())) as BoxFuture<'static, ()>
+        })),
         _ => None,
-    }
+    };
+    Box::pin(async move { handler })
 }
 
 impl Open for Link {

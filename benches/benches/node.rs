@@ -1,10 +1,13 @@
 //! `circuit-node`: routed streams through chains of routers, beside the
 //! direct link and a raw connection, and route convergence of meshes.
 //!
-//! Every throughput and latency workload runs over two media: in-memory
+//! Every throughput and latency workload runs over three media: in-memory
 //! links (`circuit_stream::duplex_pair`) and loopback TCP (`TCP_NODELAY`
-//! on, tokio sockets through `tokio_util::compat`). All nodes live in one
-//! process on a tokio runtime with 2 workers; every link future is a task.
+//! on, tokio sockets through `tokio_util::compat`) with all nodes in one
+//! process on a tokio runtime with 2 workers (every link future a task),
+//! and `tcp2p`: loopback TCP with `b` and `r1` each in a process of its own
+//! (2 workers each), as BASELINES.md measures W3 ("3 processes"); only
+//! `raw`, `direct` and `router_1` run there.
 //! Leaf `a` opens routed streams to leaf `b`, which echoes every stream
 //! back. Topologies (the ids in each group):
 //! - `raw`: no node, one connection (`duplex_pair` in memory), echoed,
@@ -46,23 +49,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use circuit_benches::config::{criterion, full, report_enabled, Medium, MEDIA, MIB, PIPE};
+use circuit_benches::config::{criterion, full, report_enabled, Medium, MIB, PIPE};
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
+use circuit_benches::process::{self, serve_if_asked, Handler, Server};
 use circuit_benches::runtime::{cpu_time, runtime, timed, Tasks};
 use circuit_benches::tcp::{connect, echo_server, tcp_pair};
 use circuit_frame::{Name, Quality};
 use circuit_mux::Role as MuxRole;
 use circuit_node::routing::{RouteEvent, RoutingConfig};
 use circuit_node::timer::ManualClock;
-use circuit_node::{Node, NodeConfig};
+use circuit_node::{IncomingStreams, Node, NodeConfig, PeerEvents};
 use circuit_transport_tokio::TokioTimer;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::executor::LocalPool;
-use futures::future::RemoteHandle;
+use futures::future::{BoxFuture, RemoteHandle};
 use futures::task::LocalSpawnExt;
 use futures::StreamExt;
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
@@ -117,8 +120,11 @@ struct Chain {
     /// Dropped first, before the nodes go.
     _tasks: Tasks,
     opener: Opener,
-    /// The routers between `a` and `b`, for their counters.
+    /// The routers between `a` and `b`, for their counters (those in this
+    /// process).
     routers: Vec<Node>,
+    /// The server processes of a `tcp2p` chain.
+    _servers: Vec<Server>,
 }
 
 enum Opener {
@@ -135,15 +141,13 @@ impl Chain {
             Path::Routers(n) => n,
             Path::Raw => return Chain::raw(medium).await,
         };
+        if let Medium::Process = medium {
+            return Chain::processes(routers).await;
+        }
         let timer = TokioTimer::shared();
-        // Quick advertisements so that setting up is quick; nothing is
-        // advertised while streams run (the topology does not change).
-        let mut routing = RoutingConfig::default();
-        routing.advertise_interval = Duration::from_millis(5);
-        let config = |c: NodeConfig| c.routing(routing.clone());
         let (a, mut a_peers, _) =
             Node::new("a", PROTOCOL, config(NodeConfig::leaf())).expect("valid names");
-        let (b, _, mut b_incoming) =
+        let (b, _, b_incoming) =
             Node::new("b", PROTOCOL, config(NodeConfig::leaf())).expect("valid names");
         let mut chain = vec![a.clone()];
         for i in 1..=routers {
@@ -169,6 +173,7 @@ impl Chain {
                     )
                 }
                 Medium::Tcp | Medium::Process => {
+                    // (`Process` chains are built by `processes`.)
                     let (l, r) = tcp_pair().await;
                     (
                         left.link_io(l.compat(), MuxRole::Client, Quality::LOCAL_SOCKET)
@@ -182,24 +187,46 @@ impl Chain {
             tasks.push(tokio::spawn(l).abort_handle());
             tasks.push(tokio::spawn(r).abort_handle());
         }
-        tasks.push(
-            tokio::spawn(async move {
-                while let Some(s) = b_incoming.next().await {
-                    tokio::spawn(echo(s.stream));
-                }
-            })
-            .abort_handle(),
-        );
-        let b_id = Name::new("b").expect("short name");
-        while let Some(event) = a_peers.next().await {
-            if event == RouteEvent::PeerReachable(b_id.clone()) {
-                break;
-            }
-        }
+        tasks.push(tokio::spawn(echo_streams(b_incoming)).abort_handle());
+        wait_for_b(&mut a_peers).await;
         Chain {
             opener: Opener::Node(a),
             routers,
             _tasks: tasks,
+            _servers: Vec::new(),
+        }
+    }
+
+    /// `a` here, `b` and the router (if any) each in a process of its own,
+    /// linked over loopback TCP, as BASELINES.md's W3 measures.
+    async fn processes(routers: usize) -> Chain {
+        let b = Server::spawn("b");
+        let mut servers = Vec::new();
+        let first = match routers {
+            0 => b.addr(),
+            1 => {
+                let r1 = Server::spawn_with("r1", Some(b.addr()));
+                let addr = r1.addr();
+                servers.push(r1);
+                addr
+            }
+            n => unreachable!("{n} routers in processes: not a set-up of this bench"),
+        };
+        servers.push(b);
+        let (a, mut a_peers, _) =
+            Node::new("a", PROTOCOL, config(NodeConfig::leaf())).expect("valid names");
+        let link = a.link_io(
+            process::connect(first).await.compat(),
+            MuxRole::Client,
+            Quality::LOCAL_SOCKET,
+        );
+        let tasks = vec![tokio::spawn(link.boxed_link()).abort_handle()];
+        wait_for_b(&mut a_peers).await;
+        Chain {
+            opener: Opener::Node(a),
+            routers: Vec::new(),
+            _tasks: tasks.into(),
+            _servers: servers,
         }
     }
 
@@ -209,13 +236,24 @@ impl Chain {
                 opener: Opener::RawMemory,
                 routers: Vec::new(),
                 _tasks: Tasks::default(),
+                _servers: Vec::new(),
             },
-            Medium::Tcp | Medium::Process => {
+            Medium::Tcp => {
                 let (addr, accept) = echo_server().await;
                 Chain {
                     opener: Opener::RawTcp(addr),
                     routers: Vec::new(),
                     _tasks: vec![accept].into(),
+                    _servers: Vec::new(),
+                }
+            }
+            Medium::Process => {
+                let server = Server::spawn("raw");
+                Chain {
+                    opener: Opener::RawTcp(server.addr()),
+                    routers: Vec::new(),
+                    _tasks: Tasks::default(),
+                    _servers: vec![server],
                 }
             }
         }
@@ -261,8 +299,80 @@ where
     }
 }
 
+/// Quick advertisements so that setting up is quick; nothing is
+/// advertised while streams run (the topology does not change).
+fn config(node: NodeConfig) -> NodeConfig {
+    let mut routing = RoutingConfig::default();
+    routing.advertise_interval = Duration::from_millis(5);
+    node.routing(routing)
+}
+
+/// Echoes every stream that arrives at `b`.
+async fn echo_streams(mut incoming: IncomingStreams) {
+    while let Some(s) = incoming.next().await {
+        tokio::spawn(echo(s.stream));
+    }
+}
+
+/// Waits until `a` can reach `b`.
+async fn wait_for_b(a_peers: &mut PeerEvents) {
+    let b_id = Name::new("b").expect("short name");
+    while let Some(event) = a_peers.next().await {
+        if event == RouteEvent::PeerReachable(b_id.clone()) {
+            break;
+        }
+    }
+}
+
+/// The server processes of `tcp2p` chains: `raw` echoes connections, `b`
+/// is the echoing leaf and `r1` a router that dials its upstream (`b`);
+/// both take links on every connection they accept.
+fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
+    Box::pin(async move {
+        let node = match name.as_str() {
+            "raw" => {
+                return Some(Box::new(|s: TcpStream| {
+                    Box::pin(echo(s.compat())) as BoxFuture<'static, ()>
+                }) as Handler)
+            }
+            "b" => {
+                let (b, _, incoming) =
+                    Node::new("b", PROTOCOL, config(NodeConfig::leaf())).expect("valid names");
+                tokio::spawn(echo_streams(incoming));
+                b
+            }
+            "r1" => {
+                let router = NodeConfig::router(TokioTimer::shared());
+                let (r1, _, _) = Node::new("r1", PROTOCOL, config(router)).expect("valid names");
+                let up = process::upstream().expect("r1 is told where b is");
+                let link = r1.link_io(
+                    process::connect(up).await.compat(),
+                    MuxRole::Client,
+                    Quality::LOCAL_SOCKET,
+                );
+                tokio::spawn(link.boxed_link());
+                r1
+            }
+            _ => return None,
+        };
+        Some(Box::new(move |s: TcpStream| {
+            node.link_io(s.compat(), MuxRole::Server, Quality::LOCAL_SOCKET)
+                .boxed_link()
+        }) as Handler)
+    })
+}
+
+/// Where the benches run: in memory and over loopback TCP with every node
+/// in this process, and over loopback TCP with `b` and `r1` each in a
+/// process of their own (`tcp2p`; raw, direct and router_1 only).
+const NODE_MEDIA: [Medium; 3] = [Medium::Memory, Medium::Tcp, Medium::Process];
+
 fn chains(rt: &Runtime, medium: Medium) -> Vec<(Path, Arc<Chain>)> {
-    PATHS
+    let paths = match medium {
+        Medium::Process => &PATHS[..3],
+        _ => &PATHS[..],
+    };
+    paths
         .iter()
         .map(|&p| (p, Arc::new(rt.block_on(Chain::new(p, medium)))))
         .collect()
@@ -271,7 +381,7 @@ fn chains(rt: &Runtime, medium: Medium) -> Vec<(Path, Arc<Chain>)> {
 fn stream_groups(c: &mut Criterion) {
     let rt = runtime();
     let total = stream_bytes();
-    for medium in MEDIA {
+    for medium in NODE_MEDIA {
         let chains = chains(&rt, medium);
 
         let mut group = c.benchmark_group(format!("node_stream_{}", medium.name()));
@@ -544,7 +654,8 @@ fn report(_: &mut Criterion) {
         "\nnode report: one stream echoed in 64 KiB writes for {span:?} per path; \
          CPU = user + system time of the whole process (both ends, routers, echo)"
     );
-    for medium in MEDIA {
+    // (Not tcp2p: the CPU time read is this process's only.)
+    for medium in [Medium::Memory, Medium::Tcp] {
         let mut direct = None;
         for (path, chain) in chains(&rt, medium) {
             let Some((bytes, wall, cpu)) = cpu_per_byte(&rt, &chain, span) else {
@@ -618,4 +729,9 @@ criterion_group! {
     config = criterion();
     targets = stream_groups, converge_group, report
 }
-criterion_main!(benches);
+fn main() {
+    // A `tcp2p` server process runs here and never returns.
+    serve_if_asked(serve);
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -8,17 +8,22 @@
 //! and learns its port. The child exits when its stdin closes, so it
 //! never outlives the bench, even one that panics.
 
-use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
+use futures::future::BoxFuture;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::runtime::runtime;
 
 /// The variable that names the server a child should run.
 const SERVE: &str = "CIRCUIT_BENCH_SERVE";
+/// The variable that gives a server the address of another.
+const UPSTREAM: &str = "CIRCUIT_BENCH_UPSTREAM";
+
+/// What a server process does with each connection it accepts.
+pub type Handler = Box<dyn FnMut(TcpStream) -> BoxFuture<'static, ()> + Send>;
 
 /// An echo server running in a child process; killed when dropped.
 pub struct Server {
@@ -30,13 +35,22 @@ impl Server {
     /// Starts this executable again as the server called `name` (one that
     /// [`serve_if_asked`] knows) and waits until it listens.
     pub fn spawn(name: &str) -> Server {
+        Server::spawn_with(name, None)
+    }
+
+    /// [`spawn`](Server::spawn), telling the server the address of another
+    /// one (a router its next hop, say): [`upstream`] returns it there.
+    pub fn spawn_with(name: &str, upstream: Option<SocketAddr>) -> Server {
         let exe = std::env::current_exe().expect("the bench executable");
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .env(SERVE, name)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the server process");
+            .stdout(Stdio::piped());
+        if let Some(addr) = upstream {
+            command.env(UPSTREAM, addr.to_string());
+        }
+        let mut child = command.spawn().expect("start the server process");
         let stdout = child.stdout.take().expect("the server's stdout");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -60,10 +74,21 @@ impl Server {
     /// Connects to the server with `TCP_NODELAY` on; call within the
     /// runtime.
     pub async fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).await.expect("connect");
-        s.set_nodelay(true).expect("nodelay");
-        s
+        connect(self.addr).await
     }
+}
+
+/// Connects to `addr` with `TCP_NODELAY` on; call within the runtime.
+pub async fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).await.expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    s
+}
+
+/// In a server process started with [`Server::spawn_with`], the address
+/// it was given.
+pub fn upstream() -> Option<SocketAddr> {
+    std::env::var(UPSTREAM).ok()?.parse().ok()
 }
 
 impl Drop for Server {
@@ -74,13 +99,13 @@ impl Drop for Server {
 }
 
 /// If this process was started by [`Server::spawn`], runs the server it
-/// names and never returns; otherwise returns at once. `serve` maps a
-/// server name to the handler of one accepted connection (`None` for a
-/// name it does not know).
-pub fn serve_if_asked<F, Fut>(serve: F)
+/// names and never returns; otherwise returns at once. `setup` runs once
+/// on the server's runtime (it may dial its [`upstream`]) and returns the
+/// handler of each accepted connection, or `None` for a name it does not
+/// know.
+pub fn serve_if_asked<F>(setup: F)
 where
-    F: Fn(&str, TcpStream) -> Option<Fut>,
-    Fut: Future<Output = ()> + Send + 'static,
+    F: FnOnce(String) -> BoxFuture<'static, Option<Handler>>,
 {
     let Ok(name) = std::env::var(SERVE) else {
         return;
@@ -92,6 +117,9 @@ where
     });
     let rt = runtime();
     rt.block_on(async {
+        let Some(mut handler) = setup(name.clone()).await else {
+            panic!("no server called {name}");
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("local addr").port();
         let mut out = std::io::stdout();
@@ -100,10 +128,7 @@ where
         loop {
             let (s, _) = listener.accept().await.expect("accept");
             s.set_nodelay(true).expect("nodelay");
-            match serve(&name, s) {
-                Some(handler) => drop(tokio::spawn(handler)),
-                None => panic!("no server called {name}"),
-            }
+            drop(tokio::spawn(handler(s)));
         }
     });
     unreachable!("the server loop never ends");
