@@ -50,12 +50,16 @@ Examples:
     #[command(after_help = "\
 Examples:
   circuit node --name r --router --listen 127.0.0.1:7000
+  circuit node --name r --router --reports --listen 127.0.0.1:7000
   circuit node --name b --connect 127.0.0.1:7000 --echo
   circuit node --name web --connect 127.0.0.1:7000 --forward-to 127.0.0.1:8080
   circuit node --name a --listen 127.0.0.1:0 --listen unix:/tmp/a.sock
 
 The first lines on stdout are `listening on ADDR` (the actual address, also
-for port 0), one per --listen, then `connected to ADDR`, one per --connect.")]
+for port 0), one per --listen, then `connected to ADDR`, one per --connect.
+With --reports a router prints `closed: ...` for each direction of a stream
+it forwards as it closes: which way, and which neighbour (or itself) closed
+it, with the epitaph passed on unchanged.")]
     Node(NodeArgs),
 
     /// Expose a mesh node's service locally: each TCP connection accepted
@@ -135,6 +139,11 @@ pub struct NodeArgs {
     /// Route: advertise routes and forward streams between links.
     #[arg(long)]
     pub router: bool,
+
+    /// Print a line for every stream this router forwards or refuses as it
+    /// closes: which way, and which hop closed it (PROTOCOL 2.4).
+    #[arg(long, requires = "router")]
+    pub reports: bool,
 
     /// Answer every incoming stream by echoing it back.
     #[arg(long, conflicts_with = "forward_to")]

@@ -279,6 +279,48 @@ fn forward_reaches_a_tcp_service_through_a_router() {
 }
 
 #[test]
+fn a_router_with_reports_says_which_hop_closed_each_stream() {
+    let mut router = Proc::start(&[
+        "node",
+        "--name",
+        "r",
+        "--router",
+        "--reports",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let mesh = router.listening();
+    let mut b = Proc::start(&["node", "--name", "b", "--connect", &mesh, "--echo"]);
+    assert_eq!(b.line(), format!("connected to {mesh}"));
+    while router.line() != "peer b reachable" {}
+    let cat = Proc::start_with_input(
+        &["cat", "--name", "a", "--connect", &mesh, "b"],
+        b"through the router\n".to_vec(),
+    );
+    assert_eq!(cat.finish().ok(), "through the router\n");
+    // Both directions of the stream a -> b closed at their far ends, and
+    // the router says so; other lines (a coming and going) may come between.
+    let mut closes = Vec::new();
+    while closes.len() < 2 {
+        let line = router.line();
+        if line.starts_with("closed: ") {
+            closes.push(line);
+        }
+    }
+    closes.sort();
+    assert!(
+        closes[0].starts_with("closed: r: stream a -> b (a #")
+            && closes[0].contains(") closed towards the destination by neighbour a"),
+        "{closes:?}"
+    );
+    assert!(
+        closes[1].starts_with("closed: r: stream a -> b (a #")
+            && closes[1].contains(") closed towards the source by neighbour b"),
+        "{closes:?}"
+    );
+}
+
+#[test]
 fn bench_fails_on_a_corrupted_echo() {
     // A service that echoes every byte with its lowest bit flipped.
     let service = TcpListener::bind("127.0.0.1:0").expect("bind the service");

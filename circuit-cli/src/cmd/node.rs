@@ -19,6 +19,14 @@ const GRACE: Duration = Duration::from_secs(1);
 pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
     let identity = &args.identity;
     let (node, mut peers, incoming) = make_node(&identity.name, &identity.protocol, args.router)?;
+    if args.reports {
+        let mut reports = node.forward_reports();
+        tokio::spawn(async move {
+            while let Some(report) = reports.next().await {
+                println!("closed: {report}");
+            }
+        });
+    }
     let shutdown = Shutdown::new();
     let mut options = LinkOptions::new().shutdown(&shutdown);
     if let Some(quality) = args.quality {
