@@ -363,3 +363,126 @@ fn large_frames_read_straight_into_streams_arrive_intact_and_are_counted() {
         assert_eq!(b.bytes_in, TOTAL + 6 * (b.frames_in - 1) + 12);
     });
 }
+
+/// A link end whose reads return pseudo-random amounts (1 to 70,000
+/// bytes), so frames and headers are cut at every kind of place.
+struct Chunky<IO> {
+    io: IO,
+    state: u64,
+}
+
+impl<IO: futures::AsyncRead + Unpin> futures::AsyncRead for Chunky<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        // Mostly tiny or mid-sized reads, now and then a large one.
+        let limit = match x % 4 {
+            0 => 1 + (x >> 8) as usize % 8,
+            1 => 1 + (x >> 8) as usize % 700,
+            _ => 1 + (x >> 8) as usize % 70_000,
+        };
+        let n = buf.len().min(limit);
+        std::pin::Pin::new(&mut self.io).poll_read(cx, &mut buf[..n])
+    }
+}
+
+impl<IO: futures::AsyncWrite + Unpin> futures::AsyncWrite for Chunky<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_close(cx)
+    }
+}
+
+#[test]
+fn streams_arrive_intact_through_a_link_read_in_random_pieces() {
+    use circuit_mux::{Mux, Role};
+    use futures::FutureExt;
+
+    let pool = pool();
+    let (a_io, b_io) = circuit_stream::duplex_pair(1 << 20);
+    let b_io = Chunky {
+        io: b_io,
+        state: 0x9E37_79B9_7F4A_7C15,
+    };
+    let (a, _a_incoming, a_driver) = Mux::new(a_io, Role::Client, Config::default());
+    // A small stream limit keeps pipes full part of the time.
+    let config = Config::default().stream_receive_limit(96 << 10);
+    let (_b, mut b_incoming, b_driver) = Mux::new(b_io, Role::Server, config);
+    let (a_run, _a_done) = a_driver.remote_handle();
+    let (b_run, b_done) = b_driver.remote_handle();
+    pool.spawn(a_run).unwrap();
+    pool.spawn(b_run).unwrap();
+    // (bytes, write size) per stream: large frames, small frames, mixed.
+    let plan: [(u64, usize); 4] = [
+        (24 << 20, 65_536),
+        (3 << 20, 100),
+        (16 << 20, 9_000),
+        (8 << 20, 150_001),
+    ];
+    futures::executor::block_on(async {
+        let mut senders = Vec::new();
+        for (seed, &(total, piece)) in plan.iter().enumerate() {
+            let (_r, writer) = a.open().unwrap().into_split();
+            let task = async move {
+                let mut buf = vec![0; piece];
+                let mut off = 0;
+                while off < total {
+                    let n = (total - off).min(piece as u64) as usize;
+                    pattern(seed as u64, off, &mut buf[..n]);
+                    writer.write_all(&buf[..n]).await.unwrap();
+                    off += n as u64;
+                }
+                writer.close(format!("end {seed}"));
+            };
+            senders.push(pool.spawn_with_handle(task).unwrap());
+        }
+        let mut readers = Vec::new();
+        for _ in 0..plan.len() {
+            let stream = b_incoming.next().await.unwrap().into_stream();
+            let seed = stream.id() as u64 / 2;
+            let total = plan[seed as usize].0;
+            let (reader, _w) = stream.into_split();
+            let task = async move {
+                check_pattern(&reader, seed, total, |_| {}).await;
+                let (rest, reason) = drain(&reader).await;
+                assert!(rest.is_empty());
+                assert_eq!(reason, Some(format!("end {seed}")));
+            };
+            readers.push(pool.spawn_with_handle(task).unwrap());
+        }
+        for t in senders {
+            t.await;
+        }
+        for t in readers {
+            t.await;
+        }
+        drop(a);
+        drop(_b);
+        drop(b_incoming);
+        assert!(b_done.await.is_ok());
+    });
+}
