@@ -64,6 +64,7 @@ use std::sync::Arc;
 
 mod duplex;
 mod error;
+mod pool;
 mod reader;
 mod ring;
 mod shared;

@@ -32,6 +32,12 @@ pub(crate) struct Ring {
     b_end: usize,
 }
 
+impl Drop for Ring {
+    fn drop(&mut self) {
+        crate::pool::give(std::mem::take(&mut self.buf));
+    }
+}
+
 impl Ring {
     /// Bytes buffered.
     pub(crate) fn len(&self) -> usize {
@@ -190,7 +196,7 @@ impl Ring {
             .max(MIN_STORAGE)
             .checked_next_power_of_two()
             .unwrap_or(usize::MAX);
-        let mut buf = vec![0; size];
+        let mut buf = crate::pool::take(size);
         let mut end = 0;
         for part in [
             prefix,
