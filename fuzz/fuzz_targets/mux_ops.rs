@@ -21,6 +21,10 @@ use futures::task::noop_waker_ref;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../shared/offered.rs"]
+mod offered;
+use offered::Offered;
+
 const PIPE: usize = 4096;
 
 #[derive(Debug)]
@@ -136,7 +140,7 @@ fuzz_target!(|data: &[u8]| {
     let mut locals: Vec<Local> = Vec::new();
     let mut wire = Vec::new();
     let mut peer_input: Vec<u8> = Vec::new();
-    let mut offered: HashMap<u32, Vec<u8>> = HashMap::new();
+    let mut offered = Offered::default();
     let mut dead = false;
 
     while !u.is_empty() {
@@ -215,13 +219,13 @@ fuzz_target!(|data: &[u8]| {
             match core.receive(&peer_input, &mut cx) {
                 Ok(p) => {
                     assert!(p.consumed <= peer_input.len());
-                    record_frames(&peer_input[..p.consumed], &mut offered);
+                    offered.feed(&peer_input[..p.consumed]);
                     peer_input.drain(..p.consumed);
                 }
                 Err(_) => {
                     // Frames after the bad one were never delivered; keeping
                     // them in the record keeps the check a prefix check.
-                    record_frames(&peer_input, &mut offered);
+                    offered.feed(&peer_input);
                     dead = true;
                     peer_input.clear();
                 }
@@ -231,7 +235,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(c.streams_open, core.streams_open() as u64);
     }
     if !dead {
-        record_frames(&peer_input, &mut offered);
+        offered.feed(&peer_input);
     }
 
     // Everything our streams wrote went out in order, per stream, with
@@ -269,7 +273,7 @@ fuzz_target!(|data: &[u8]| {
             "stream {} sent bytes it was not given",
             l.id
         );
-        let offered = offered.get(&l.id).map(Vec::as_slice).unwrap_or(&[]);
+        let offered = offered.sent.get(&l.id).map(Vec::as_slice).unwrap_or(&[]);
         assert!(
             offered.starts_with(&l.read),
             "stream {} read bytes the peer did not send",
@@ -286,16 +290,3 @@ fuzz_target!(|data: &[u8]| {
     core.transmit(&mut Vec::new(), usize::MAX);
 });
 
-/// Appends the data of every whole frame in `bytes` to its stream's record.
-fn record_frames(bytes: &[u8], offered: &mut HashMap<u32, Vec<u8>>) {
-    let mut rest = bytes;
-    while let Ok(Decoded::Complete { message, consumed }) = Frame::decode(rest) {
-        if let Frame::Data { stream_id, payload } = message {
-            offered
-                .entry(stream_id)
-                .or_default()
-                .extend_from_slice(payload);
-        }
-        rest = &rest[consumed..];
-    }
-}
