@@ -89,7 +89,9 @@ impl Config {
         1
     );
     setter!(
-        /// Size of each read from the link. Default 256 KiB.
+        /// Size of the buffer for reads from the link (frame headers, small
+        /// frames; large payloads are read straight into their stream).
+        /// Default 256 KiB.
         read_buffer,
         get_read_buffer,
         64

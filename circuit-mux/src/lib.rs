@@ -52,7 +52,16 @@
 //! Receiving rules where this mux differs from the original: a close frame
 //! for an unknown id of the peer's parity is taken as a stream opened and
 //! closed empty (the original fails the link), and a truncated frame at end
-//! of link closes every stream with an epitaph that says so.
+//! of link closes every stream with an epitaph that says so (the bytes of
+//! that frame which did arrive reach its reader first, then the error).
+//!
+//! # Copies
+//!
+//! A data frame is delivered as its bytes arrive. A large payload is read
+//! from the link straight into its stream's pipe (with the next frame's
+//! header in the same read), and a large frame is written from the
+//! stream's pipe straight to the link with one vectored write, so in bulk a byte is
+//! copied in user space only by the application's own write and read.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
