@@ -135,9 +135,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.rend -= self.rstart;
             self.rstart = 0;
         }
+        let mut end = self.rbuf.len();
         if self.rstart == self.rend {
             match self.read_direct(cx) {
-                Direct::NotNow => {}
+                Direct::NotNow(hint) => {
+                    if let Some(want) = hint {
+                        end = end.min(self.rend + want);
+                    }
+                }
                 Direct::Pending => return Ok(Some(progress.consumed > 0)),
                 Direct::Read { read: 0, .. } => return Ok(None),
                 Direct::Read {
@@ -154,12 +159,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                     return Ok(Some(true))
                 }
                 Direct::Failed(e) => return Err(self.io_error(e)),
-            }
-        }
-        let mut end = self.rbuf.len();
-        if self.rstart == self.rend {
-            if let Some(want) = self.shared.lock().read_hint(DIRECT_MIN) {
-                end = end.min(self.rend + want);
             }
         }
         let free = &mut self.rbuf[self.rend..end];

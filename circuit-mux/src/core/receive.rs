@@ -26,8 +26,11 @@ use crate::{CloseCause, MuxError, MuxStream};
 #[derive(Debug)]
 pub(crate) enum Direct {
     /// No direct read now: no payload in progress, too little of it left,
-    /// or its stream cannot take bytes at once. Use [`Core::receive`].
-    NotNow,
+    /// or its stream cannot take bytes at once. Read into the read buffer
+    /// instead, at most this many bytes if given (after large frames:
+    /// what ends the frame in progress and the next header, so that the
+    /// next payload can go straight to its stream).
+    NotNow(Option<usize>),
     /// The link has nothing yet; the read registered the waker.
     Pending,
     /// The link's read returned `read` bytes (0: the link reached its
@@ -167,13 +170,13 @@ impl Core {
         read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
     ) -> Direct {
         let Some(frame) = self.in_frame else {
-            return Direct::NotNow;
+            return self.not_now(min);
         };
         if frame.remaining < min || self.receive_buffered >= self.config.link_receive_limit {
-            return Direct::NotNow;
+            return self.not_now(min);
         }
         let Some(sink) = self.streams.get(&frame.id).and_then(|st| st.sink.as_ref()) else {
-            return Direct::NotNow;
+            return self.not_now(min);
         };
         let want = frame.remaining + DATA_HEADER_LEN;
         let len = match sink.capacity() {
@@ -181,7 +184,7 @@ impl Core {
             None => want,
         };
         if len < min {
-            return Direct::NotNow;
+            return self.not_now(min);
         }
         let mut outcome = Direct::Pending;
         let mut payload = 0;
@@ -208,7 +211,7 @@ impl Core {
         if written.is_err() {
             // Only the driver writes to the sink, so the room seen above is
             // still there: the reader is gone, and the normal path discards.
-            return Direct::NotNow;
+            return self.not_now(min);
         }
         if payload > 0 {
             self.receive_buffered += payload;
@@ -218,15 +221,13 @@ impl Core {
         outcome
     }
 
-    /// How many bytes the next read of an empty read buffer should ask
-    /// for: when the latest data frame was at least `large`, only the rest
-    /// of the frame in progress and the next header, so that the next
-    /// payload can go straight to its stream; `None` for as many as fit.
-    pub(crate) fn read_hint(&self, large: usize) -> Option<usize> {
-        if self.last_data_len < large {
-            return None;
-        }
-        Some(self.in_frame.map_or(0, |f| f.remaining) + DATA_HEADER_LEN)
+    /// [`Direct::NotNow`], with how much the read of an empty read
+    /// buffer should ask for: when the latest data frame was at least
+    /// `large`, only the rest of the frame in progress and the next header.
+    fn not_now(&self, large: usize) -> Direct {
+        let hint = (self.last_data_len >= large)
+            .then(|| self.in_frame.map_or(0, |f| f.remaining) + DATA_HEADER_LEN);
+        Direct::NotNow(hint)
     }
 
     /// Checks the header of a data frame for stream `id` against the
