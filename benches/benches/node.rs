@@ -6,17 +6,24 @@
 //! on, tokio sockets through `tokio_util::compat`) with all nodes in one
 //! process on a tokio runtime with 2 workers (every link future a task),
 //! and `tcp2p`: loopback TCP with `b` and `r1` each in a process of its own
-//! (2 workers each), as BASELINES.md measures W3 ("3 processes"); only
-//! `raw`, `direct` and `router_1` run there.
+//! (2 workers each), as BASELINES.md measures W3 ("3 processes"); all
+//! but `router_3` run there.
 //! Leaf `a` opens routed streams to leaf `b`, which echoes every stream
 //! back. Topologies (the ids in each group):
 //! - `raw`: no node, one connection (`duplex_pair` in memory), echoed,
+//! - `raw_relay` (TCP only): `raw` through a plain relay that reads and
+//!   writes 256 KiB at a time (a task here, or a process of its own in
+//!   `tcp2p`): the ceiling of any router that copies through user space,
+//! - `raw_splice` (`tcp2p` on Linux only): `raw` through a relay process
+//!   that moves the bytes with `splice(2)`, never through user space: the
+//!   ceiling of any router hop over loopback TCP,
 //! - `direct`: a - b over one link,
 //! - `router_1`: a - r1 - b,
 //! - `router_3`: a - r1 - r2 - r3 - b,
 //!
 //! so the figures that matter are the ratios within a group, above all
-//! `router_1 / direct` over TCP.
+//! `router_1 / direct` over TCP, beside `raw_relay / raw` and
+//! `raw_splice / raw`: what one hop costs with no protocol at all.
 //!
 //! Groups:
 //! - `node_stream_<medium>`: one stream echoes `STREAM` bytes in 64 KiB
@@ -90,27 +97,55 @@ fn timed_meshes() -> &'static [usize] {
     }
 }
 
-/// Between `a` and `b`: nothing (a raw connection), or that many routers.
+/// Between `a` and `b`: nothing (a raw connection), a plain byte relay on
+/// a raw connection, or that many routers.
 #[derive(Clone, Copy, Debug)]
 enum Path {
     Raw,
+    Relay(Relay),
     Routers(usize),
 }
 
-const PATHS: [Path; 4] = [
-    Path::Raw,
-    Path::Routers(0),
-    Path::Routers(1),
-    Path::Routers(3),
-];
+/// How a relay path moves bytes (see `circuit_benches::relay`).
+#[derive(Clone, Copy, Debug)]
+enum Relay {
+    /// Through user space: read, then write.
+    Copy,
+    /// Inside the kernel with `splice(2)` (Linux only).
+    Splice,
+}
 
 impl Path {
     fn name(self) -> String {
         match self {
             Path::Raw => "raw".into(),
+            Path::Relay(Relay::Copy) => "raw_relay".into(),
+            Path::Relay(Relay::Splice) => "raw_splice".into(),
             Path::Routers(0) => "direct".into(),
             Path::Routers(n) => format!("router_{n}"),
         }
+    }
+
+    /// The paths measured over `medium`: relays only over TCP (splice
+    /// only with the relay in a process of its own, on Linux), and at
+    /// most one router when routers run in processes of their own.
+    fn over(medium: Medium) -> Vec<Path> {
+        let mut paths = vec![Path::Raw];
+        match medium {
+            Medium::Memory => {}
+            Medium::Tcp => paths.push(Path::Relay(Relay::Copy)),
+            Medium::Process => {
+                paths.push(Path::Relay(Relay::Copy));
+                if cfg!(target_os = "linux") {
+                    paths.push(Path::Relay(Relay::Splice));
+                }
+            }
+        }
+        paths.extend([Path::Routers(0), Path::Routers(1)]);
+        if !matches!(medium, Medium::Process) {
+            paths.push(Path::Routers(3));
+        }
+        paths
     }
 }
 
@@ -140,6 +175,7 @@ impl Chain {
         let routers = match path {
             Path::Routers(n) => n,
             Path::Raw => return Chain::raw(medium).await,
+            Path::Relay(relay) => return Chain::relay(relay, medium).await,
         };
         if let Medium::Process = medium {
             return Chain::processes(routers).await;
@@ -260,6 +296,37 @@ impl Chain {
     }
 }
 
+impl Chain {
+    /// A raw connection through a `relay` to an echo server: over `Tcp`
+    /// the relay is a task here and the echo one too, over `Process`
+    /// each runs in a process of its own.
+    async fn relay(relay: Relay, medium: Medium) -> Chain {
+        let chain = |addr, tasks: Vec<_>, servers| Chain {
+            opener: Opener::RawTcp(addr),
+            routers: Vec::new(),
+            _tasks: tasks.into(),
+            _servers: servers,
+        };
+        match (medium, relay) {
+            (Medium::Tcp, Relay::Copy) => {
+                let (echo, accept) = echo_server().await;
+                let (addr, relay) = circuit_benches::relay::copy_server(echo).await;
+                chain(addr, vec![relay, accept], Vec::new())
+            }
+            (Medium::Process, _) => {
+                let echo = Server::spawn("raw");
+                let name = match relay {
+                    Relay::Copy => "relay",
+                    Relay::Splice => "splice",
+                };
+                let relay = Server::spawn_with(name, Some(echo.addr()));
+                chain(relay.addr(), Vec::new(), vec![relay, echo])
+            }
+            _ => unreachable!("{relay:?} over {medium:?}: not a set-up of this bench"),
+        }
+    }
+}
+
 impl Open for Chain {
     /// Opens a stream to `b` (or a raw connection to an echo).
     async fn open(&self) -> (BoxRead, BoxWrite) {
@@ -335,6 +402,20 @@ fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
                     Box::pin(echo(s.compat())) as BoxFuture<'static, ()>
                 }) as Handler)
             }
+            "relay" => {
+                let up = process::upstream().expect("the relay is told where the echo is");
+                return Some(Box::new(move |s: TcpStream| {
+                    Box::pin(circuit_benches::relay::copy(s, up)) as BoxFuture<'static, ()>
+                }) as Handler);
+            }
+            #[cfg(target_os = "linux")]
+            "splice" => {
+                let up = process::upstream().expect("the relay is told where the echo is");
+                return Some(Box::new(move |s: TcpStream| {
+                    circuit_benches::relay::splice(s, up);
+                    Box::pin(async {}) as BoxFuture<'static, ()>
+                }) as Handler);
+            }
             "b" => {
                 let (b, _, incoming) =
                     Node::new("b", PROTOCOL, config(NodeConfig::leaf())).expect("valid names");
@@ -364,17 +445,13 @@ fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
 
 /// Where the benches run: in memory and over loopback TCP with every node
 /// in this process, and over loopback TCP with `b` and `r1` each in a
-/// process of their own (`tcp2p`; raw, direct and router_1 only).
+/// process of their own (`tcp2p`; no `router_3` there).
 const NODE_MEDIA: [Medium; 3] = [Medium::Memory, Medium::Tcp, Medium::Process];
 
 fn chains(rt: &Runtime, medium: Medium) -> Vec<(Path, Arc<Chain>)> {
-    let paths = match medium {
-        Medium::Process => &PATHS[..3],
-        _ => &PATHS[..],
-    };
-    paths
-        .iter()
-        .map(|&p| (p, Arc::new(rt.block_on(Chain::new(p, medium)))))
+    Path::over(medium)
+        .into_iter()
+        .map(|p| (p, Arc::new(rt.block_on(Chain::new(p, medium)))))
         .collect()
 }
 
@@ -656,18 +733,21 @@ fn report(_: &mut Criterion) {
     );
     // (Not tcp2p: the CPU time read is this process's only.)
     for medium in [Medium::Memory, Medium::Tcp] {
-        let mut direct = None;
+        let (mut raw, mut direct) = (None, None);
         for (path, chain) in chains(&rt, medium) {
             let Some((bytes, wall, cpu)) = cpu_per_byte(&rt, &chain, span) else {
                 println!("  (no /proc/self/stat: CPU time not measured)");
                 return;
             };
             let ns_per_byte = cpu.as_secs_f64() * 1e9 / bytes as f64;
-            if let Path::Routers(0) = path {
-                direct = Some(ns_per_byte);
+            match path {
+                Path::Raw => raw = Some(ns_per_byte),
+                Path::Routers(0) => direct = Some(ns_per_byte),
+                _ => {}
             }
-            let ratio = match (path, direct) {
-                (Path::Routers(n), Some(d)) if n > 0 => {
+            let ratio = match (path, raw, direct) {
+                (Path::Relay(_), Some(r), _) => format!(", {:.2} x raw", ns_per_byte / r),
+                (Path::Routers(n), _, Some(d)) if n > 0 => {
                     format!(", {:.2} x direct", ns_per_byte / d)
                 }
                 _ => String::new(),
