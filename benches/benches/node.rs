@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 use circuit_benches::config::{criterion, full, report_enabled, Medium, MIB, PIPE};
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
 use circuit_benches::process::{self, serve_if_asked, Handler, Server};
-use circuit_benches::runtime::{cpu_time, runtime, timed, Tasks};
+use circuit_benches::runtime::{context_switches, cpu_time, runtime, timed, Tasks};
 use circuit_benches::tcp::{connect, echo_server, tcp_pair};
 use circuit_frame::{Name, Quality};
 use circuit_mux::Role as MuxRole;
@@ -688,13 +688,17 @@ fn converge_group(c: &mut Criterion) {
     group.finish();
 }
 
-/// Runs one-stream echoes over `chain` for at least `span`; returns
-/// (bytes one way, wall time, CPU time of the whole process).
-fn cpu_per_byte(
-    rt: &Runtime,
-    chain: &Arc<Chain>,
-    span: Duration,
-) -> Option<(u64, Duration, Duration)> {
+/// What [`cpu_per_byte`] measured: bytes one way, wall time, and the CPU
+/// time and context switches of the whole process.
+struct Cost {
+    bytes: u64,
+    wall: Duration,
+    cpu: Duration,
+    switches: u64,
+}
+
+/// Runs one-stream echoes over `chain` for at least `span`.
+fn cpu_per_byte(rt: &Runtime, chain: &Arc<Chain>, span: Duration) -> Option<Cost> {
     let total = 16 * MIB;
     // One untimed round so that buffers and pages are in place.
     timed(
@@ -704,6 +708,7 @@ fn cpu_per_byte(
         move |c| async move { bulk(&c, 1, total).await },
     );
     let cpu_start = cpu_time()?;
+    let switches_start = context_switches()?;
     let start = Instant::now();
     let mut bytes = 0;
     while start.elapsed() < span {
@@ -716,7 +721,12 @@ fn cpu_per_byte(
         bytes += total as u64;
     }
     let wall = start.elapsed();
-    Some((bytes, wall, cpu_time()?.saturating_sub(cpu_start)))
+    Some(Cost {
+        bytes,
+        wall,
+        cpu: cpu_time()?.saturating_sub(cpu_start),
+        switches: context_switches()?.saturating_sub(switches_start),
+    })
 }
 
 /// Prints the CPU cost per byte of each path, then rounds and control
@@ -729,13 +739,20 @@ fn report(_: &mut Criterion) {
     let span = Duration::from_millis(if full() { 3000 } else { 500 });
     println!(
         "\nnode report: one stream echoed in 64 KiB writes for {span:?} per path; \
-         CPU = user + system time of the whole process (both ends, routers, echo)"
+         CPU = user + system time of the whole process (both ends, routers, echo), \
+         context switches of its threads"
     );
     // (Not tcp2p: the CPU time read is this process's only.)
     for medium in [Medium::Memory, Medium::Tcp] {
         let (mut raw, mut direct) = (None, None);
         for (path, chain) in chains(&rt, medium) {
-            let Some((bytes, wall, cpu)) = cpu_per_byte(&rt, &chain, span) else {
+            let Some(Cost {
+                bytes,
+                wall,
+                cpu,
+                switches,
+            }) = cpu_per_byte(&rt, &chain, span)
+            else {
                 println!("  (no /proc/self/stat: CPU time not measured)");
                 return;
             };
@@ -770,12 +787,14 @@ fn report(_: &mut Criterion) {
                 _ => String::new(),
             };
             println!(
-                "  {:<6} {:<8}: {:7.1} MB/s wall, {:4.2} CPUs busy, {:5.2} ns CPU per byte{ratio}{framing}",
+                "  {:<6} {:<9}: {:7.1} MB/s wall, {:4.2} CPUs busy, {:5.2} ns CPU per byte{ratio}, \
+                 {:5.1} context switches per MB{framing}",
                 medium.name(),
                 path.name(),
                 bytes as f64 / wall.as_secs_f64() / 1e6,
                 cpu.as_secs_f64() / wall.as_secs_f64(),
                 ns_per_byte,
+                switches as f64 / (bytes as f64 / 1e6),
             );
         }
     }
