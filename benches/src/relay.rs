@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
 /// Buffer of each direction of a [`copy`] relay, and the most a
@@ -30,16 +30,7 @@ pub async fn copy(mut s: TcpStream, upstream: SocketAddr) {
 /// within the runtime. Returns the address and the handle that stops
 /// accepting.
 pub async fn copy_server(upstream: SocketAddr) -> (SocketAddr, AbortHandle) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    let accept = tokio::spawn(async move {
-        loop {
-            let (s, _) = listener.accept().await.expect("accept");
-            s.set_nodelay(true).expect("nodelay");
-            tokio::spawn(copy(s, upstream));
-        }
-    });
-    (addr, accept.abort_handle())
+    crate::tcp::server(move |s| copy(s, upstream)).await
 }
 
 /// Relays `s` to a new connection to `upstream` with `splice(2)`: one

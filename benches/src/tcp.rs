@@ -1,6 +1,7 @@
 //! Loopback TCP with `TCP_NODELAY` on, tokio sockets seen through
 //! `tokio_util::compat` as futures-io.
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -25,13 +26,24 @@ pub async fn tcp_pair() -> (TcpStream, TcpStream) {
 /// (`TCP_NODELAY` on) in a task of its own; call within the runtime.
 /// Returns the address and the handle that stops accepting.
 pub async fn echo_server() -> (SocketAddr, AbortHandle) {
+    server(|s| echo(s.compat())).await
+}
+
+/// Listens on loopback and runs `handle` on every connection it accepts
+/// (`TCP_NODELAY` on), each in a task of its own; call within the
+/// runtime. Returns the address and the handle that stops accepting.
+pub async fn server<F, H>(mut handle: H) -> (SocketAddr, AbortHandle)
+where
+    H: FnMut(TcpStream) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let accept = tokio::spawn(async move {
         loop {
             let (s, _) = listener.accept().await.expect("accept");
             s.set_nodelay(true).expect("nodelay");
-            tokio::spawn(echo(s.compat()));
+            tokio::spawn(handle(s));
         }
     });
     (addr, accept.abort_handle())
