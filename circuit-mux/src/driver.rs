@@ -250,6 +250,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Driver<IO> {
     type Output = Result<(), MuxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A stream's reader (the other link's driver, for a forwarded
+        // stream) is woken once per poll, not once per frame.
+        circuit_stream::batch_wakes(|| self.as_mut().poll_rounds(cx))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
+    fn poll_rounds(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), MuxError>> {
         let this = &mut *self;
         let span = this.span.clone();
         let _entered = span.enter();

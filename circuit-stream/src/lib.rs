@@ -73,6 +73,7 @@ mod writer;
 pub use duplex::{duplex_pair, Duplex};
 pub use error::{StreamError, TryWriteError};
 pub use reader::Reader;
+pub use shared::batch_wakes;
 pub use writer::Writer;
 
 use shared::Shared;

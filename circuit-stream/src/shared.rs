@@ -1,5 +1,6 @@
 //! The state both ends of a pipe share, behind one lock.
 
+use std::cell::RefCell;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Waker};
 
@@ -44,11 +45,63 @@ fn park(slot: &mut Option<Waiter>, cx: &Context<'_>, need: usize) {
     }
 }
 
-/// Wakes a task outside the lock (dropping `None` is a no-op).
+thread_local! {
+    /// Wake-ups held back by [`batch_wakes`] on this thread, if it runs.
+    static HELD: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
+}
+
+/// Wakes a task outside the lock (dropping `None` is a no-op), or holds the
+/// wake-up back until the [`batch_wakes`] running on this thread ends.
 fn wake(waker: Option<Waker>) {
-    if let Some(waker) = waker {
+    let Some(waker) = waker else {
+        return;
+    };
+    let now = HELD.with(|held| match held.borrow_mut().as_mut() {
+        Some(held) => {
+            if !held.iter().any(|w| w.will_wake(&waker)) {
+                held.push(waker);
+            }
+            None
+        }
+        None => Some(waker),
+    });
+    if let Some(waker) = now {
         waker.wake();
     }
+}
+
+/// Runs `f`, holding back the wake-ups that pipes on this thread give
+/// meanwhile (each task once) and giving them when `f` returns or unwinds.
+/// Nested calls join the outermost one.
+///
+/// For a task that moves many chunks through pipes in one poll, such as a
+/// mux driver: the task at the other end of a pipe is woken once, with all
+/// the chunks there, rather than once per chunk, which on a multi-thread
+/// executor may mean once per chunk on another thread. Bytes are not held
+/// back, only the wake-ups: a reader that polls meanwhile sees every byte.
+pub fn batch_wakes<T>(f: impl FnOnce() -> T) -> T {
+    let nested = HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        if held.is_some() {
+            return true;
+        }
+        *held = Some(Vec::new());
+        false
+    });
+    if nested {
+        return f();
+    }
+    struct Give;
+    impl Drop for Give {
+        fn drop(&mut self) {
+            let held = HELD.with(|held| held.borrow_mut().take());
+            for waker in held.into_iter().flatten() {
+                waker.wake();
+            }
+        }
+    }
+    let _give = Give;
+    f()
 }
 
 /// An empty epitaph is no epitaph.

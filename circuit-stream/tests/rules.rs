@@ -396,3 +396,54 @@ fn pipe_ends_can_move_between_threads() {
     assert_send_sync::<circuit_stream::Writer>();
     assert_send_sync::<circuit_stream::Duplex>();
 }
+
+#[test]
+fn wake_ups_in_a_batch_come_once_when_it_ends_and_bytes_at_once() {
+    let (reader, writer) = stream_with_capacity(16);
+    let (wakes, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert_eq!(reader.poll_read_with(&mut cx, 1, take_all), Poll::Pending);
+    circuit_stream::batch_wakes(|| {
+        writer.try_write(b"ab").unwrap();
+        // The bytes are there at once; only the wake-up waits.
+        assert_eq!(reader.buffered(), 2);
+        assert_eq!(wakes.get(), 0);
+        // Parked again and woken again within the batch: still held.
+        assert_eq!(reader.poll_read_with(&mut cx, 3, take_all), Poll::Pending);
+        circuit_stream::batch_wakes(|| writer.try_write(b"c").unwrap());
+        assert_eq!(wakes.get(), 0, "a nested batch joins the outer one");
+    });
+    assert_eq!(
+        wakes.get(),
+        1,
+        "one wake-up for the task, when the batch ends"
+    );
+    assert_eq!(
+        reader.poll_read_with(&mut cx, 1, take_all),
+        Poll::Ready(Ok(b"abc".to_vec()))
+    );
+    // Outside a batch, wake-ups are immediate again.
+    assert_eq!(reader.poll_read_with(&mut cx, 1, take_all), Poll::Pending);
+    writer.try_write(b"d").unwrap();
+    assert_eq!(wakes.get(), 2);
+}
+
+#[test]
+fn a_batch_that_unwinds_still_wakes() {
+    let (reader, writer) = stream_with_capacity(16);
+    let (wakes, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert_eq!(reader.poll_read_with(&mut cx, 1, take_all), Poll::Pending);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        circuit_stream::batch_wakes(|| {
+            writer.try_write(b"x").unwrap();
+            panic!("the batch's work failed");
+        })
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(wakes.get(), 1);
+    // And the thread is out of the batch.
+    assert_eq!(reader.poll_read_with(&mut cx, 2, take_all), Poll::Pending);
+    writer.try_write(b"y").unwrap();
+    assert_eq!(wakes.get(), 2);
+}
