@@ -56,7 +56,9 @@
 //!
 //! The crate uses no runtime: tasks wait on wakers, each end keeping only
 //! its latest one, so a [`Reader`] or a [`Writer`] is meant for one task
-//! at a time (share one behind a lock if need be).
+//! at a time (share one behind a lock if need be). A task that feeds many
+//! pipes in one poll can run it inside [`batch_wakes`], so that each task
+//! waiting at the other ends is woken once when the poll ends.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
