@@ -62,7 +62,9 @@ impl Config {
     );
     setter!(
         /// Bytes received for all streams of the link and not yet read
-        /// before the mux stops reading the link. Default 16 MiB.
+        /// before the mux stops reading the link. The limit is checked
+        /// before each part of a frame's payload is taken, so the streams
+        /// may hold up to one payload (65,535 bytes) more. Default 16 MiB.
         link_receive_limit,
         get_link_receive_limit,
         1
