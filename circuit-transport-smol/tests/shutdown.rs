@@ -27,6 +27,12 @@ fn one_shutdown_closes_every_listener_and_link_of_its_group() {
     run(shutdown::one_shutdown_closes_every_listener_and_link_of_its_group::<Smol>());
 }
 
+#[cfg(unix)]
+#[test]
+fn a_unix_socket_is_released_when_shutdown_resolves() {
+    run(shutdown::a_unix_socket_is_released_when_shutdown_resolves::<Smol>());
+}
+
 #[test]
 fn spawn_link_runs_a_link_over_any_byte_stream() {
     run(async {

@@ -21,3 +21,9 @@ async fn streams_still_open_at_the_deadline_are_closed_with_an_epitaph() {
 async fn one_shutdown_closes_every_listener_and_link_of_its_group() {
     run(shutdown::one_shutdown_closes_every_listener_and_link_of_its_group::<Tokio>()).await;
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_unix_socket_is_released_when_shutdown_resolves() {
+    run(shutdown::a_unix_socket_is_released_when_shutdown_resolves::<Tokio>()).await;
+}

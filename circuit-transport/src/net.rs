@@ -141,16 +141,22 @@ pub async fn listen<R: Runtime>(
                 .map_err(|source| TransportError::bind(&address, source))?;
             let span = tracing::info_span!("listener", address = %local);
             let task = async move {
-                let listener = &listener;
+                // Declared first, dropped last: the group sees the loop
+                // stop only once the socket is closed.
+                let guard = guard;
+                let listener = listener;
+                let bound = &listener;
                 let accept = move || async move {
-                    let (stream, peer) = R::accept_tcp(listener).await?;
+                    let (stream, peer) = R::accept_tcp(bound).await?;
                     if let Err(e) = R::set_nodelay(&stream) {
                         tracing::debug!(error = %e, "TCP_NODELAY not set");
                     }
                     let quality = quality.unwrap_or_else(|| tcp_quality(R::peer_addr(&stream)));
                     Ok((stream, quality, tracing::info_span!("tcp", %peer)))
                 };
-                accept_loop::<R, _, _, _>(node, guard, accept).await
+                accept_loop::<R, _, _, _>(node, &guard, accept).await;
+                drop(listener);
+                drop(guard);
             };
             (Address::from(local), span, task.boxed())
         }
@@ -162,13 +168,20 @@ pub async fn listen<R: Runtime>(
             let unlink = Unlink(path.clone());
             let quality = quality.unwrap_or(Quality::LOCAL_SOCKET);
             let task = async move {
-                let _unlink = unlink;
-                let listener = &listener;
+                // Declared first, dropped last: the group sees the loop
+                // stop only once the socket is closed and its file gone.
+                let guard = guard;
+                let unlink = unlink;
+                let listener = listener;
+                let bound = &listener;
                 let accept = move || async move {
-                    let stream = R::accept_unix(listener).await?;
+                    let stream = R::accept_unix(bound).await?;
                     Ok((stream, quality, tracing::info_span!("unix")))
                 };
-                accept_loop::<R, _, _, _>(node, guard, accept).await
+                accept_loop::<R, _, _, _>(node, &guard, accept).await;
+                drop(listener);
+                drop(unlink);
+                drop(guard);
             };
             (address.clone(), span, task.boxed())
         }
@@ -195,8 +208,9 @@ impl Drop for Unlink {
 }
 
 /// Accepts with `accept` until the guard's group shuts down, running each
-/// link accepted in a task of its own, in the span `accept` gave it.
-async fn accept_loop<R, A, F, IO>(node: Node, guard: Guard, mut accept: A)
+/// link accepted in a task of its own, in the span `accept` gave it. The
+/// caller drops the guard once it has released the socket.
+async fn accept_loop<R, A, F, IO>(node: Node, guard: &Guard, mut accept: A)
 where
     R: Runtime,
     A: FnMut() -> F,
@@ -238,7 +252,6 @@ where
         );
     }
     tracing::info!("stopped listening");
-    drop(guard);
 }
 
 /// Lets the other tasks run once.

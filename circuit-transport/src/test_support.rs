@@ -253,6 +253,31 @@ pub mod shutdown {
         R::join(b_link).await.unwrap();
         assert!(r.snapshot().links.is_empty());
     }
+
+    /// Once a listener's shutdown resolves, its socket is released: the
+    /// file of a Unix socket is gone and its path can be listened on again
+    /// at once. Repeated, since the loop ends on another task.
+    #[cfg(unix)]
+    pub async fn a_unix_socket_is_released_when_shutdown_resolves<R: TestRuntime>() {
+        let (node, _, _) = leaf("n");
+        let path = std::env::temp_dir().join(format!(
+            "circuit-{}-release-{}.sock",
+            R::NAME,
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        for round in 0..50 {
+            let listener = R::listen(&node, Address::unix(&path)).await.unwrap();
+            let report = R::listener_group(&listener)
+                .shutdown(Duration::from_secs(10))
+                .await;
+            assert_eq!((report.drained, report.cut), (0, 0), "{report:?}");
+            assert!(
+                !path.exists(),
+                "round {round}: the socket file is still there"
+            );
+        }
+    }
 }
 
 /// The scenarios of reconnecting: a dialled link with a reconnect policy
