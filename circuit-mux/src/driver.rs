@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use circuit_frame::CLOSE_HEADER_LEN;
+use circuit_frame::{CLOSE_HEADER_LEN, DATA_HEADER_LEN};
 use futures::io::{AsyncRead, AsyncWrite};
 
 use crate::core::Direct;
@@ -43,6 +43,9 @@ pub struct Driver<IO> {
     wpos: usize,
     write_limit: usize,
     need_flush: bool,
+    /// Large frames go straight from their pipe to the link, unless the
+    /// link's writer turned out to write one buffer per vectored write.
+    direct_writes: bool,
     done: bool,
     span: tracing::Span,
 }
@@ -75,6 +78,7 @@ impl<IO> Driver<IO> {
             wpos: 0,
             write_limit,
             need_flush: false,
+            direct_writes: true,
             done: false,
             span,
         }
@@ -194,7 +198,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.wpos = 0;
         }
         let mut direct_progress = false;
-        if self.wbuf.is_empty() {
+        if self.wbuf.is_empty() && self.direct_writes {
             // A large frame goes straight from its pipe to the link.
             let io = &mut self.io;
             let mut write =
@@ -206,6 +210,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             match sent {
                 Ok(0) => {}
                 Ok(n) => {
+                    if n == DATA_HEADER_LEN {
+                        // Only the first buffer was taken: futures-io's
+                        // default vectored write (tokio-util's compat has
+                        // it). Each frame would go as its header alone, then
+                        // the payload copied: gather every frame instead.
+                        tracing::debug!(
+                            "the link writes one buffer at a time: frames are gathered"
+                        );
+                        self.direct_writes = false;
+                    }
                     AtomicCounters::add(&self.shared.counters.bytes_out, n as u64);
                     self.need_flush = true;
                     direct_progress = true;

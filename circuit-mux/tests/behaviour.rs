@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use circuit_mux::{Config, Mux, MuxError, Role};
-use common::{close, data, decode_all, drain, pair, pool, Owned};
+use common::{close, data, decode_all, drain, pair, pool, try_decode_all, Owned};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt};
 
 /// A client mux on one end of an in-memory link; the test plays the peer
@@ -309,4 +309,92 @@ fn close_streams_sends_the_epitaph_for_every_stream_and_keeps_the_link() {
         assert_eq!(s.id(), 3);
         assert!(!mux.is_open(0) && !mux.is_open(1));
     });
+}
+
+/// A link end whose writer takes one buffer per write, as futures-io's
+/// default vectored write (and tokio-util's compat) does, and records how
+/// long each write was.
+struct OneBufferAtATime {
+    inner: circuit_stream::Duplex,
+    writes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl AsyncRead for OneBufferAtATime {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for OneBufferAtATime {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.writes.lock().unwrap().push(n);
+        }
+        polled
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+#[test]
+fn a_link_that_writes_one_buffer_at_a_time_still_gets_whole_frames() {
+    let pool = pool();
+    let (ours, mut theirs) = circuit_stream::duplex_pair(1 << 20);
+    let writes = std::sync::Arc::default();
+    let io = OneBufferAtATime {
+        inner: ours,
+        writes: std::sync::Arc::clone(&writes),
+    };
+    let (mux, _incoming, driver) = Mux::new(io, Role::Client, Config::default());
+    futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
+    let sent: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+    futures::executor::block_on(async {
+        let (_read, write) = mux.open().unwrap().into_split();
+        let writer = async {
+            write.write_all(&sent).await.unwrap();
+            write.close("sent");
+        };
+        let reader = async {
+            let mut bytes = Vec::new();
+            let mut buf = vec![0; 1 << 16];
+            loop {
+                let got = AsyncReadExt::read(&mut theirs, &mut buf).await.unwrap();
+                assert!(got > 0, "link ended early");
+                bytes.extend_from_slice(&buf[..got]);
+                if let Ok(frames) = try_decode_all(&bytes) {
+                    if let Some(Owned::Close(..)) = frames.last() {
+                        return frames;
+                    }
+                }
+            }
+        };
+        let ((), frames) = futures::join!(writer, reader);
+        let mut received = Vec::new();
+        for frame in &frames {
+            if let Owned::Data(_, payload) = frame {
+                received.extend_from_slice(payload);
+            }
+        }
+        assert!(received == sent, "the bytes arrived changed");
+    });
+    let writes = writes.lock().unwrap();
+    let headers_alone = writes.iter().filter(|&&n| n == 6).count();
+    assert!(
+        headers_alone <= 1,
+        "{headers_alone} of {} writes were a frame header alone",
+        writes.len()
+    );
 }

@@ -27,7 +27,16 @@ pub fn close(id: u32, epitaph: &str) -> Vec<u8> {
 }
 
 /// Decodes every whole frame in `bytes`; panics on a partial one.
-pub fn decode_all(mut bytes: &[u8]) -> Vec<Owned> {
+pub fn decode_all(bytes: &[u8]) -> Vec<Owned> {
+    match try_decode_all(bytes) {
+        Ok(frames) => frames,
+        Err(needed) => panic!("partial frame, needs {needed}"),
+    }
+}
+
+/// Decodes every frame in `bytes`, or says how many bytes the last,
+/// partial one needs.
+pub fn try_decode_all(mut bytes: &[u8]) -> Result<Vec<Owned>, usize> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         match Frame::decode(bytes).unwrap() {
@@ -40,10 +49,10 @@ pub fn decode_all(mut bytes: &[u8]) -> Vec<Owned> {
                 });
                 bytes = &bytes[consumed..];
             }
-            Decoded::Incomplete { needed } => panic!("partial frame, needs {needed}"),
+            Decoded::Incomplete { needed } => return Err(needed),
         }
     }
-    out
+    Ok(out)
 }
 
 /// Two muxes linked in memory, their drivers spawned on `pool`.
