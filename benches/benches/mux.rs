@@ -5,7 +5,8 @@
 //! on one tokio runtime with 2 workers, and loopback TCP to a server in a
 //! process of its own (`tcp2p`), each process with a runtime of 2 workers:
 //! the set-up of BASELINES.md, where the targets come from. TCP has
-//! `TCP_NODELAY` on, tokio sockets through `tokio_util::compat`. The server
+//! `TCP_NODELAY` on, tokio sockets through
+//! `circuit_transport_tokio::FuturesIo`. The server
 //! echoes every stream back. In each criterion group the same workload
 //! runs over
 //! - `circuit`: `circuit_mux::Mux` (default `Config`) over the link,
@@ -50,6 +51,7 @@ use circuit_benches::process::{serve_if_asked, Handler, Server};
 use circuit_benches::runtime::{runtime, timed, Tasks};
 use circuit_benches::tcp::{connect, echo_server, tcp_pair};
 use circuit_mux::{Config, Mux, Role};
+use circuit_transport_tokio::FuturesIo;
 use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
@@ -164,7 +166,7 @@ impl Link {
                         _server: None,
                     },
                     Kind::Circuit => {
-                        let io = server.connect().await.compat();
+                        let io = FuturesIo::new(server.connect().await);
                         let (client, _, driver) = Mux::new(io, Role::Client, Config::default());
                         Link {
                             opener: Opener::Circuit {
@@ -176,7 +178,7 @@ impl Link {
                             _server: None,
                         }
                     }
-                    Kind::Yamux => yamux_client(server.connect().await.compat()),
+                    Kind::Yamux => yamux_client(FuturesIo::new(server.connect().await)),
                 };
                 link._server = Some(server);
                 link
@@ -187,7 +189,7 @@ impl Link {
             }
             (kind, Medium::Tcp) => {
                 let (client, server) = tcp_pair().await;
-                Link::over(kind, client.compat(), server.compat(), peaks)
+                Link::over(kind, FuturesIo::new(client), FuturesIo::new(server), peaks)
             }
         }
     }
@@ -306,10 +308,10 @@ where
 fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
     let handler: Option<Handler> = match name.as_str() {
         "circuit" => Some(Box::new(|s: TcpStream| {
-            Box::pin(circuit_server(s.compat(), None).1) as BoxFuture<'static, ()>
+            Box::pin(circuit_server(FuturesIo::new(s), None).1) as BoxFuture<'static, ()>
         })),
         "yamux" => Some(Box::new(|s: TcpStream| {
-            Box::pin(yamux_server(s.compat())) as BoxFuture<'static, ()>
+            Box::pin(yamux_server(FuturesIo::new(s))) as BoxFuture<'static, ()>
         })),
         "raw" => Some(Box::new(|s: TcpStream| {
             Box::pin(echo(s.compat())) as BoxFuture<'static, ()>

@@ -3,7 +3,8 @@
 //!
 //! Every throughput and latency workload runs over three media: in-memory
 //! links (`circuit_stream::duplex_pair`) and loopback TCP (`TCP_NODELAY`
-//! on, tokio sockets through `tokio_util::compat`) with all nodes in one
+//! on, tokio sockets through
+//! `circuit_transport_tokio::FuturesIo`) with all nodes in one
 //! process on a tokio runtime with 2 workers (every link future a task),
 //! and `tcp2p`: loopback TCP with `b` and `r1` each in a process of its own
 //! (2 workers each), as BASELINES.md measures W3 ("3 processes"); all
@@ -66,7 +67,7 @@ use circuit_mux::Role as MuxRole;
 use circuit_node::routing::{RouteEvent, RoutingConfig};
 use circuit_node::timer::ManualClock;
 use circuit_node::{IncomingStreams, Node, NodeConfig, PeerEvents};
-use circuit_transport_tokio::TokioTimer;
+use circuit_transport_tokio::{FuturesIo, TokioTimer};
 use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::executor::LocalPool;
 use futures::future::{BoxFuture, RemoteHandle};
@@ -212,10 +213,10 @@ impl Chain {
                     // (`Process` chains are built by `processes`.)
                     let (l, r) = tcp_pair().await;
                     (
-                        left.link_io(l.compat(), MuxRole::Client, Quality::LOCAL_SOCKET)
+                        left.link_io(FuturesIo::new(l), MuxRole::Client, Quality::LOCAL_SOCKET)
                             .boxed_link(),
                         right
-                            .link_io(r.compat(), MuxRole::Server, Quality::LOCAL_SOCKET)
+                            .link_io(FuturesIo::new(r), MuxRole::Server, Quality::LOCAL_SOCKET)
                             .boxed_link(),
                     )
                 }
@@ -252,7 +253,7 @@ impl Chain {
         let (a, mut a_peers, _) =
             Node::new("a", PROTOCOL, config(NodeConfig::leaf())).expect("valid names");
         let link = a.link_io(
-            process::connect(first).await.compat(),
+            FuturesIo::new(process::connect(first).await),
             MuxRole::Client,
             Quality::LOCAL_SOCKET,
         );
@@ -427,7 +428,7 @@ fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
                 let (r1, _, _) = Node::new("r1", PROTOCOL, config(router)).expect("valid names");
                 let up = process::upstream().expect("r1 is told where b is");
                 let link = r1.link_io(
-                    process::connect(up).await.compat(),
+                    FuturesIo::new(process::connect(up).await),
                     MuxRole::Client,
                     Quality::LOCAL_SOCKET,
                 );
@@ -437,7 +438,7 @@ fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
             _ => return None,
         };
         Some(Box::new(move |s: TcpStream| {
-            node.link_io(s.compat(), MuxRole::Server, Quality::LOCAL_SOCKET)
+            node.link_io(FuturesIo::new(s), MuxRole::Server, Quality::LOCAL_SOCKET)
                 .boxed_link()
         }) as Handler)
     })

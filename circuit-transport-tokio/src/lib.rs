@@ -53,6 +53,10 @@
 //!   tokio's clock, for routers.
 //! - [`tokio_io`] / [`TokioDuplex`]: circuit streams with tokio's io traits
 //!   (tokio-util's compat).
+//! - [`FuturesIo`]: a tokio byte stream with futures-io's traits, vectored
+//!   writes passed through (tokio-util's compat writes only their first
+//!   buffer), for a [`Mux`](circuit_mux::Mux) you run yourself. The link
+//!   functions here use it.
 //! - [`Shutdown`]: graceful shutdown of a group of listeners and links.
 //!   Listeners stop accepting; each link runs until every stream on it has
 //!   closed both ways, or until the deadline, when every stream still open
@@ -85,6 +89,6 @@ mod timer;
 pub use circuit_transport::{
     Address, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress, TransportError,
 };
-pub use io::{tokio_io, TokioDuplex};
+pub use io::{tokio_io, FuturesIo, TokioDuplex};
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};
 pub use timer::TokioTimer;

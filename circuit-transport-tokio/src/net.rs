@@ -12,7 +12,8 @@ use circuit_transport::net::{self, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+use crate::io::FuturesIo;
 
 use circuit_transport::{
     Address, LinkOptions, Shutdown, ShutdownReport, ToAddress, TransportError,
@@ -22,10 +23,10 @@ use circuit_transport::{
 struct Tokio;
 
 impl Runtime for Tokio {
-    type Tcp = Compat<TcpStream>;
+    type Tcp = FuturesIo<TcpStream>;
     type TcpListener = TcpListener;
     #[cfg(unix)]
-    type Unix = Compat<tokio::net::UnixStream>;
+    type Unix = FuturesIo<tokio::net::UnixStream>;
     #[cfg(unix)]
     type UnixListener = tokio::net::UnixListener;
 
@@ -53,11 +54,11 @@ impl Runtime for Tokio {
 
     async fn accept_tcp(listener: &TcpListener) -> io::Result<(Self::Tcp, SocketAddr)> {
         let (stream, peer) = listener.accept().await?;
-        Ok((stream.compat(), peer))
+        Ok((FuturesIo::new(stream), peer))
     }
 
     async fn connect_tcp(addrs: &[SocketAddr]) -> io::Result<Self::Tcp> {
-        Ok(TcpStream::connect(addrs).await?.compat())
+        Ok(FuturesIo::new(TcpStream::connect(addrs).await?))
     }
 
     fn set_nodelay(stream: &Self::Tcp) -> io::Result<()> {
@@ -75,12 +76,12 @@ impl Runtime for Tokio {
 
     #[cfg(unix)]
     async fn accept_unix(listener: &Self::UnixListener) -> io::Result<Self::Unix> {
-        Ok(listener.accept().await?.0.compat())
+        Ok(FuturesIo::new(listener.accept().await?.0))
     }
 
     #[cfg(unix)]
     async fn connect_unix(path: &std::path::Path) -> io::Result<Self::Unix> {
-        Ok(tokio::net::UnixStream::connect(path).await?.compat())
+        Ok(FuturesIo::new(tokio::net::UnixStream::connect(path).await?))
     }
 }
 
@@ -97,7 +98,7 @@ pub fn link<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    node.link_io(io.compat(), role, quality)
+    node.link_io(FuturesIo::new(io), role, quality)
 }
 
 /// Spawns a link over any tokio byte stream on the current runtime, in
@@ -115,7 +116,7 @@ where
 {
     tokio::spawn(net::io_link::<Tokio, _>(
         node,
-        io.compat(),
+        FuturesIo::new(io),
         role,
         quality,
         shutdown,
