@@ -3,7 +3,8 @@
 //! Each stream's outgoing pipe is polled with a waker of its own. When the
 //! application writes, that waker puts the stream's id at the back of this
 //! queue (once) and wakes the driver. The driver takes ids from the front,
-//! one frame per stream per turn: round-robin without scanning every stream.
+//! one frame per stream per turn: round-robin without scanning every stream
+//! (a stream alone in the queue may send a few frames in one write).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +57,11 @@ impl ReadyQueue {
         let stream = self.lock().queue.pop_front()?;
         stream.queued.store(false, Ordering::Release);
         Some(stream)
+    }
+
+    /// `true` if no stream is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().queue.is_empty()
     }
 
     /// Registers the driver's waker, woken when a stream is queued or

@@ -5,7 +5,7 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use circuit_frame::{Encode, Frame, MAX_PAYLOAD_LEN};
+use circuit_frame::{Encode, Frame, DATA_HEADER_LEN, MAX_PAYLOAD_LEN};
 use circuit_stream::StreamError;
 
 use super::{Core, Recv};
@@ -19,11 +19,18 @@ const DIRECT_MIN: usize = 8 * 1024;
 /// A vectored write to the link, for [`Core::transmit_direct`].
 pub(crate) type DirectWrite<'a, 'b> = &'a mut dyn FnMut(&[IoSlice<'_>]) -> Poll<io::Result<usize>>;
 
+/// At most this many data frames of one stream go out in one direct
+/// (vectored) write, when no other stream waits: 4 full frames are the
+/// 256 KiB a gathered write takes.
+const DIRECT_FRAMES: usize = 4;
+
 /// What one turn of a stream put out.
 enum Sent {
     Nothing,
     Gathered,
-    Direct(usize),
+    /// Bytes the link took, and frames sent (the rest of a frame the link
+    /// took only part of is in the gather buffer).
+    Direct(usize, u64),
     WouldBlock,
 }
 
@@ -54,9 +61,11 @@ impl Core {
 
     /// For the driver: sends the next ready stream's frame straight from
     /// its pipe to the link with `write` (a vectored write), sparing a copy
-    /// into the gather buffer, when the frame is large. Small frames, close
-    /// frames and whatever part of a frame `write` did not take go to
-    /// `out`. Returns the bytes `write` took.
+    /// into the gather buffer, when the frame is large; with no other
+    /// stream waiting, up to [`DIRECT_FRAMES`] of its frames in the one
+    /// write, so that the link gets writes as large as gathered ones. Small
+    /// frames, close frames and whatever part of a frame `write` did not
+    /// take go to `out`. Returns the bytes `write` took.
     pub(crate) fn transmit_direct(
         &mut self,
         out: &mut Vec<u8>,
@@ -69,7 +78,7 @@ impl Core {
             return Ok(0);
         };
         match self.transmit_one(&waker, out, Some(write))? {
-            Sent::Direct(n) => Ok(n),
+            Sent::Direct(n, _) => Ok(n),
             Sent::Gathered | Sent::Nothing | Sent::WouldBlock => Ok(0),
         }
     }
@@ -89,33 +98,23 @@ impl Core {
         };
         let w = Waker::from(Arc::clone(waker));
         let mut cx = Context::from_waker(&w);
+        // One stream alone may send several frames in one write: fair
+        // turns only matter when others wait.
+        let most = match self.ready.is_empty() {
+            true => DIRECT_FRAMES,
+            false => 1,
+        };
         let polled = source.poll_read_with(&mut cx, 1, |buf| {
-            let n = buf.len().min(MAX_PAYLOAD_LEN);
-            let payload = buf.get(..n).unwrap_or(&[]);
-            // `n` is at most 65535 by the line above.
-            let header = Frame::data_header(id, n as u16);
-            match direct.as_mut().filter(|_| n >= DIRECT_MIN) {
-                Some(write) => {
-                    match write(&[IoSlice::new(&header), IoSlice::new(payload)]) {
-                        Poll::Ready(Ok(written)) => {
-                            // The rest of this frame must go before any other.
-                            match written.checked_sub(header.len()) {
-                                Some(sent) => {
-                                    out.extend_from_slice(payload.get(sent..).unwrap_or(&[]))
-                                }
-                                None => {
-                                    out.extend_from_slice(header.get(written..).unwrap_or(&[]));
-                                    out.extend_from_slice(payload);
-                                }
-                            }
-                            (Ok(Sent::Direct(written)), n)
-                        }
-                        Poll::Ready(Err(e)) => (Err(e), 0),
-                        Poll::Pending => (Ok(Sent::WouldBlock), 0),
-                    }
-                }
+            match direct
+                .as_mut()
+                .filter(|_| buf.len().min(MAX_PAYLOAD_LEN) >= DIRECT_MIN)
+            {
+                Some(write) => write_direct(id, buf, most, write, out),
                 None => {
-                    out.extend_from_slice(&header);
+                    let n = buf.len().min(MAX_PAYLOAD_LEN);
+                    let payload = buf.get(..n).unwrap_or(&[]);
+                    // `n` is at most 65535 by the line above.
+                    out.extend_from_slice(&Frame::data_header(id, n as u16));
                     out.extend_from_slice(payload);
                     (Ok(Sent::Gathered), n)
                 }
@@ -128,9 +127,14 @@ impl Core {
                 // back after the others.
                 self.ready.push_quiet(waker);
                 let sent = result?;
-                if !matches!(sent, Sent::WouldBlock) {
+                let frames = match sent {
+                    Sent::WouldBlock => 0,
+                    Sent::Direct(_, frames) => frames,
+                    Sent::Nothing | Sent::Gathered => 1,
+                };
+                if frames > 0 {
                     st.peer_knows = true;
-                    AtomicCounters::add(&self.counters.frames_out, 1);
+                    AtomicCounters::add(&self.counters.frames_out, frames);
                 }
                 Ok(sent)
             }
@@ -159,5 +163,138 @@ impl Core {
                 Ok(Sent::Gathered)
             }
         }
+    }
+}
+
+/// Writes up to `most` data frames of stream `id` from `buf` (the front of
+/// its pipe) in one vectored write; the part of a frame the write did not
+/// take goes to `out`, to be sent before anything else. Returns what was
+/// sent and the payload bytes consumed from `buf`.
+fn write_direct(
+    id: u32,
+    buf: &[u8],
+    most: usize,
+    write: DirectWrite<'_, '_>,
+    out: &mut Vec<u8>,
+) -> (io::Result<Sent>, usize) {
+    let mut headers = [[0; DATA_HEADER_LEN]; DIRECT_FRAMES];
+    let mut payloads: [&[u8]; DIRECT_FRAMES] = [&[]; DIRECT_FRAMES];
+    let mut frames = 0;
+    let mut rest = buf;
+    while frames < most.min(DIRECT_FRAMES) && !rest.is_empty() {
+        let (payload, after) = rest.split_at(rest.len().min(MAX_PAYLOAD_LEN));
+        // At most 65535 by the line above.
+        headers[frames] = Frame::data_header(id, payload.len() as u16);
+        payloads[frames] = payload;
+        rest = after;
+        frames += 1;
+    }
+    let mut slices = [IoSlice::new(&[]); 2 * DIRECT_FRAMES];
+    for (i, (header, payload)) in headers.iter().zip(&payloads).take(frames).enumerate() {
+        slices[2 * i] = IoSlice::new(header);
+        slices[2 * i + 1] = IoSlice::new(payload);
+    }
+    let written = match write(&slices[..2 * frames]) {
+        Poll::Ready(Ok(written)) => written,
+        Poll::Ready(Err(e)) => return (Err(e), 0),
+        Poll::Pending => return (Ok(Sent::WouldBlock), 0),
+    };
+    // Whole frames the write took, then the one it took part of, whose
+    // rest must go out next (the first frame goes on whatever happened).
+    let mut left = written;
+    let mut consumed = 0;
+    let mut sent = 0;
+    for (header, payload) in headers.iter().zip(&payloads).take(frames) {
+        let len = header.len() + payload.len();
+        if left >= len {
+            left -= len;
+        } else if left > 0 || sent == 0 {
+            match left.checked_sub(header.len()) {
+                Some(taken) => out.extend_from_slice(payload.get(taken..).unwrap_or(&[])),
+                None => {
+                    out.extend_from_slice(header.get(left..).unwrap_or(&[]));
+                    out.extend_from_slice(payload);
+                }
+            }
+            left = 0;
+        } else {
+            break;
+        }
+        consumed += payload.len();
+        sent += 1;
+    }
+    (Ok(Sent::Direct(written, sent)), consumed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes of `frames` frames of stream 7 cut from `buf`, as sent.
+    fn encoded(buf: &[u8], frames: usize) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for payload in buf.chunks(MAX_PAYLOAD_LEN).take(frames) {
+            Frame::data(7, payload).unwrap().encode_to_vec(&mut wire);
+        }
+        wire
+    }
+
+    /// Runs `write_direct` on `buf` with a link that takes `take` bytes;
+    /// returns the bytes the link took followed by `out`, the payload
+    /// consumed and the frames counted.
+    fn direct(buf: &[u8], most: usize, take: usize) -> (Vec<u8>, usize, u64) {
+        let mut link = Vec::new();
+        let mut write = |slices: &[IoSlice<'_>]| {
+            let mut left = take;
+            for slice in slices {
+                let n = left.min(slice.len());
+                link.extend_from_slice(&slice[..n]);
+                left -= n;
+            }
+            Poll::Ready(Ok(take.min(slices.iter().map(|s| s.len()).sum())))
+        };
+        let mut out = Vec::new();
+        let (sent, consumed) = write_direct(7, buf, most, &mut write, &mut out);
+        let Ok(Sent::Direct(written, frames)) = sent else {
+            panic!("not a direct write");
+        };
+        assert_eq!(written, link.len(), "what the write returned");
+        link.extend_from_slice(&out);
+        (link, consumed, frames)
+    }
+
+    #[test]
+    fn whole_frames_then_the_rest_of_a_cut_one_and_nothing_after_it() {
+        let buf: Vec<u8> = (0..5 * MAX_PAYLOAD_LEN + 100).map(|i| i as u8).collect();
+        let frame = DATA_HEADER_LEN + MAX_PAYLOAD_LEN;
+        // (bytes the link takes, frames that must end up sent).
+        let cases = [
+            (0, 1),
+            (3, 1),
+            (DATA_HEADER_LEN, 1),
+            (DATA_HEADER_LEN + 10, 1),
+            (frame, 1),
+            (frame + 2, 2),
+            (2 * frame, 2),
+            (3 * frame + 100, 4),
+            (4 * frame, 4),
+        ];
+        for (take, frames) in cases {
+            let (wire, consumed, counted) = direct(&buf, DIRECT_FRAMES, take);
+            assert_eq!(counted, frames as u64, "take {take}");
+            assert_eq!(consumed, frames * MAX_PAYLOAD_LEN, "take {take}");
+            assert_eq!(wire, encoded(&buf, frames), "take {take}");
+        }
+    }
+
+    #[test]
+    fn one_frame_when_others_wait_and_a_short_last_frame() {
+        let buf: Vec<u8> = (0..MAX_PAYLOAD_LEN + 100).map(|i| i as u8).collect();
+        let (wire, consumed, frames) = direct(&buf, 1, usize::MAX);
+        assert_eq!((consumed, frames), (MAX_PAYLOAD_LEN, 1));
+        assert_eq!(wire, encoded(&buf, 1));
+        let (wire, consumed, frames) = direct(&buf, DIRECT_FRAMES, usize::MAX);
+        assert_eq!((consumed, frames), (buf.len(), 2));
+        assert_eq!(wire, encoded(&buf, 2));
     }
 }
