@@ -42,6 +42,19 @@ pub async fn wait_for(events: &mut PeerEvents, event: RouteEvent) {
     panic!("peer events ended before {event:?}");
 }
 
+/// A Unix socket path of this test process for scenario `tag` of
+/// runtime `R`, with no file there.
+#[cfg(unix)]
+pub fn socket_path<R: TestRuntime>(tag: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "circuit-{}-{tag}-{}.sock",
+        R::NAME,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
 pub async fn reachable(events: &mut PeerEvents, peer: &str) {
     wait_for(events, RouteEvent::PeerReachable(peer.parse().unwrap())).await
 }
@@ -260,12 +273,7 @@ pub mod shutdown {
     #[cfg(unix)]
     pub async fn a_unix_socket_is_released_when_shutdown_resolves<R: TestRuntime>() {
         let (node, _, _) = leaf("n");
-        let path = std::env::temp_dir().join(format!(
-            "circuit-{}-release-{}.sock",
-            R::NAME,
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
+        let path = socket_path::<R>("release");
         for round in 0..50 {
             let listener = R::listen(&node, Address::unix(&path)).await.unwrap();
             let report = R::listener_group(&listener)
@@ -379,12 +387,7 @@ pub mod errors {
     #[cfg(unix)]
     pub async fn a_unix_path_in_use_says_so<R: TestRuntime>() {
         let (node, _, _) = leaf("n");
-        let path = std::env::temp_dir().join(format!(
-            "circuit-{}-inuse-{}.sock",
-            R::NAME,
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
+        let path = socket_path::<R>("inuse");
         let first = R::listen(&node, Address::unix(&path)).await.unwrap();
         let error = R::listen(&node, Address::unix(&path)).await.unwrap_err();
         assert!(
@@ -462,12 +465,7 @@ pub mod mesh {
 
     #[cfg(unix)]
     pub async fn over_a_unix_socket<R: TestRuntime>() {
-        let path = std::env::temp_dir().join(format!(
-            "circuit-{}-mesh-{}.sock",
-            R::NAME,
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
+        let path = socket_path::<R>("mesh");
         through_a_router::<R>(Address::unix(&path)).await;
         assert!(!path.exists(), "the listener removes its socket file");
     }
