@@ -98,9 +98,9 @@ impl Core {
         };
         let w = Waker::from(Arc::clone(waker));
         let mut cx = Context::from_waker(&w);
-        // One stream alone may send several frames in one write: fair
-        // turns only matter when others wait.
-        let most = match self.ready.is_empty() {
+        // One stream alone may send several frames in one direct write:
+        // fair turns only matter when others wait.
+        let most = match direct.is_some() && self.ready.is_empty() {
             true => DIRECT_FRAMES,
             false => 1,
         };
