@@ -398,3 +398,57 @@ fn a_link_that_writes_one_buffer_at_a_time_still_gets_whole_frames() {
         writes.len()
     );
 }
+
+#[test]
+fn streams_with_data_take_turns_one_frame_each() {
+    let pool = pool();
+    let (ours, mut theirs) = circuit_stream::duplex_pair(1 << 20);
+    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, Config::default());
+    // Both streams hold ~200 KiB (four frames each) before the driver runs.
+    let len = 200 << 10;
+    let streams: Vec<_> = (0..2).map(|_| mux.open().unwrap().into_split()).collect();
+    futures::executor::block_on(async {
+        for (i, (_, write)) in streams.iter().enumerate() {
+            write.write_all(&vec![i as u8; len]).await.unwrap();
+        }
+    });
+    futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
+    let frames = futures::executor::block_on(async {
+        let mut bytes = Vec::new();
+        let mut buf = vec![0; 1 << 16];
+        loop {
+            let got = AsyncReadExt::read(&mut theirs, &mut buf).await.unwrap();
+            assert!(got > 0, "link ended early");
+            bytes.extend_from_slice(&buf[..got]);
+            if let Ok(frames) = try_decode_all(&bytes) {
+                let sent: usize = frames
+                    .iter()
+                    .map(|f| match f {
+                        Owned::Data(_, p) => p.len(),
+                        Owned::Close(..) => 0,
+                    })
+                    .sum();
+                if sent == 2 * len {
+                    return frames;
+                }
+            }
+        }
+    });
+    let ids: Vec<u32> = frames
+        .iter()
+        .map(|f| match f {
+            Owned::Data(id, _) => *id,
+            Owned::Close(id, _) => panic!("stream {id} closed"),
+        })
+        .collect();
+    // While both have data, no stream sends two frames in a row.
+    let first_id = ids[0];
+    let a_frames = ids.iter().filter(|&&id| id == first_id).count();
+    let b_frames = ids.len() - a_frames;
+    let both = 2 * a_frames.min(b_frames);
+    assert!(a_frames >= 4 && b_frames >= 4, "{ids:?}");
+    assert!(
+        ids[..both].windows(2).all(|w| w[0] != w[1]),
+        "the streams did not alternate: {ids:?}"
+    );
+}
