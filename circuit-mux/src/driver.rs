@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use circuit_frame::{CLOSE_HEADER_LEN, DATA_HEADER_LEN};
 use futures::io::{AsyncRead, AsyncWrite};
 
-use crate::core::Direct;
+use crate::core::{Direct, DirectSent};
 use crate::counters::AtomicCounters;
 use crate::handle::Shared;
 use crate::MuxError;
@@ -198,6 +198,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.wpos = 0;
         }
         let mut direct_progress = false;
+        let mut next_direct = false;
         if self.wbuf.is_empty() && self.direct_writes {
             // A large frame goes straight from its pipe to the link.
             let io = &mut self.io;
@@ -208,8 +209,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 .lock()
                 .transmit_direct(&mut self.wbuf, &mut write);
             match sent {
-                Ok(0) => {}
-                Ok(n) => {
+                Ok(DirectSent::Nothing) | Ok(DirectSent::Blocked { alone: false }) => {}
+                // The link is full and no other stream waits: frames
+                // gathered now would only be copied, and go out no sooner.
+                Ok(DirectSent::Blocked { alone: true }) => return Ok(false),
+                Ok(DirectSent::Wrote { written: n, alone }) => {
+                    next_direct = alone;
                     if n == DATA_HEADER_LEN {
                         // Only the first buffer was taken: futures-io's
                         // default vectored write (tokio-util's compat has
@@ -227,6 +232,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => direct_progress = true,
                 Err(e) => return Err(self.io_error(e)),
             }
+        }
+        if next_direct && self.wbuf.is_empty() {
+            // A stream alone: the next round writes its next frames
+            // straight too, rather than copying them into the gather buffer.
+            return Ok(true);
         }
         if self.wbuf.len() - self.wpos < self.write_limit {
             let limit = self.wpos + self.write_limit;

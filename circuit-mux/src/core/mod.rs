@@ -29,6 +29,7 @@ const MAX_PENDING_CONTROL: usize = 1024;
 mod receive;
 pub(crate) use receive::Direct;
 mod transmit;
+pub(crate) use transmit::DirectSent;
 
 /// The state of the peer-to-us direction of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +106,8 @@ pub struct Core {
     control: VecDeque<(u32, String)>,
     /// The data frame whose payload is arriving.
     in_frame: Option<InFrame>,
-    /// The payload length of the latest data frame header.
-    last_data_len: usize,
+    /// The payload lengths of the latest two data frame headers.
+    last_data_len: [usize; 2],
     /// Streams that may hold received bytes not yet read.
     dirty: HashSet<u32>,
     receive_buffered: usize,
@@ -148,7 +149,7 @@ impl Core {
             accepting: true,
             control: VecDeque::new(),
             in_frame: None,
-            last_data_len: 0,
+            last_data_len: [0; 2],
             dirty: HashSet::new(),
             receive_buffered: 0,
             ready,

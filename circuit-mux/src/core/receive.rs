@@ -97,7 +97,7 @@ impl Core {
             }
             let len = usize::from(u16::from_le_bytes([l0, l1]));
             if len > 0 {
-                self.last_data_len = len;
+                self.last_data_len = [self.last_data_len[1], len];
                 self.on_data(id)?;
                 self.in_frame = Some(InFrame {
                     id,
@@ -180,7 +180,13 @@ impl Core {
         };
         let want = frame.remaining + DATA_HEADER_LEN;
         let len = match sink.capacity() {
-            Some(capacity) => want.min(capacity.saturating_sub(sink.buffered())),
+            // With less room than that, payload only: the next header
+            // would be cut, and a part of a header makes the next read
+            // go through the read buffer.
+            Some(capacity) => match capacity.saturating_sub(sink.buffered()) {
+                room if room < want => room.min(frame.remaining),
+                _ => want,
+            },
             None => want,
         };
         if len < min {
@@ -225,7 +231,7 @@ impl Core {
     /// buffer should ask for: when the latest data frame was at least
     /// `large`, only the rest of the frame in progress and the next header.
     fn not_now(&self, large: usize) -> Direct {
-        let hint = (self.last_data_len >= large)
+        let hint = (self.last_data_len.iter().any(|&len| len >= large))
             .then(|| self.in_frame.map_or(0, |f| f.remaining) + DATA_HEADER_LEN);
         Direct::NotNow(hint)
     }

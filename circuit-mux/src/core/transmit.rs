@@ -24,6 +24,18 @@ pub(crate) type DirectWrite<'a, 'b> = &'a mut dyn FnMut(&[IoSlice<'_>]) -> Poll<
 /// 256 KiB a gathered write takes.
 const DIRECT_FRAMES: usize = 4;
 
+/// What [`Core::transmit_direct`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirectSent {
+    /// Nothing went straight to the link: gather as usual.
+    Nothing,
+    /// The link took `written` bytes of a stream's frames; `alone` if no
+    /// other stream was waiting.
+    Wrote { written: usize, alone: bool },
+    /// A stream's frames were ready but the link took nothing.
+    Blocked { alone: bool },
+}
+
 /// What one turn of a stream put out.
 enum Sent {
     Nothing,
@@ -63,24 +75,26 @@ impl Core {
     /// its pipe to the link with `write` (a vectored write), sparing a copy
     /// into the gather buffer, when the frame is large; with no other
     /// stream waiting, up to [`DIRECT_FRAMES`] of its frames in the one
-    /// write, so that the link gets writes as large as gathered ones. Small
-    /// frames, close frames and whatever part of a frame `write` did not
-    /// take go to `out`. Returns the bytes `write` took.
+    /// write (and a short last frame with them), so that the link gets
+    /// writes as large as gathered ones. Small frames, close frames and
+    /// whatever part of a frame `write` did not take go to `out`.
     pub(crate) fn transmit_direct(
         &mut self,
         out: &mut Vec<u8>,
         write: DirectWrite<'_, '_>,
-    ) -> io::Result<usize> {
+    ) -> io::Result<DirectSent> {
         if !self.control.is_empty() {
-            return Ok(0);
+            return Ok(DirectSent::Nothing);
         }
         let Some(waker) = self.ready.pop() else {
-            return Ok(0);
+            return Ok(DirectSent::Nothing);
         };
-        match self.transmit_one(&waker, out, Some(write))? {
-            Sent::Direct(n, _) => Ok(n),
-            Sent::Gathered | Sent::Nothing | Sent::WouldBlock => Ok(0),
-        }
+        let alone = self.ready.is_empty();
+        Ok(match self.transmit_one(&waker, out, Some(write))? {
+            Sent::Direct(written, _) => DirectSent::Wrote { written, alone },
+            Sent::WouldBlock => DirectSent::Blocked { alone },
+            Sent::Gathered | Sent::Nothing => DirectSent::Nothing,
+        })
     }
 
     fn transmit_one(
@@ -167,7 +181,8 @@ impl Core {
 }
 
 /// Writes up to `most` data frames of stream `id` from `buf` (the front of
-/// its pipe) in one vectored write; the part of a frame the write did not
+/// its pipe) in one vectored write, and a short frame after
+/// [`DIRECT_FRAMES`] full ones if that ends `buf`; the part of a frame the write did not
 /// take goes to `out`, to be sent before anything else. Returns what was
 /// sent and the payload bytes consumed from `buf`.
 fn write_direct(
@@ -177,11 +192,17 @@ fn write_direct(
     write: DirectWrite<'_, '_>,
     out: &mut Vec<u8>,
 ) -> (io::Result<Sent>, usize) {
-    let mut headers = [[0; DATA_HEADER_LEN]; DIRECT_FRAMES];
-    let mut payloads: [&[u8]; DIRECT_FRAMES] = [&[]; DIRECT_FRAMES];
+    let mut headers = [[0; DATA_HEADER_LEN]; DIRECT_FRAMES + 1];
+    let mut payloads: [&[u8]; DIRECT_FRAMES + 1] = [&[]; DIRECT_FRAMES + 1];
     let mut frames = 0;
     let mut rest = buf;
-    while frames < most.min(DIRECT_FRAMES) && !rest.is_empty() {
+    let most = most.min(DIRECT_FRAMES);
+    // A short last frame goes with full ones rather than in a write of its
+    // own (a stream's full pipe is 4 full frames and 4 bytes, say).
+    let tail = |frames: usize, rest: &[u8]| {
+        most == DIRECT_FRAMES && frames == most && rest.len() < DIRECT_MIN
+    };
+    while !rest.is_empty() && (frames < most || tail(frames, rest)) {
         let (payload, after) = rest.split_at(rest.len().min(MAX_PAYLOAD_LEN));
         // At most 65535 by the line above.
         headers[frames] = Frame::data_header(id, payload.len() as u16);
@@ -189,7 +210,7 @@ fn write_direct(
         rest = after;
         frames += 1;
     }
-    let mut slices = [IoSlice::new(&[]); 2 * DIRECT_FRAMES];
+    let mut slices = [IoSlice::new(&[]); 2 * (DIRECT_FRAMES + 1)];
     for (i, (header, payload)) in headers.iter().zip(&payloads).take(frames).enumerate() {
         slices[2 * i] = IoSlice::new(header);
         slices[2 * i + 1] = IoSlice::new(payload);
@@ -296,5 +317,32 @@ mod tests {
         let (wire, consumed, frames) = direct(&buf, DIRECT_FRAMES, usize::MAX);
         assert_eq!((consumed, frames), (buf.len(), 2));
         assert_eq!(wire, encoded(&buf, 2));
+    }
+
+    #[test]
+    fn a_short_last_frame_goes_with_four_full_ones_when_the_stream_is_alone() {
+        // A full 256 KiB pipe: four full frames and 4 bytes.
+        let buf: Vec<u8> = (0..4 * MAX_PAYLOAD_LEN + 4).map(|i| i as u8).collect();
+        let (wire, consumed, frames) = direct(&buf, DIRECT_FRAMES, usize::MAX);
+        assert_eq!((consumed, frames), (buf.len(), 5));
+        assert_eq!(wire, encoded(&buf, 5));
+        // With others waiting, one frame.
+        let (_, consumed, frames) = direct(&buf, 1, usize::MAX);
+        assert_eq!((consumed, frames), (MAX_PAYLOAD_LEN, 1));
+        // A last frame large enough to go straight on its own waits its turn.
+        let buf: Vec<u8> = (0..4 * MAX_PAYLOAD_LEN + DIRECT_MIN)
+            .map(|i| i as u8)
+            .collect();
+        let (wire, consumed, frames) = direct(&buf, DIRECT_FRAMES, usize::MAX);
+        assert_eq!((consumed, frames), (4 * MAX_PAYLOAD_LEN, 4));
+        assert_eq!(wire, encoded(&buf, 4));
+        // The short frame's header or payload cut by the write.
+        let frame = DATA_HEADER_LEN + MAX_PAYLOAD_LEN;
+        let buf: Vec<u8> = (0..4 * MAX_PAYLOAD_LEN + 4).map(|i| i as u8).collect();
+        for take in [4 * frame + 2, 4 * frame + DATA_HEADER_LEN + 1] {
+            let (wire, consumed, frames) = direct(&buf, DIRECT_FRAMES, take);
+            assert_eq!((consumed, frames), (buf.len(), 5), "take {take}");
+            assert_eq!(wire, encoded(&buf, 5), "take {take}");
+        }
     }
 }

@@ -1,0 +1,211 @@
+//! How the driver uses its link: which bytes go in vectored writes
+//! straight from a stream's pipe, which are copied, and how large the
+//! reads it asks for are.
+
+mod common;
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use circuit_mux::{Config, Mux, Role};
+use common::{data, drain, pool, try_decode_all, Owned};
+use futures::channel::mpsc;
+use futures::{AsyncRead, AsyncWrite, FutureExt, StreamExt};
+
+/// One write the link took: vectored or not, and its length.
+#[derive(Debug, Clone, Copy)]
+struct Write {
+    vectored: bool,
+    len: usize,
+}
+
+/// A link end that refuses every other write (pending, and wakes at once:
+/// a socket whose buffer was full for a moment) and takes the others
+/// whole. It records what it took; it never has anything to read.
+struct FullEveryOtherTime {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    writes: Arc<Mutex<Vec<Write>>>,
+    refuse: bool,
+    wrote: mpsc::UnboundedSender<()>,
+}
+
+impl FullEveryOtherTime {
+    fn take(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>], vectored: bool) -> Poll<usize> {
+        self.refuse = !self.refuse;
+        if !self.refuse {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let mut bytes = self.bytes.lock().unwrap();
+        for buf in bufs {
+            bytes.extend_from_slice(buf);
+        }
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.writes.lock().unwrap().push(Write { vectored, len });
+        let _ = self.wrote.unbounded_send(());
+        Poll::Ready(len)
+    }
+}
+
+impl AsyncRead for FullEveryOtherTime {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for FullEveryOtherTime {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.take(cx, &[IoSlice::new(buf)], false).map(Ok)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.take(cx, bufs, true).map(Ok)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn a_stream_alone_goes_straight_from_its_pipe_even_when_the_link_is_full_at_times() {
+    let pool = pool();
+    let bytes = Arc::new(Mutex::new(Vec::new()));
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let (wrote, mut written) = mpsc::unbounded();
+    let io = FullEveryOtherTime {
+        bytes: Arc::clone(&bytes),
+        writes: Arc::clone(&writes),
+        refuse: false,
+        wrote,
+    };
+    let (mux, _incoming, driver) = Mux::new(io, Role::Client, Config::default());
+    futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
+    let sent: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let frames = futures::executor::block_on(async {
+        let (_read, write) = mux.open().unwrap().into_split();
+        write.write_all(&sent).await.unwrap();
+        write.close("sent");
+        loop {
+            written.next().await.expect("the driver is running");
+            if let Ok(frames) = try_decode_all(&bytes.lock().unwrap()) {
+                if let Some(Owned::Close(..)) = frames.last() {
+                    return frames;
+                }
+            }
+        }
+    });
+    let mut received = Vec::new();
+    for frame in &frames {
+        if let Owned::Data(_, payload) = frame {
+            received.extend_from_slice(payload);
+        }
+    }
+    assert!(received == sent, "the bytes arrived changed");
+    let writes = writes.lock().unwrap();
+    let copied: usize = writes.iter().filter(|w| !w.vectored).map(|w| w.len).sum();
+    // Gathering while the link was full would copy up to 256 KiB each time.
+    assert!(
+        copied < 16 << 10,
+        "{copied} bytes were copied into the gather buffer; writes: {writes:?}"
+    );
+    // And the writes are large: full pipes, not one frame at a time.
+    let straight = writes.iter().filter(|w| w.vectored).count();
+    assert!(
+        straight <= 2 * sent.len() / (256 << 10),
+        "{straight} vectored writes for {} bytes",
+        sent.len()
+    );
+}
+
+/// A link end that holds `input` and hands it out as asked, recording
+/// how many bytes each read asked for; it takes and drops every write.
+struct Recorded {
+    input: Vec<u8>,
+    at: usize,
+    asked: Arc<Mutex<Vec<usize>>>,
+}
+
+impl AsyncRead for Recorded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.asked.lock().unwrap().push(buf.len());
+        let n = buf.len().min(self.input.len() - self.at);
+        buf[..n].copy_from_slice(&self.input[self.at..self.at + n]);
+        self.at += n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl AsyncWrite for Recorded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn a_short_frame_among_large_ones_does_not_send_the_next_large_one_through_the_read_buffer() {
+    // What a full 256 KiB send pipe makes: four full frames and a short one.
+    let mut input = Vec::new();
+    let mut sent = Vec::new();
+    for round in 0..8u8 {
+        for (i, len) in [65_535, 65_535, 65_535, 65_535, 4].into_iter().enumerate() {
+            let payload = vec![round.wrapping_mul(5).wrapping_add(i as u8); len];
+            input.extend_from_slice(&data(1, &payload));
+            sent.extend_from_slice(&payload);
+        }
+    }
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let io = Recorded {
+        input,
+        at: 0,
+        asked: Arc::clone(&asked),
+    };
+    let pool = pool();
+    let (_mux, mut incoming, driver) = Mux::new(io, Role::Client, Config::default());
+    futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
+    let (got, _epitaph) = futures::executor::block_on(async {
+        let stream = incoming.next().await.expect("the peer's stream");
+        let (read, _write) = stream.into_stream().into_split();
+        drain(&read).await
+    });
+    assert!(got == sent, "the bytes arrived changed");
+    let asked = asked.lock().unwrap();
+    // The first read knows nothing of the traffic; after it, every read
+    // is a frame's payload straight into the stream (with the next
+    // header), or just what a short frame needs. A read of the whole read
+    // buffer would copy the large frames behind a short one.
+    let frame = 65_535 + 6;
+    assert!(
+        asked.iter().skip(1).all(|&n| n <= frame),
+        "reads asked for {asked:?}"
+    );
+}
