@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 use circuit_benches::config::{criterion, full, report_enabled, Medium, MIB, PIPE};
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
 use circuit_benches::process::{self, serve_if_asked, Handler, Server};
-use circuit_benches::runtime::{context_switches, cpu_time, runtime, timed, Tasks};
+use circuit_benches::runtime::{context_switches, cpu_times, runtime, timed, CpuTimes, Tasks};
 use circuit_benches::tcp::{connect, echo_server, tcp_pair};
 use circuit_frame::{Name, Quality};
 use circuit_mux::Role as MuxRole;
@@ -160,7 +160,7 @@ struct Chain {
     /// process).
     routers: Vec<Node>,
     /// The server processes of a `tcp2p` chain.
-    _servers: Vec<Server>,
+    servers: Vec<Server>,
 }
 
 enum Opener {
@@ -230,7 +230,7 @@ impl Chain {
             opener: Opener::Node(a),
             routers,
             _tasks: tasks,
-            _servers: Vec::new(),
+            servers: Vec::new(),
         }
     }
 
@@ -263,7 +263,7 @@ impl Chain {
             opener: Opener::Node(a),
             routers: Vec::new(),
             _tasks: tasks.into(),
-            _servers: servers,
+            servers,
         }
     }
 
@@ -273,7 +273,7 @@ impl Chain {
                 opener: Opener::RawMemory,
                 routers: Vec::new(),
                 _tasks: Tasks::default(),
-                _servers: Vec::new(),
+                servers: Vec::new(),
             },
             Medium::Tcp => {
                 let (addr, accept) = echo_server().await;
@@ -281,7 +281,7 @@ impl Chain {
                     opener: Opener::RawTcp(addr),
                     routers: Vec::new(),
                     _tasks: vec![accept].into(),
-                    _servers: Vec::new(),
+                    servers: Vec::new(),
                 }
             }
             Medium::Process => {
@@ -290,7 +290,7 @@ impl Chain {
                     opener: Opener::RawTcp(server.addr()),
                     routers: Vec::new(),
                     _tasks: Tasks::default(),
-                    _servers: vec![server],
+                    servers: vec![server],
                 }
             }
         }
@@ -306,7 +306,7 @@ impl Chain {
             opener: Opener::RawTcp(addr),
             routers: Vec::new(),
             _tasks: tasks.into(),
-            _servers: servers,
+            servers,
         };
         match (medium, relay) {
             (Medium::Tcp, Relay::Copy) => {
@@ -689,13 +689,23 @@ fn converge_group(c: &mut Criterion) {
     group.finish();
 }
 
-/// What [`cpu_per_byte`] measured: bytes one way, wall time, and the CPU
-/// time and context switches of the whole process.
+/// What [`cpu_per_byte`] measured: bytes one way, wall time, the CPU
+/// times of this process and of each server process (`tcp2p`), and the
+/// context switches of this process.
 struct Cost {
     bytes: u64,
     wall: Duration,
-    cpu: Duration,
+    this: CpuTimes,
+    servers: Vec<(String, CpuTimes)>,
     switches: u64,
+}
+
+impl Cost {
+    /// CPU time of every process.
+    fn cpu(&self) -> Duration {
+        let all = std::iter::once(&self.this).chain(self.servers.iter().map(|(_, t)| t));
+        all.map(|t| t.user + t.system).sum()
+    }
 }
 
 /// Runs one-stream echoes over `chain` for at least `span`.
@@ -708,7 +718,15 @@ fn cpu_per_byte(rt: &Runtime, chain: &Arc<Chain>, span: Duration) -> Option<Cost
         1,
         move |c| async move { bulk(&c, 1, total).await },
     );
-    let cpu_start = cpu_time()?;
+    let servers = |chain: &Chain| -> Option<Vec<CpuTimes>> {
+        chain
+            .servers
+            .iter()
+            .map(|s| cpu_times(&s.pid().to_string()))
+            .collect()
+    };
+    let this_start = cpu_times("self")?;
+    let servers_start = servers(chain)?;
     let switches_start = context_switches()?;
     let start = Instant::now();
     let mut bytes = 0;
@@ -722,10 +740,17 @@ fn cpu_per_byte(rt: &Runtime, chain: &Arc<Chain>, span: Duration) -> Option<Cost
         bytes += total as u64;
     }
     let wall = start.elapsed();
+    let servers_end = servers(chain)?;
     Some(Cost {
         bytes,
         wall,
-        cpu: cpu_time()?.saturating_sub(cpu_start),
+        this: cpu_times("self")?.since(this_start),
+        servers: chain
+            .servers
+            .iter()
+            .zip(servers_end.into_iter().zip(servers_start))
+            .map(|(s, (end, start))| (s.name().to_owned(), end.since(start)))
+            .collect(),
         switches: context_switches()?.saturating_sub(switches_start),
     })
 }
@@ -740,24 +765,25 @@ fn report(_: &mut Criterion) {
     let span = Duration::from_millis(if full() { 3000 } else { 500 });
     println!(
         "\nnode report: one stream echoed in 64 KiB writes for {span:?} per path; \
-         CPU = user + system time of the whole process (both ends, routers, echo), \
-         context switches of its threads"
+         CPU = user + system time of every process (both ends, routers, echo; in tcp2p \
+         also per process: a = this one, and sys = the system share), \
+         context switches of this process's threads"
     );
-    // (Not tcp2p: the CPU time read is this process's only.)
-    for medium in [Medium::Memory, Medium::Tcp] {
+    for medium in [Medium::Memory, Medium::Tcp, Medium::Process] {
         let (mut raw, mut direct) = (None, None);
         for (path, chain) in chains(&rt, medium) {
-            let Some(Cost {
-                bytes,
-                wall,
-                cpu,
-                switches,
-            }) = cpu_per_byte(&rt, &chain, span)
-            else {
-                println!("  (no /proc/self/stat: CPU time not measured)");
+            let Some(cost) = cpu_per_byte(&rt, &chain, span) else {
+                println!("  (no /proc/<pid>/stat: CPU time not measured)");
                 return;
             };
-            let ns_per_byte = cpu.as_secs_f64() * 1e9 / bytes as f64;
+            let Cost {
+                bytes,
+                wall,
+                switches,
+                ..
+            } = cost;
+            let per_byte = |d: Duration| d.as_secs_f64() * 1e9 / bytes as f64;
+            let ns_per_byte = per_byte(cost.cpu());
             match path {
                 Path::Raw => raw = Some(ns_per_byte),
                 Path::Routers(0) => direct = Some(ns_per_byte),
@@ -769,6 +795,20 @@ fn report(_: &mut Criterion) {
                     format!(", {:.2} x direct", ns_per_byte / d)
                 }
                 _ => String::new(),
+            };
+            let processes = if cost.servers.is_empty() {
+                String::new()
+            } else {
+                let one = |name: &str, t: &CpuTimes| {
+                    format!(
+                        "{name} {:.2} (sys {:.2})",
+                        per_byte(t.user + t.system),
+                        per_byte(t.system)
+                    )
+                };
+                let mut parts = vec![one("a", &cost.this)];
+                parts.extend(cost.servers.iter().map(|(name, t)| one(name, t)));
+                format!(" [{}]", parts.join(", "))
             };
             let frames = |n: &Node| {
                 n.snapshot().links.iter().fold((0, 0), |(b, f), l| {
@@ -788,12 +828,12 @@ fn report(_: &mut Criterion) {
                 _ => String::new(),
             };
             println!(
-                "  {:<6} {:<9}: {:7.1} MB/s wall, {:4.2} CPUs busy, {:5.2} ns CPU per byte{ratio}, \
-                 {:5.1} context switches per MB{framing}",
+                "  {:<6} {:<9}: {:7.1} MB/s wall, {:4.2} CPUs busy, {:5.2} ns CPU per byte{ratio}\
+                 {processes}, {:5.1} context switches per MB{framing}",
                 medium.name(),
                 path.name(),
                 bytes as f64 / wall.as_secs_f64() / 1e6,
-                cpu.as_secs_f64() / wall.as_secs_f64(),
+                cost.cpu().as_secs_f64() / wall.as_secs_f64(),
                 ns_per_byte,
                 switches as f64 / (bytes as f64 / 1e6),
             );

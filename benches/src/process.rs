@@ -27,6 +27,7 @@ pub type Handler = Box<dyn FnMut(TcpStream) -> BoxFuture<'static, ()> + Send>;
 
 /// An echo server running in a child process; killed when dropped.
 pub struct Server {
+    name: String,
     child: Child,
     addr: SocketAddr,
 }
@@ -61,9 +62,20 @@ impl Server {
             .parse()
             .unwrap_or_else(|_| panic!("server {name} said {line:?}, not a port"));
         Server {
+            name: name.to_owned(),
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         }
+    }
+
+    /// The server's name, as given to [`spawn`](Server::spawn).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Where the server listens.

@@ -77,12 +77,41 @@ where
 /// CPU time (user + system) of this process so far, from
 /// `/proc/self/stat` (Linux; clock ticks of 10 ms). `None` elsewhere.
 pub fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_times("self").map(|t| t.user + t.system)
+}
+
+/// User and system CPU time of one process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTimes {
+    /// Time in the process's own code.
+    pub user: Duration,
+    /// Time in the kernel on its behalf (system calls, and the network
+    /// stack's work done in its context).
+    pub system: Duration,
+}
+
+impl CpuTimes {
+    /// What was spent between `earlier` and `self`.
+    pub fn since(self, earlier: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// CPU times of process `pid` (a number, or `"self"`) so far, from
+/// `/proc/<pid>/stat` (Linux; clock ticks of 10 ms). `None` elsewhere.
+pub fn cpu_times(pid: &str) -> Option<CpuTimes> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which ends with the last ')'.
     let mut fields = stat.get(stat.rfind(')')? + 2..)?.split_whitespace();
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
+    Some(CpuTimes {
+        user: Duration::from_millis(utime * 10),
+        system: Duration::from_millis(stime * 10),
+    })
 }
 
 /// Context switches (voluntary and not) of this process's live threads so
