@@ -198,7 +198,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.wpos = 0;
         }
         let mut direct_progress = false;
-        let mut next_direct = false;
         if self.wbuf.is_empty() && self.direct_writes {
             // A large frame goes straight from its pipe to the link.
             let io = &mut self.io;
@@ -209,12 +208,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 .lock()
                 .transmit_direct(&mut self.wbuf, &mut write);
             match sent {
-                Ok(DirectSent::Nothing) | Ok(DirectSent::Blocked { alone: false }) => {}
-                // The link is full and no other stream waits: frames
-                // gathered now would only be copied, and go out no sooner.
-                Ok(DirectSent::Blocked { alone: true }) => return Ok(false),
-                Ok(DirectSent::Wrote { written: n, alone }) => {
-                    next_direct = alone;
+                Ok(DirectSent::Nothing) => {}
+                // The link is full: frames gathered now would only be
+                // copied, and go out no sooner.
+                Ok(DirectSent::Blocked) => return Ok(false),
+                Ok(DirectSent::Wrote(n)) => {
                     if n == DATA_HEADER_LEN {
                         // Only the first buffer was taken: futures-io's
                         // default vectored write (tokio-util's compat has
@@ -233,12 +231,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 Err(e) => return Err(self.io_error(e)),
             }
         }
-        if next_direct && self.wbuf.is_empty() {
-            // A stream alone: the next round writes its next frames
-            // straight too, rather than copying them into the gather buffer.
+        if direct_progress && self.wbuf.is_empty() {
+            // The next round writes the next frames straight too, rather
+            // than copying them into the gather buffer.
             return Ok(true);
         }
-        if self.wbuf.len() - self.wpos < self.write_limit {
+        // After a direct write the buffer holds only the rest of a frame
+        // the link cut (and perhaps a small frame): that goes alone, and
+        // the next frames straight after it.
+        if !direct_progress && self.wbuf.len() - self.wpos < self.write_limit {
             let limit = self.wpos + self.write_limit;
             self.shared.lock().transmit(&mut self.wbuf, limit);
         }

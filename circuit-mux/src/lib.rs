@@ -23,8 +23,9 @@
 //!   the epitaph; the other direction keeps flowing. The epitaph the peer
 //!   sends is what the local reader's `closed_reason` reports.
 //! - **Fairness.** Streams with data to send take turns, one frame (up to
-//!   64 KiB) each per turn. A stream with no other waiting may send up to
-//!   four frames in one write.
+//!   64 KiB) each per turn. Large frames of up to four streams in turn go
+//!   out in one vectored write straight from their pipes; a stream with no
+//!   other waiting may send up to four frames in one write.
 //! - **Bounded memory.** A stream's outgoing pipe is bounded
 //!   ([`Config::stream_send_buffer`]): writers wait. Each stream may hold
 //!   [`Config::stream_receive_limit`] received bytes not yet read (default

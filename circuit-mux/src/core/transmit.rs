@@ -29,11 +29,10 @@ const DIRECT_FRAMES: usize = 4;
 pub(crate) enum DirectSent {
     /// Nothing went straight to the link: gather as usual.
     Nothing,
-    /// The link took `written` bytes of a stream's frames; `alone` if no
-    /// other stream was waiting.
-    Wrote { written: usize, alone: bool },
-    /// A stream's frames were ready but the link took nothing.
-    Blocked { alone: bool },
+    /// The link took this many bytes of streams' frames.
+    Wrote(usize),
+    /// Frames were ready but the link took nothing.
+    Blocked,
 }
 
 /// What one turn of a stream put out.
@@ -71,13 +70,15 @@ impl Core {
         AtomicCounters::add(&self.counters.frames_out, 1);
     }
 
-    /// For the driver: sends the next ready stream's frame straight from
-    /// its pipe to the link with `write` (a vectored write), sparing a copy
-    /// into the gather buffer, when the frame is large; with no other
-    /// stream waiting, up to [`DIRECT_FRAMES`] of its frames in the one
-    /// write (and a short last frame with them), so that the link gets
-    /// writes as large as gathered ones. Small frames, close frames and
-    /// whatever part of a frame `write` did not take go to `out`.
+    /// For the driver: sends large frames straight from their pipes to the
+    /// link with `write` (a vectored write), sparing a copy into the
+    /// gather buffer. With no other stream waiting, up to
+    /// [`DIRECT_FRAMES`] frames of the one stream (and a short last frame
+    /// with them), so that the link gets writes as large as gathered ones;
+    /// with others waiting, the next frame of each of up to
+    /// [`DIRECT_FRAMES`] streams in queue order, one per stream as their
+    /// turns go. Small frames, close frames and whatever part of a frame
+    /// `write` did not take go to `out`.
     pub(crate) fn transmit_direct(
         &mut self,
         out: &mut Vec<u8>,
@@ -89,11 +90,55 @@ impl Core {
         let Some(waker) = self.ready.pop() else {
             return Ok(DirectSent::Nothing);
         };
-        let alone = self.ready.is_empty();
-        Ok(match self.transmit_one(&waker, out, Some(write))? {
-            Sent::Direct(written, _) => DirectSent::Wrote { written, alone },
-            Sent::WouldBlock => DirectSent::Blocked { alone },
-            Sent::Gathered | Sent::Nothing => DirectSent::Nothing,
+        if self.ready.is_empty() {
+            // Alone: several frames of this stream in one write.
+            return Ok(match self.transmit_one(&waker, out, Some(write))? {
+                Sent::Direct(written, _) => DirectSent::Wrote(written),
+                Sent::WouldBlock => DirectSent::Blocked,
+                Sent::Gathered | Sent::Nothing => DirectSent::Nothing,
+            });
+        }
+        // Others wait: one frame of each of the next streams, in queue
+        // order, up to DIRECT_FRAMES of them, in one write.
+        let mut turns = Vec::with_capacity(DIRECT_FRAMES);
+        let mut leftover = None;
+        let written = write_across(
+            &self.streams,
+            &self.ready,
+            Across {
+                waker: Arc::clone(&waker),
+                level: 0,
+                prior: &[],
+                at: 0,
+                above: &[],
+            },
+            write,
+            out,
+            &mut turns,
+            &mut leftover,
+        );
+        // Back in the queue in the order they went, each after its frame.
+        let mut frames = 0;
+        for (turn, sent) in turns.iter().rev() {
+            self.ready.push_quiet(turn);
+            if *sent {
+                frames += 1;
+                if let Some(st) = self.streams.get_mut(&turn.id) {
+                    st.peer_knows = true;
+                }
+            }
+        }
+        AtomicCounters::add(&self.counters.frames_out, frames);
+        // A stream whose next frame could not go straight takes its turn
+        // the usual way, after the frames written.
+        let leftover = leftover.filter(|w| !turns.iter().any(|(t, _)| Arc::ptr_eq(t, w)));
+        if let Some(stream) = leftover {
+            self.transmit_one(&stream, out, None)?;
+        }
+        Ok(match written? {
+            None => DirectSent::Nothing,
+            Some(Poll::Ready(written)) => DirectSent::Wrote(written),
+            Some(Poll::Pending) => DirectSent::Blocked,
         })
     }
 
@@ -175,6 +220,144 @@ impl Core {
                 }
                 self.finish_if_done(id);
                 Ok(Sent::Gathered)
+            }
+        }
+    }
+}
+
+/// One stream's place in [`write_across`].
+struct Across<'p, 'q> {
+    /// The stream whose next frame this level adds.
+    waker: Arc<StreamWaker>,
+    /// How many streams' frames come before it.
+    level: usize,
+    /// Their headers and payloads.
+    prior: &'q [IoSlice<'p>],
+    /// Their length in bytes.
+    at: usize,
+    /// Their streams.
+    above: &'q [u32],
+}
+
+/// Writes the next frame of each of several streams in one vectored
+/// write: this level's stream adds its frame to `prior`, then the next
+/// stream in the ready queue adds its own, and so on, each holding its
+/// pipe's bytes until the write is done; then each level counts what the
+/// write took of its frame (the rest of a frame cut by the write goes to
+/// `out`). A stream whose next frame is not a large one (or that has
+/// none, or is closed) ends the descent as `leftover`, and the frames
+/// before it go. `None` if no frame was written; every stream with a
+/// frame in the write is in `turns`, with whether its frame was sent.
+#[allow(clippy::too_many_arguments)]
+fn write_across(
+    streams: &std::collections::HashMap<u32, super::StreamState>,
+    ready: &crate::ready::ReadyQueue,
+    here: Across<'_, '_>,
+    write: DirectWrite<'_, '_>,
+    out: &mut Vec<u8>,
+    turns: &mut Vec<(Arc<StreamWaker>, bool)>,
+    leftover: &mut Option<Arc<StreamWaker>>,
+) -> io::Result<Option<Poll<usize>>> {
+    let Across {
+        waker,
+        level,
+        prior,
+        at,
+        above,
+    } = here;
+    let id = waker.id;
+    let go = |write: DirectWrite<'_, '_>, slices: &[IoSlice<'_>]| match slices.is_empty() {
+        true => Ok(None),
+        false => match write(slices) {
+            Poll::Ready(Ok(n)) => Ok(Some(Poll::Ready(n))),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(Some(Poll::Pending)),
+        },
+    };
+    if above.contains(&id) {
+        // Queued again (by its writer) since it was taken: its pipe is
+        // held above. Its turn there puts it back in the queue.
+        return go(write, prior);
+    }
+    let Some(source) = streams.get(&id).and_then(|st| st.source.as_ref()) else {
+        *leftover = Some(waker);
+        return go(write, prior);
+    };
+    let w = Waker::from(Arc::clone(&waker));
+    let mut cx = Context::from_waker(&w);
+    let mut write = Some(write);
+    let polled = source.poll_read_with(&mut cx, 1, |buf| {
+        let n = buf.len().min(MAX_PAYLOAD_LEN);
+        if n < DIRECT_MIN {
+            return (None, 0);
+        }
+        let Some(write) = write.take() else {
+            return (None, 0);
+        };
+        let payload = buf.get(..n).unwrap_or(&[]);
+        // `n` is at most 65535 by the line above.
+        let header = Frame::data_header(id, n as u16);
+        let mut slices = [IoSlice::new(&[]); 2 * DIRECT_FRAMES];
+        let k = prior.len();
+        slices[..k].copy_from_slice(prior);
+        slices[k] = IoSlice::new(&header);
+        slices[k + 1] = IoSlice::new(payload);
+        let slices = &slices[..k + 2];
+        let end = at + header.len() + n;
+        let next = match level + 1 < DIRECT_FRAMES {
+            true => ready.pop(),
+            false => None,
+        };
+        let mut ids = [0; DIRECT_FRAMES];
+        ids[..above.len()].copy_from_slice(above);
+        ids[above.len()] = id;
+        let ids = &ids[..=above.len()];
+        let written = match next {
+            Some(next) => write_across(
+                streams,
+                ready,
+                Across {
+                    waker: next,
+                    level: level + 1,
+                    prior: slices,
+                    at: end,
+                    above: ids,
+                },
+                write,
+                out,
+                turns,
+                leftover,
+            ),
+            None => go(write, slices),
+        };
+        // What the write took of this level's frame.
+        let sent = match written {
+            Ok(Some(Poll::Ready(taken))) if taken >= end => true,
+            // Cut by the write (or the first frame of a write that took
+            // nothing): its rest goes next.
+            Ok(Some(Poll::Ready(taken))) if taken > at || level == 0 => {
+                match (taken - at).checked_sub(header.len()) {
+                    Some(done) => out.extend_from_slice(payload.get(done..).unwrap_or(&[])),
+                    None => {
+                        out.extend_from_slice(header.get(taken - at..).unwrap_or(&[]));
+                        out.extend_from_slice(payload);
+                    }
+                }
+                true
+            }
+            _ => false,
+        };
+        turns.push((Arc::clone(&waker), sent));
+        (Some(written), if sent { n } else { 0 })
+    });
+    match polled {
+        Poll::Ready(Ok(Some(written))) => written,
+        // Pending, closed, or not a large frame: the stream waits.
+        _ => {
+            *leftover = Some(waker);
+            match write {
+                Some(write) => go(write, prior),
+                None => Ok(None),
             }
         }
     }
