@@ -49,6 +49,46 @@ impl FullEveryOtherTime {
     }
 }
 
+/// What a [`FullEveryOtherTime`] link took, as the test sees it.
+struct Taken {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    writes: Arc<Mutex<Vec<Write>>>,
+    written: mpsc::UnboundedReceiver<()>,
+}
+
+impl Taken {
+    /// A client mux over a new [`FullEveryOtherTime`] link; its driver is
+    /// not running yet.
+    fn mux() -> (Mux, circuit_mux::Driver<FullEveryOtherTime>, Taken) {
+        let (wrote, written) = mpsc::unbounded();
+        let taken = Taken {
+            bytes: Arc::default(),
+            writes: Arc::default(),
+            written,
+        };
+        let io = FullEveryOtherTime {
+            bytes: Arc::clone(&taken.bytes),
+            writes: Arc::clone(&taken.writes),
+            refuse: false,
+            wrote,
+        };
+        let (mux, _incoming, driver) = Mux::new(io, Role::Client, Config::default());
+        (mux, driver, taken)
+    }
+
+    /// Waits until the frames taken so far satisfy `done`, and returns them.
+    async fn frames_until(&mut self, done: impl Fn(&[Owned]) -> bool) -> Vec<Owned> {
+        loop {
+            self.written.next().await.expect("the driver is running");
+            if let Ok(frames) = try_decode_all(&self.bytes.lock().unwrap()) {
+                if done(&frames) {
+                    return frames;
+                }
+            }
+        }
+    }
+}
+
 impl AsyncRead for FullEveryOtherTime {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -85,30 +125,16 @@ impl AsyncWrite for FullEveryOtherTime {
 #[test]
 fn a_stream_alone_goes_straight_from_its_pipe_even_when_the_link_is_full_at_times() {
     let pool = pool();
-    let bytes = Arc::new(Mutex::new(Vec::new()));
-    let writes = Arc::new(Mutex::new(Vec::new()));
-    let (wrote, mut written) = mpsc::unbounded();
-    let io = FullEveryOtherTime {
-        bytes: Arc::clone(&bytes),
-        writes: Arc::clone(&writes),
-        refuse: false,
-        wrote,
-    };
-    let (mux, _incoming, driver) = Mux::new(io, Role::Client, Config::default());
+    let (mux, driver, mut taken) = Taken::mux();
     futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
     let sent: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
     let frames = futures::executor::block_on(async {
         let (_read, write) = mux.open().unwrap().into_split();
         write.write_all(&sent).await.unwrap();
         write.close("sent");
-        loop {
-            written.next().await.expect("the driver is running");
-            if let Ok(frames) = try_decode_all(&bytes.lock().unwrap()) {
-                if let Some(Owned::Close(..)) = frames.last() {
-                    return frames;
-                }
-            }
-        }
+        taken
+            .frames_until(|frames| matches!(frames.last(), Some(Owned::Close(..))))
+            .await
     });
     let mut received = Vec::new();
     for frame in &frames {
@@ -117,7 +143,7 @@ fn a_stream_alone_goes_straight_from_its_pipe_even_when_the_link_is_full_at_time
         }
     }
     assert!(received == sent, "the bytes arrived changed");
-    let writes = writes.lock().unwrap();
+    let writes = taken.writes.lock().unwrap();
     let copied: usize = writes.iter().filter(|w| !w.vectored).map(|w| w.len).sum();
     // Gathering while the link was full would copy up to 256 KiB each time.
     assert!(
@@ -213,16 +239,7 @@ fn a_short_frame_among_large_ones_does_not_send_the_next_large_one_through_the_r
 #[test]
 fn several_streams_share_one_straight_write_a_frame_each() {
     let pool = pool();
-    let bytes = Arc::new(Mutex::new(Vec::new()));
-    let writes = Arc::new(Mutex::new(Vec::new()));
-    let (wrote, mut written) = mpsc::unbounded();
-    let io = FullEveryOtherTime {
-        bytes: Arc::clone(&bytes),
-        writes: Arc::clone(&writes),
-        refuse: false,
-        wrote,
-    };
-    let (mux, _incoming, driver) = Mux::new(io, Role::Client, Config::default());
+    let (mux, driver, mut taken) = Taken::mux();
     // Four streams with 200 KiB each (four frames) before the driver runs.
     let len = 200 << 10;
     let streams: Vec<_> = (0..4).map(|_| mux.open().unwrap().into_split()).collect();
@@ -232,23 +249,13 @@ fn several_streams_share_one_straight_write_a_frame_each() {
         }
     });
     futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
-    let frames = futures::executor::block_on(async {
-        loop {
-            written.next().await.expect("the driver is running");
-            if let Ok(frames) = try_decode_all(&bytes.lock().unwrap()) {
-                let sent: usize = frames
-                    .iter()
-                    .map(|f| match f {
-                        Owned::Data(_, p) => p.len(),
-                        Owned::Close(..) => 0,
-                    })
-                    .sum();
-                if sent == 4 * len {
-                    return frames;
-                }
-            }
-        }
-    });
+    let payload = |f: &Owned| match f {
+        Owned::Data(_, p) => p.len(),
+        Owned::Close(..) => 0,
+    };
+    let frames = futures::executor::block_on(
+        taken.frames_until(|frames| frames.iter().map(payload).sum::<usize>() == 4 * len),
+    );
     let mut per_stream = std::collections::HashMap::<u32, Vec<u8>>::new();
     let mut ids = Vec::new();
     for frame in &frames {
@@ -274,7 +281,7 @@ fn several_streams_share_one_straight_write_a_frame_each() {
         sorted.sort_unstable();
         assert_eq!(sorted, [0, 2, 4, 6], "frames in order {ids:?}");
     }
-    let writes = writes.lock().unwrap();
+    let writes = taken.writes.lock().unwrap();
     // Each write carries a frame of each stream straight from its pipe;
     // none goes through the gather buffer (a write of its own per frame,
     // or a copy, before).
