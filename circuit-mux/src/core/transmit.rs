@@ -107,9 +107,7 @@ impl Core {
             &self.ready,
             Across {
                 waker: Arc::clone(&waker),
-                level: 0,
                 prior: &[],
-                at: 0,
                 above: &[],
             },
             write,
@@ -229,12 +227,8 @@ impl Core {
 struct Across<'p, 'q> {
     /// The stream whose next frame this level adds.
     waker: Arc<StreamWaker>,
-    /// How many streams' frames come before it.
-    level: usize,
-    /// Their headers and payloads.
+    /// The headers and payloads of the frames before it.
     prior: &'q [IoSlice<'p>],
-    /// Their length in bytes.
-    at: usize,
     /// Their streams.
     above: &'q [u32],
 }
@@ -248,7 +242,6 @@ struct Across<'p, 'q> {
 /// none, or is closed) ends the descent as `leftover`, and the frames
 /// before it go. `None` if no frame was written; every stream with a
 /// frame in the write is in `turns`, with whether its frame was sent.
-#[allow(clippy::too_many_arguments)]
 fn write_across(
     streams: &std::collections::HashMap<u32, super::StreamState>,
     ready: &crate::ready::ReadyQueue,
@@ -260,12 +253,12 @@ fn write_across(
 ) -> io::Result<Option<Poll<usize>>> {
     let Across {
         waker,
-        level,
         prior,
-        at,
         above,
     } = here;
     let id = waker.id;
+    let level = above.len();
+    let at: usize = prior.iter().map(|s| s.len()).sum();
     let go = |write: DirectWrite<'_, '_>, slices: &[IoSlice<'_>]| match slices.is_empty() {
         true => Ok(None),
         false => match write(slices) {
@@ -309,18 +302,16 @@ fn write_across(
             false => None,
         };
         let mut ids = [0; DIRECT_FRAMES];
-        ids[..above.len()].copy_from_slice(above);
-        ids[above.len()] = id;
-        let ids = &ids[..=above.len()];
+        ids[..level].copy_from_slice(above);
+        ids[level] = id;
+        let ids = &ids[..=level];
         let written = match next {
             Some(next) => write_across(
                 streams,
                 ready,
                 Across {
                     waker: next,
-                    level: level + 1,
                     prior: slices,
-                    at: end,
                     above: ids,
                 },
                 write,
