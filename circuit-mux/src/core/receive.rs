@@ -228,8 +228,9 @@ impl Core {
     }
 
     /// [`Direct::NotNow`], with how much the read of an empty read
-    /// buffer should ask for: when the latest data frame was at least
-    /// `large`, only the rest of the frame in progress and the next header.
+    /// buffer should ask for: when one of the latest two data frames was at
+    /// least `large` (one short frame among large ones changes nothing),
+    /// only the rest of the frame in progress and the next header.
     fn not_now(&self, large: usize) -> Direct {
         let hint = (self.last_data_len.iter().any(|&len| len >= large))
             .then(|| self.in_frame.map_or(0, |f| f.remaining) + DATA_HEADER_LEN);
