@@ -129,7 +129,6 @@ impl Core {
         AtomicCounters::add(&self.counters.frames_out, frames);
         // A stream whose next frame could not go straight takes its turn
         // the usual way, after the frames written.
-        let leftover = leftover.filter(|w| !turns.iter().any(|(t, _)| Arc::ptr_eq(t, w)));
         if let Some(stream) = leftover {
             self.transmit_one(&stream, out, None)?;
         }
