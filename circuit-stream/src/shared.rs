@@ -202,6 +202,19 @@ impl Shared {
         wake(waker);
     }
 
+    /// Raises a bounded pipe's capacity to `capacity` (never lowers it) and
+    /// wakes the writer if that gives it the room it waits for.
+    pub(crate) fn grow_capacity(&self, capacity: usize) {
+        let mut inner = self.lock();
+        match &mut inner.capacity {
+            Some(c) if *c < capacity => *c = capacity,
+            _ => return,
+        }
+        let waker = inner.writer_to_wake();
+        drop(inner);
+        wake(waker);
+    }
+
     /// Puts bytes before everything buffered, past the capacity if need be.
     /// Does nothing once the reader closed.
     pub(crate) fn push_front(&self, bytes: &[u8]) {

@@ -158,6 +158,25 @@ impl Writer {
         self.shared.lock().closed.clone().flatten()
     }
 
+    /// Waits until `need` bytes of space are free, reserving nothing (for
+    /// a writer that only wants to know when the reader has taken bytes,
+    /// such as a mux granting flow-control credit). `Ready(Ok(()))` at once
+    /// if they are free now; fails like [`write`](Writer::write).
+    pub fn poll_room(&self, cx: &mut Context<'_>, need: usize) -> Poll<Result<(), StreamError>> {
+        match self.shared.lock_to_write(Some(cx), need) {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(None) => Poll::Pending,
+            Ok(Some(_)) => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Raises the bound of a bounded pipe to `capacity` if it is below it
+    /// (it never lowers a bound, and an unbounded pipe stays unbounded),
+    /// and wakes a writer waiting for the room this makes.
+    pub fn grow_capacity(&self, capacity: usize) {
+        self.shared.grow_capacity(capacity);
+    }
+
     /// Bytes written and not read yet.
     pub fn buffered(&self) -> usize {
         self.shared.lock().ring.len()
