@@ -25,6 +25,13 @@ pub enum FrameError {
     /// 255 is reserved for "offline" and is never a quality.
     #[error("quality 255 is reserved for offline")]
     InvalidQuality,
+    /// A link-control message of a type this version does not know
+    /// (PROTOCOL.md section 4: fatal, never skipped).
+    #[error("unknown link-control message type {kind}")]
+    UnknownControl {
+        /// The type byte.
+        kind: u8,
+    },
     /// The output buffer of an encoder is smaller than the message.
     #[error("output buffer holds {available} bytes, the message needs {needed}")]
     BufferTooSmall {

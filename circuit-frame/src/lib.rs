@@ -35,6 +35,7 @@
 
 mod codec;
 mod connection;
+mod control;
 mod error;
 mod frame;
 mod name;
@@ -43,6 +44,7 @@ mod quality;
 
 pub use codec::{Decode, Decoded, Encode};
 pub use connection::ConnectionHeader;
+pub use control::{LinkControl, CREDIT_VERSION, INITIAL_CREDIT, LINK_CONTROL_ID};
 pub use error::FrameError;
 pub use frame::{Frame, CLOSE_HEADER_LEN, DATA_HEADER_LEN, MAX_EPITAPH_LEN, MAX_PAYLOAD_LEN};
 pub use name::{Name, MAX_NAME_LEN};
