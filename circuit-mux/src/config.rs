@@ -19,6 +19,39 @@ pub struct Config {
     pub(crate) read_buffer: usize,
     pub(crate) write_buffer: usize,
     pub(crate) peer_name: String,
+    pub(crate) credit: CreditMode,
+}
+
+/// Whether a link negotiates per-stream credit flow control (PROTOCOL.md
+/// section 4) with its peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CreditMode {
+    /// Plain v0 framing: never offer credit; a client answers the server's
+    /// HELLO with a close, as a v0 peer does.
+    Off,
+    /// Offer credit as the server, answer as the client; a v0 peer keeps
+    /// the link in v0 mode. The default.
+    #[default]
+    Auto,
+    /// As `Auto`, but a v0 peer ends the link with
+    /// [`MuxError::CreditRequired`](crate::MuxError::CreditRequired).
+    Required,
+}
+
+impl std::str::FromStr for CreditMode {
+    type Err = String;
+
+    /// `off`, `auto` or `required`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(CreditMode::Off),
+            "auto" => Ok(CreditMode::Auto),
+            "required" => Ok(CreditMode::Required),
+            other => Err(format!(
+                "credit mode is off, auto or required, not {other:?}"
+            )),
+        }
+    }
 }
 
 impl Default for Config {
@@ -32,6 +65,7 @@ impl Default for Config {
             read_buffer: 256 << 10,
             write_buffer: 256 << 10,
             peer_name: "peer".to_owned(),
+            credit: CreditMode::Auto,
         }
     }
 }
@@ -55,7 +89,10 @@ impl Config {
     setter!(
         /// Bytes received for one stream and not yet read by the
         /// application before the mux stops reading the link. Default
-        /// 1 MiB, at least 1.
+        /// 1 MiB, at least 1. For a stream under credit (PROTOCOL.md
+        /// section 4) this is the largest window its receive window may
+        /// grow to (it starts at the protocol's 64 KiB whatever this is),
+        /// and the mux never stops reading the link for it.
         stream_receive_limit,
         get_stream_receive_limit,
         1
@@ -65,6 +102,13 @@ impl Config {
         /// before the mux stops reading the link. The limit is checked
         /// before each part of a frame's payload is taken, so the streams
         /// may hold up to one payload (65,535 bytes) more. Default 16 MiB.
+        ///
+        /// Streams under credit are not counted here: for them this is the
+        /// budget their windows may grow within. Each starts with the
+        /// protocol's 64 KiB; a window grows only while the sum of all
+        /// windows stays within this budget, so the bytes the peer may
+        /// have in flight to this end's streams under credit are at most
+        /// `max(link_receive_limit, streams under credit x 64 KiB)`.
         link_receive_limit,
         get_link_receive_limit,
         1
@@ -110,6 +154,18 @@ impl Config {
     pub fn peer_name(mut self, name: impl Into<String>) -> Self {
         self.peer_name = name.into();
         self
+    }
+
+    /// Whether the link negotiates credit flow control. Default
+    /// [`CreditMode::Auto`].
+    pub fn credit(mut self, mode: CreditMode) -> Self {
+        self.credit = mode;
+        self
+    }
+
+    /// The mode set by [`Config::credit`].
+    pub fn get_credit(&self) -> CreditMode {
+        self.credit
     }
 
     /// The peer's name set by [`Config::peer_name`].

@@ -1,6 +1,18 @@
 //! Counters a user can read at any time.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::time::Duration;
+
+/// How a link runs (PROTOCOL.md section 4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LinkMode {
+    /// Plain v0 framing (so far: a server whose HELLO is not answered
+    /// yet, or a client that has seen no HELLO, says `V0`).
+    #[default]
+    V0,
+    /// Both HELLOs have crossed: streams opened since run under credit.
+    Credit,
+}
 
 /// A snapshot of a mux's counters ([`Mux::counters`](crate::Mux::counters)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +43,15 @@ pub struct Counters {
     /// limit while far fewer bytes wait). Each stream's own reader reports
     /// its exact figure (`Reader::buffered`).
     pub receive_buffered: u64,
+    /// v0 or credit mode.
+    pub mode: LinkMode,
+    /// Streams under credit with bytes to send and no credit left, now.
+    pub streams_waiting_for_credit: u64,
+    /// Bytes granted to the peer by CREDIT messages so far (the 64 KiB
+    /// each stream starts with not counted).
+    pub bytes_granted: u64,
+    /// The smoothed round-trip time measured with PING / PONG, once known.
+    pub rtt: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -45,6 +66,11 @@ pub(crate) struct AtomicCounters {
     pub(crate) streams_refused: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) receive_buffered: AtomicU64,
+    pub(crate) credit_mode: AtomicU8,
+    pub(crate) streams_waiting_for_credit: AtomicU64,
+    pub(crate) bytes_granted: AtomicU64,
+    /// Microseconds, 0 while unknown.
+    pub(crate) rtt_micros: AtomicU64,
 }
 
 impl AtomicCounters {
@@ -64,6 +90,16 @@ impl AtomicCounters {
             streams_refused: self.streams_refused.load(Relaxed),
             errors: self.errors.load(Relaxed),
             receive_buffered: self.receive_buffered.load(Relaxed),
+            mode: match self.credit_mode.load(Relaxed) {
+                0 => LinkMode::V0,
+                _ => LinkMode::Credit,
+            },
+            streams_waiting_for_credit: self.streams_waiting_for_credit.load(Relaxed),
+            bytes_granted: self.bytes_granted.load(Relaxed),
+            rtt: match self.rtt_micros.load(Relaxed) {
+                0 => None,
+                us => Some(Duration::from_micros(us)),
+            },
         }
     }
 }

@@ -290,6 +290,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             return Poll::Ready(Err(MuxError::LinkClosed));
         }
         this.shared.ready.register_driver(cx.waker());
+        this.shared.lock().set_now(std::time::Instant::now());
         for _ in 0..BUDGET {
             let input = match this.pump_input(cx) {
                 Ok(Some(progress)) => progress,

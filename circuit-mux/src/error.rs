@@ -52,6 +52,36 @@ pub enum MuxError {
         /// The peer's name from the config.
         peer: String,
     },
+    /// The peer sent more on a stream under credit than this end granted
+    /// (PROTOCOL.md section 4). Fatal for the link.
+    #[error("{peer} sent {received} bytes on stream {stream_id}, more than the {granted} granted")]
+    FlowControl {
+        /// The stream.
+        stream_id: u32,
+        /// The peer's name from the config.
+        peer: String,
+        /// Bytes the peer sent on it, with the frame that broke the limit.
+        received: u64,
+        /// Bytes granted to the peer on it so far.
+        granted: u64,
+    },
+    /// The peer broke the link-control rules of PROTOCOL.md section 4 (an
+    /// unknown message, HELLO twice or out of turn, a grant past 2^31).
+    /// Fatal for the link.
+    #[error("link-control error from {peer}: {reason}")]
+    Control {
+        /// The peer's name from the config.
+        peer: String,
+        /// Which rule was broken.
+        reason: String,
+    },
+    /// This end is configured [`CreditMode::Required`](crate::CreditMode)
+    /// and the peer speaks only v0.
+    #[error("{peer} does not speak credit flow control, which this end requires")]
+    CreditRequired {
+        /// The peer's name from the config.
+        peer: String,
+    },
     /// Every stream id of this end's parity has been used.
     #[error("no stream ids left on this link")]
     IdsExhausted,

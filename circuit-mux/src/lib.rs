@@ -79,8 +79,8 @@ mod ready;
 mod stream;
 
 pub use crate::core::{Core, Progress, RESERVED_STREAM_ID};
-pub use config::Config;
-pub use counters::Counters;
+pub use config::{Config, CreditMode};
+pub use counters::{Counters, LinkMode};
 pub use driver::Driver;
 pub use error::{AttachError, MuxError};
 pub use handle::{ErrorReporter, Incoming, IncomingStream, Mux, StreamFailure, StreamFailures};

@@ -14,6 +14,8 @@ use std::task::{Wake, Waker};
 #[derive(Debug, Default)]
 struct Inner {
     queue: VecDeque<Arc<StreamWaker>>,
+    /// Streams under credit whose reader took enough to grant more.
+    grants: VecDeque<Arc<StreamWaker>>,
     driver: Option<Waker>,
 }
 
@@ -48,8 +50,24 @@ impl ReadyQueue {
         if stream.queued.swap(true, Ordering::AcqRel) {
             return false;
         }
-        self.lock().queue.push_back(Arc::clone(stream));
+        let mut inner = self.lock();
+        match stream.grant {
+            false => inner.queue.push_back(Arc::clone(stream)),
+            true => inner.grants.push_back(Arc::clone(stream)),
+        }
         true
+    }
+
+    /// Takes the next stream that may be granted credit.
+    pub(crate) fn pop_grant(&self) -> Option<Arc<StreamWaker>> {
+        let stream = self.lock().grants.pop_front()?;
+        stream.queued.store(false, Ordering::Release);
+        Some(stream)
+    }
+
+    /// `true` if some stream may be granted credit.
+    pub(crate) fn grants_waiting(&self) -> bool {
+        !self.lock().grants.is_empty()
     }
 
     /// Takes the stream at the front; it may be queued again from now on.
@@ -77,15 +95,19 @@ impl ReadyQueue {
     /// Forgets every queued stream and the driver's waker: the link is
     /// over, and nothing queued here may keep a stream or a task alive.
     pub(crate) fn clear(&self) {
-        let (queue, driver) = {
+        let (queue, grants, driver) = {
             let mut inner = self.lock();
-            (std::mem::take(&mut inner.queue), inner.driver.take())
+            (
+                std::mem::take(&mut inner.queue),
+                std::mem::take(&mut inner.grants),
+                inner.driver.take(),
+            )
         };
-        for stream in &queue {
+        for stream in queue.iter().chain(&grants) {
             stream.queued.store(false, Ordering::Release);
         }
         // Dropped outside the lock: a waker's drop may run arbitrary code.
-        drop((queue, driver));
+        drop((queue, grants, driver));
     }
 
     /// Wakes the driver.
@@ -101,6 +123,10 @@ impl ReadyQueue {
 #[derive(Debug)]
 pub(crate) struct StreamWaker {
     pub(crate) id: u32,
+    /// A waker of the stream's incoming pipe, woken when its reader has
+    /// taken enough bytes to grant credit: it queues the stream for a
+    /// grant instead of a turn to send.
+    grant: bool,
     queued: AtomicBool,
     /// Weak: the queue holds its wakers, a waker must not hold the queue.
     ready: Weak<ReadyQueue>,
@@ -108,8 +134,18 @@ pub(crate) struct StreamWaker {
 
 impl StreamWaker {
     pub(crate) fn new(id: u32, ready: &Arc<ReadyQueue>) -> Arc<Self> {
+        Self::with_kind(id, ready, false)
+    }
+
+    /// The waker that queues stream `id` for a credit grant.
+    pub(crate) fn for_grants(id: u32, ready: &Arc<ReadyQueue>) -> Arc<Self> {
+        Self::with_kind(id, ready, true)
+    }
+
+    fn with_kind(id: u32, ready: &Arc<ReadyQueue>, grant: bool) -> Arc<Self> {
         Arc::new(StreamWaker {
             id,
+            grant,
             queued: AtomicBool::new(false),
             ready: Arc::downgrade(ready),
         })

@@ -26,6 +26,7 @@ pub const RESERVED_STREAM_ID: u32 = u32::MAX;
 /// Frames of refusals waiting to be sent before input processing pauses.
 const MAX_PENDING_CONTROL: usize = 1024;
 
+mod credit;
 mod receive;
 pub(crate) use receive::Direct;
 mod transmit;
@@ -60,6 +61,8 @@ struct StreamState {
     /// The stream's observer, if it was given one, and how the mux closed
     /// its sink.
     observed: Observed,
+    /// Its credit both ways, if it is under credit (PROTOCOL.md section 4).
+    credit: Option<credit::StreamCredit>,
 }
 
 /// A data frame whose header has been received and whose payload has not
@@ -115,6 +118,8 @@ pub struct Core {
     pub(crate) counters: Arc<AtomicCounters>,
     /// Set once the link ended: no new stream may open.
     pub(crate) ended: bool,
+    /// Credit negotiation and the link's side of credit.
+    credit: credit::LinkCredit,
 }
 
 impl Core {
@@ -155,6 +160,7 @@ impl Core {
             ready,
             counters,
             ended: false,
+            credit: credit::LinkCredit::new(config.credit),
             config,
         }
     }
@@ -186,7 +192,7 @@ impl Core {
 
     /// Whether nothing is left to do: no stream open and no frame waiting.
     pub fn is_idle(&self) -> bool {
-        self.streams.is_empty() && self.control.is_empty() && self.accept_queue.is_empty()
+        self.streams.is_empty() && !self.control_pending() && self.accept_queue.is_empty()
     }
 
     fn bad_id(&self, stream_id: u32, reason: &'static str) -> MuxError {
@@ -251,6 +257,7 @@ impl Core {
                 waker: Arc::clone(&waker),
                 abort: None,
                 observed: Observed::new(observer),
+                credit: None,
             },
         );
         self.count_opened();
@@ -301,6 +308,7 @@ impl Core {
                 self.peer_closed.insert(id);
             }
             self.dirty.remove(&id);
+            self.drop_credit(st.credit);
             self.counters
                 .streams_open
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -355,6 +363,7 @@ impl Core {
         self.incoming_open = 0;
         self.dirty.clear();
         self.control.clear();
+        self.credit.clear_output();
         if let Some(w) = self.accept_waker.take() {
             w.wake();
         }
@@ -403,7 +412,11 @@ mod tests {
 
     #[test]
     fn the_reserved_link_control_id_ends_a_v0_link() {
-        let mut core = Core::new(Role::Client, Config::default());
+        // A server configured off: a client never speaks first there.
+        let mut core = Core::new(
+            Role::Server,
+            Config::default().credit(crate::CreditMode::Off),
+        );
         let mut input = Vec::new();
         Frame::data(RESERVED_STREAM_ID, &[1, 0, 0, 0, 1, 0])
             .unwrap()

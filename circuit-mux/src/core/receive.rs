@@ -89,16 +89,28 @@ impl Core {
                 });
             };
             let id = u32::from_le_bytes([a, b, c, d]);
-            if id == RESERVED_STREAM_ID {
-                AtomicCounters::add(&self.counters.errors, 1);
-                return Err(MuxError::ModeMismatch {
-                    peer: self.config.peer_name.clone(),
-                });
-            }
             let len = usize::from(u16::from_le_bytes([l0, l1]));
+            if id == RESERVED_STREAM_ID {
+                // Taken whole: a control frame is at most 65,541 bytes,
+                // which the driver's read buffer always has room for.
+                match self.on_control_frame(rest, len)? {
+                    Some(used) => {
+                        consumed += used;
+                        continue;
+                    }
+                    None => {
+                        return Ok(Progress {
+                            consumed,
+                            blocked: false,
+                        })
+                    }
+                }
+            }
+            self.check_peer_offer(len > 0)?;
             if len > 0 {
                 self.last_data_len = [self.last_data_len[1], len];
                 self.on_data(id)?;
+                self.receive_credit(id, len)?;
                 self.in_frame = Some(InFrame {
                     id,
                     len,
@@ -134,6 +146,36 @@ impl Core {
         }
     }
 
+    /// A frame on the link-control stream whose 6-byte header starts
+    /// `rest` (payload length `len`; 0 for a close frame): the bytes it
+    /// took, or `None` if it has not all arrived.
+    fn on_control_frame(&mut self, rest: &[u8], len: usize) -> Result<Option<usize>, MuxError> {
+        if len == 0 {
+            return match Frame::decode(rest) {
+                Ok(Decoded::Complete { consumed, .. }) => {
+                    AtomicCounters::add(&self.counters.frames_in, 1);
+                    self.on_control_close()?;
+                    Ok(Some(consumed))
+                }
+                Ok(Decoded::Incomplete { .. }) => Ok(None),
+                Err(source) => Err(MuxError::Frame {
+                    peer: self.config.peer_name.clone(),
+                    source,
+                }),
+            };
+        }
+        if let Err(e) = self.control_data_allowed() {
+            AtomicCounters::add(&self.counters.errors, 1);
+            return Err(e);
+        }
+        let Some(payload) = rest.get(DATA_HEADER_LEN..DATA_HEADER_LEN + len) else {
+            return Ok(None);
+        };
+        AtomicCounters::add(&self.counters.frames_in, 1);
+        self.on_control_data(payload)?;
+        Ok(Some(DATA_HEADER_LEN + len))
+    }
+
     /// Bytes received so far of a data frame whose payload has not all
     /// arrived (its header included); 0 at a frame boundary. A link that
     /// ends now ends inside that frame.
@@ -152,8 +194,10 @@ impl Core {
         if frame.remaining > 0 {
             return false;
         }
+        let id = frame.id;
         self.in_frame = None;
         AtomicCounters::add(&self.counters.frames_in, 1);
+        self.arm_grant(id);
         true
     }
 
@@ -172,7 +216,10 @@ impl Core {
         let Some(frame) = self.in_frame else {
             return self.not_now(min);
         };
-        if frame.remaining < min || self.receive_buffered >= self.config.link_receive_limit {
+        let credit = self.under_credit(frame.id);
+        if frame.remaining < min
+            || (!credit && self.receive_buffered >= self.config.link_receive_limit)
+        {
             return self.not_now(min);
         }
         let Some(sink) = self.streams.get(&frame.id).and_then(|st| st.sink.as_ref()) else {
@@ -220,8 +267,10 @@ impl Core {
             return self.not_now(min);
         }
         if payload > 0 {
-            self.receive_buffered += payload;
-            self.dirty.insert(frame.id);
+            if !credit {
+                self.receive_buffered += payload;
+                self.dirty.insert(frame.id);
+            }
             self.payload_received(payload);
         }
         outcome
@@ -282,8 +331,12 @@ impl Core {
             self.control.push_back((id, why.to_owned()));
             return;
         }
-        let (sink_reader, sink) =
-            circuit_stream::stream_with_capacity(self.config.stream_receive_limit);
+        let credit = self.credit_for_incoming(id);
+        let capacity = match credit {
+            Some(_) => Core::credit_sink_capacity(),
+            None => self.config.stream_receive_limit,
+        };
+        let (sink_reader, sink) = circuit_stream::stream_with_capacity(capacity);
         let (source, source_writer) =
             circuit_stream::stream_with_capacity(self.config.stream_send_buffer);
         let waker = StreamWaker::new(id, &self.ready);
@@ -298,6 +351,7 @@ impl Core {
                 waker: Arc::clone(&waker),
                 abort: None,
                 observed: Observed::default(),
+                credit,
             },
         );
         self.incoming_open += 1;
@@ -328,7 +382,11 @@ impl Core {
         if st.sink.is_none() {
             return Ok(payload.len());
         }
-        if self.receive_buffered >= self.config.link_receive_limit && !self.link_has_room(cx) {
+        let credit = st.credit.is_some();
+        if !credit
+            && self.receive_buffered >= self.config.link_receive_limit
+            && !self.link_has_room(cx)
+        {
             return Ok(0);
         }
         let Some(st) = self.streams.get_mut(&id) else {
@@ -342,8 +400,10 @@ impl Core {
             match sink.poll_write_some(cx, &payload[delivered..]) {
                 Poll::Ready(Ok(n)) => {
                     delivered += n;
-                    self.receive_buffered += n;
-                    self.dirty.insert(id);
+                    if !credit {
+                        self.receive_buffered += n;
+                        self.dirty.insert(id);
+                    }
                 }
                 Poll::Ready(Err(_)) => {
                     // The application dropped its reader: discard silently.

@@ -5,10 +5,10 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use circuit_frame::{Encode, Frame, DATA_HEADER_LEN, MAX_PAYLOAD_LEN};
+use circuit_frame::{Encode, Frame, DATA_HEADER_LEN, INITIAL_CREDIT, MAX_PAYLOAD_LEN};
 use circuit_stream::StreamError;
 
-use super::{Core, Recv};
+use super::{Core, Recv, StreamState};
 use crate::counters::AtomicCounters;
 use crate::ready::StreamWaker;
 
@@ -56,12 +56,35 @@ impl Core {
             };
             self.push_close(out, id, &epitaph);
         }
+        if self.control_pending() {
+            self.push_link_control(out);
+        }
         while out.len() < limit {
             let Some(waker) = self.ready.pop() else {
                 break;
             };
             // Without a direct writer nothing can fail.
             let _ = self.transmit_one(&waker, out, None);
+        }
+    }
+
+    /// What a turn of stream `st` may send now: its credit, the protocol's
+    /// initial credit for a first frame that follows our HELLO, or `None`
+    /// for no limit.
+    fn send_cap(st: &StreamState, open_credit: bool) -> Option<usize> {
+        match &st.credit {
+            Some(c) => Some(usize::try_from(c.send_credit()).unwrap_or(usize::MAX)),
+            None if !st.peer_knows && open_credit => Some(INITIAL_CREDIT as usize),
+            None => None,
+        }
+    }
+
+    /// Counts `sent` payload bytes of stream `id` against its credit; the
+    /// first frame of a stream of ours decides whether it is under credit.
+    fn sent_data(&mut self, id: u32, sent: usize, first: bool) {
+        match first {
+            true => self.first_frame_sent(id, sent as u64),
+            false => self.spend(id, sent as u64),
         }
     }
 
@@ -84,7 +107,7 @@ impl Core {
         out: &mut Vec<u8>,
         write: DirectWrite<'_, '_>,
     ) -> io::Result<DirectSent> {
-        if !self.control.is_empty() {
+        if self.control_pending() || self.hello_follows_data() {
             return Ok(DirectSent::Nothing);
         }
         let Some(waker) = self.ready.pop() else {
@@ -109,6 +132,7 @@ impl Core {
                 waker: Arc::clone(&waker),
                 prior: &[],
                 above: &[],
+                open_credit: self.credit.on_open(),
             },
             write,
             out,
@@ -119,10 +143,12 @@ impl Core {
         let mut frames = 0;
         for (turn, sent) in turns.iter().rev() {
             self.ready.push_quiet(turn);
-            if *sent {
+            if *sent > 0 {
                 frames += 1;
                 if let Some(st) = self.streams.get_mut(&turn.id) {
+                    let first = !st.peer_knows;
                     st.peer_knows = true;
+                    self.sent_data(turn.id, *sent, first);
                 }
             }
         }
@@ -146,12 +172,23 @@ impl Core {
         mut direct: Option<DirectWrite<'_, '_>>,
     ) -> io::Result<Sent> {
         let id = waker.id;
+        let open_credit = self.credit.on_open();
         let Some(st) = self.streams.get_mut(&id) else {
             return Ok(Sent::Nothing);
         };
         let Some(source) = &st.source else {
             return Ok(Sent::Nothing);
         };
+        let cap = Core::send_cap(st, open_credit);
+        if cap == Some(0) && source.buffered() > 0 {
+            // Out of the queue until a CREDIT for it comes; a close frame
+            // spends no credit, so a drained and closed pipe goes on.
+            self.wait_for_credit(id);
+            return Ok(Sent::Nothing);
+        }
+        let cap = cap.unwrap_or(usize::MAX);
+        let first = !st.peer_knows;
+        let mut taken = 0;
         let w = Waker::from(Arc::clone(waker));
         let mut cx = Context::from_waker(&w);
         // One stream alone may send several frames in one direct write:
@@ -161,7 +198,8 @@ impl Core {
             false => 1,
         };
         let polled = source.poll_read_with(&mut cx, 1, |buf| {
-            match direct
+            let buf = buf.get(..buf.len().min(cap)).unwrap_or(buf);
+            let (sent, n) = match direct
                 .as_mut()
                 .filter(|_| buf.len().min(MAX_PAYLOAD_LEN) >= DIRECT_MIN)
             {
@@ -174,7 +212,9 @@ impl Core {
                     out.extend_from_slice(payload);
                     (Ok(Sent::Gathered), n)
                 }
-            }
+            };
+            taken = n;
+            (sent, n)
         });
         match polled {
             Poll::Pending => Ok(Sent::Nothing),
@@ -191,6 +231,10 @@ impl Core {
                 if frames > 0 {
                     st.peer_knows = true;
                     AtomicCounters::add(&self.counters.frames_out, frames);
+                    self.sent_data(id, taken, first);
+                    if direct.is_none() {
+                        self.after_data_frame(out);
+                    }
                 }
                 Ok(sent)
             }
@@ -230,6 +274,8 @@ struct Across<'p, 'q> {
     prior: &'q [IoSlice<'p>],
     /// Their streams.
     above: &'q [u32],
+    /// Whether a stream's first frame now puts it under credit.
+    open_credit: bool,
 }
 
 /// Writes the next frame of each of several streams in one vectored
@@ -240,20 +286,22 @@ struct Across<'p, 'q> {
 /// `out`). A stream whose next frame is not a large one (or that has
 /// none, or is closed) ends the descent as `leftover`, and the frames
 /// before it go. `None` if no frame was written; every stream with a
-/// frame in the write is in `turns`, with whether its frame was sent.
+/// frame in the write is in `turns`, with the payload bytes of its frame
+/// that went (0: not sent).
 fn write_across(
     streams: &std::collections::HashMap<u32, super::StreamState>,
     ready: &crate::ready::ReadyQueue,
     here: Across<'_, '_>,
     write: DirectWrite<'_, '_>,
     out: &mut Vec<u8>,
-    turns: &mut Vec<(Arc<StreamWaker>, bool)>,
+    turns: &mut Vec<(Arc<StreamWaker>, usize)>,
     leftover: &mut Option<Arc<StreamWaker>>,
 ) -> io::Result<Option<Poll<usize>>> {
     let Across {
         waker,
         prior,
         above,
+        open_credit,
     } = here;
     let id = waker.id;
     let level = above.len();
@@ -271,15 +319,19 @@ fn write_across(
         // held above. Its turn there puts it back in the queue.
         return go(write, prior);
     }
-    let Some(source) = streams.get(&id).and_then(|st| st.source.as_ref()) else {
+    let Some((st, source)) = streams
+        .get(&id)
+        .and_then(|st| Some((st, st.source.as_ref()?)))
+    else {
         *leftover = Some(waker);
         return go(write, prior);
     };
+    let cap = Core::send_cap(st, open_credit).unwrap_or(usize::MAX);
     let w = Waker::from(Arc::clone(&waker));
     let mut cx = Context::from_waker(&w);
     let mut write = Some(write);
     let polled = source.poll_read_with(&mut cx, 1, |buf| {
-        let n = buf.len().min(MAX_PAYLOAD_LEN);
+        let n = buf.len().min(MAX_PAYLOAD_LEN).min(cap);
         if n < DIRECT_MIN {
             return (None, 0);
         }
@@ -312,6 +364,7 @@ fn write_across(
                     waker: next,
                     prior: slices,
                     above: ids,
+                    open_credit,
                 },
                 write,
                 out,
@@ -337,8 +390,9 @@ fn write_across(
             }
             _ => false,
         };
+        let sent = if sent { n } else { 0 };
         turns.push((Arc::clone(&waker), sent));
-        (Some(written), if sent { n } else { 0 })
+        (Some(written), sent)
     });
     match polled {
         Poll::Ready(Ok(Some(written))) => written,

@@ -1,0 +1,380 @@
+//! Credit flow control (PROTOCOL.md section 4): negotiation in both roles
+//! and against v0 answers, the stuck-consumer scenario, and bad input.
+
+mod common;
+
+use std::task::Context;
+
+use circuit_frame::{Encode, LinkControl, LINK_CONTROL_ID};
+use circuit_mux::{Config, Core, CreditMode, LinkMode, MuxError, Role};
+use common::{close, data, decode_all, drain, pair, pattern, pool, Owned};
+use futures::task::SpawnExt;
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+
+const MIB: usize = 1 << 20;
+
+fn control(messages: &[LinkControl]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    for m in messages {
+        m.encode_to_vec(&mut payload);
+    }
+    data(LINK_CONTROL_ID, &payload)
+}
+
+fn feed(core: &mut Core, bytes: &[u8]) -> Result<(), MuxError> {
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let progress = core.receive(bytes, &mut cx)?;
+    assert_eq!(progress.consumed, bytes.len(), "the core took every byte");
+    Ok(())
+}
+
+fn drain_core(core: &mut Core) -> Vec<Owned> {
+    let mut out = Vec::new();
+    core.transmit(&mut out, usize::MAX);
+    decode_all(&out)
+}
+
+fn credit(mode: CreditMode) -> Config {
+    Config::default().credit(mode)
+}
+
+/// The pipes of a stream whose source holds `bytes`, and the ends that
+/// keep both open.
+struct Pipes {
+    source: circuit_stream::Reader,
+    sink: circuit_stream::Writer,
+    _ends: (circuit_stream::Writer, circuit_stream::Reader),
+}
+
+fn source_with(bytes: &[u8]) -> Pipes {
+    let (source, writer) = circuit_stream::stream_unbounded();
+    writer.try_write(bytes).unwrap();
+    let (reader, sink) = circuit_stream::stream();
+    Pipes {
+        source,
+        sink,
+        _ends: (writer, reader),
+    }
+}
+
+fn attach(
+    core: &mut Core,
+    bytes: &[u8],
+) -> (u32, (circuit_stream::Writer, circuit_stream::Reader)) {
+    let Pipes {
+        source,
+        sink,
+        _ends,
+    } = source_with(bytes);
+    (core.attach(source, sink).unwrap(), _ends)
+}
+
+/// The control messages of a frame on the link-control stream.
+fn messages(payload: &[u8]) -> Vec<LinkControl> {
+    use circuit_frame::{Decode, Decoded};
+    let mut rest = payload;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let Decoded::Complete { message, consumed } = LinkControl::decode(rest).unwrap() else {
+            panic!("a cut message");
+        };
+        out.push(message);
+        rest = &rest[consumed..];
+    }
+    out
+}
+
+#[test]
+fn the_server_offers_right_after_its_first_data_frame_and_lifts_limits_on_a_v0_answer() {
+    let mut server = Core::new(Role::Server, Config::default());
+    let (id, _ends) = attach(&mut server, b"first");
+    assert_eq!(id, 1);
+    let frames = drain_core(&mut server);
+    assert_eq!(frames[0], Owned::Data(1, b"first".to_vec()));
+    let Owned::Data(LINK_CONTROL_ID, hello) = &frames[1] else {
+        panic!("no HELLO after the first frame: {frames:?}");
+    };
+    let hello = messages(hello);
+    assert_eq!(hello[0], LinkControl::hello());
+    assert!(matches!(hello[1], LinkControl::Ping(_)));
+    assert_eq!(frames.len(), 2);
+
+    // A stream opened now is held to the initial 64 KiB until the answer.
+    let big = vec![7u8; 200_000];
+    let (id, _ends) = attach(&mut server, &big);
+    assert_eq!(id, 3);
+    let sent: usize = drain_core(&mut server)
+        .iter()
+        .map(|f| match f {
+            Owned::Data(3, p) => p.len(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .sum();
+    assert_eq!(sent, 65_536);
+    assert!(
+        drain_core(&mut server).is_empty(),
+        "nothing past the credit"
+    );
+
+    // The original's answer: an empty close on 0xFFFF_FFFF.
+    feed(&mut server, &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).unwrap();
+    assert_eq!(server.link_mode(), LinkMode::V0);
+    let rest: usize = drain_core(&mut server)
+        .iter()
+        .map(|f| match f {
+            Owned::Data(3, p) => p.len(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .sum();
+    assert_eq!(rest, big.len() - 65_536, "the limit is lifted");
+}
+
+#[test]
+fn a_client_configured_off_answers_hello_with_an_empty_close() {
+    let mut client = Core::new(Role::Client, credit(CreditMode::Off));
+    feed(&mut client, &data(1, b"x")).unwrap();
+    feed(
+        &mut client,
+        &control(&[LinkControl::hello(), LinkControl::Ping(5)]),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    client.transmit(&mut out, usize::MAX);
+    assert_eq!(out, [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    assert_eq!(client.link_mode(), LinkMode::V0);
+}
+
+#[test]
+fn a_credit_client_answers_with_hello_and_pong_as_its_next_frame() {
+    let mut client = Core::new(Role::Client, Config::default());
+    feed(&mut client, &data(1, b"x")).unwrap();
+    feed(
+        &mut client,
+        &control(&[LinkControl::hello(), LinkControl::Ping(5)]),
+    )
+    .unwrap();
+    // Data of a stream of ours queued meanwhile goes after the answer.
+    let (_, _ends) = attach(&mut client, b"after");
+    let frames = drain_core(&mut client);
+    let Owned::Data(LINK_CONTROL_ID, answer) = &frames[0] else {
+        panic!("the answer is not first: {frames:?}");
+    };
+    let answer = messages(answer);
+    assert_eq!(answer[0], LinkControl::hello());
+    assert_eq!(answer[1], LinkControl::Pong(5));
+    assert_eq!(frames[1], Owned::Data(0, b"after".to_vec()));
+    assert_eq!(client.link_mode(), LinkMode::Credit);
+}
+
+/// A client that has seen the server's HELLO, with a stream 3 the server
+/// opened under credit.
+fn credit_client() -> Core {
+    let mut client = Core::new(Role::Client, Config::default());
+    feed(&mut client, &data(1, b"x")).unwrap();
+    feed(&mut client, &control(&[LinkControl::hello()])).unwrap();
+    drain_core(&mut client);
+    client
+}
+
+#[test]
+fn data_beyond_the_granted_credit_ends_the_link() {
+    let mut client = credit_client();
+    feed(&mut client, &data(3, &vec![0; 65_535])).unwrap();
+    feed(&mut client, &data(3, &[0])).unwrap();
+    let err = feed(&mut client, &data(3, &[0])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MuxError::FlowControl {
+                stream_id: 3,
+                received: 65_537,
+                granted: 65_536,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stream_opened_before_hello_keeps_v0_rules() {
+    let mut client = credit_client();
+    // Stream 1 carried the server's first frame, before its HELLO.
+    feed(&mut client, &data(1, &vec![0; 65_535])).unwrap();
+    feed(&mut client, &data(1, &vec![0; 65_535])).unwrap();
+}
+
+#[test]
+fn a_grant_past_two_to_the_31_is_an_error_and_one_for_an_unknown_stream_is_ignored() {
+    let mut client = credit_client();
+    let (id, _ends) = attach(&mut client, b"hi");
+    assert_eq!(id, 0);
+    assert_eq!(drain_core(&mut client), [Owned::Data(0, b"hi".to_vec())]);
+    feed(
+        &mut client,
+        &control(&[LinkControl::Credit {
+            stream_id: 1234,
+            bytes: u32::MAX,
+        }]),
+    )
+    .unwrap();
+    feed(
+        &mut client,
+        &control(&[LinkControl::Credit {
+            stream_id: 0,
+            bytes: (1 << 31) - 65_536 + 2,
+        }]),
+    )
+    .unwrap();
+    let err = feed(
+        &mut client,
+        &control(&[LinkControl::Credit {
+            stream_id: 0,
+            bytes: 1,
+        }]),
+    )
+    .unwrap_err();
+    assert!(matches!(err, MuxError::Control { .. }), "{err}");
+}
+
+#[test]
+fn an_unknown_control_type_or_a_second_hello_ends_the_link() {
+    let mut client = credit_client();
+    let err = feed(&mut client, &data(LINK_CONTROL_ID, &[9, 0, 0])).unwrap_err();
+    assert!(matches!(err, MuxError::Control { .. }), "{err}");
+    let mut client = credit_client();
+    let err = feed(&mut client, &control(&[LinkControl::hello()])).unwrap_err();
+    assert!(matches!(err, MuxError::Control { .. }), "{err}");
+}
+
+#[test]
+fn a_hello_from_the_client_before_the_servers_ends_the_link() {
+    let mut server = Core::new(Role::Server, Config::default());
+    let err = feed(&mut server, &control(&[LinkControl::hello()])).unwrap_err();
+    assert!(matches!(err, MuxError::Control { .. }), "{err}");
+}
+
+#[test]
+fn link_control_on_a_link_that_turned_out_v0_ends_it() {
+    let mut server = Core::new(Role::Server, Config::default());
+    let (_, _ends) = attach(&mut server, b"first");
+    drain_core(&mut server);
+    feed(&mut server, &close(LINK_CONTROL_ID, "")).unwrap();
+    let err = feed(&mut server, &control(&[LinkControl::hello()])).unwrap_err();
+    assert!(matches!(err, MuxError::ModeMismatch { .. }), "{err}");
+}
+
+#[test]
+fn required_ends_a_link_to_a_v0_peer_in_either_role() {
+    // A server that requires credit and hears the v0 answer.
+    let mut server = Core::new(Role::Server, credit(CreditMode::Required));
+    let (_, _ends) = attach(&mut server, b"first");
+    drain_core(&mut server);
+    let err = feed(&mut server, &close(LINK_CONTROL_ID, "")).unwrap_err();
+    assert!(matches!(err, MuxError::CreditRequired { .. }), "{err}");
+    // A client that requires it and sees a first frame with no HELLO after.
+    let mut client = Core::new(Role::Client, credit(CreditMode::Required));
+    feed(&mut client, &data(1, b"x")).unwrap();
+    let err = feed(&mut client, &data(1, b"y")).unwrap_err();
+    assert!(matches!(err, MuxError::CreditRequired { .. }), "{err}");
+}
+
+/// Opens a stream on `mux`, writes `bytes` of pattern `seed` and closes.
+async fn send(mux: &circuit_mux::Mux, seed: u64, bytes: usize) {
+    let mut stream = mux.open().unwrap();
+    let mut buf = vec![0; 64 << 10];
+    let mut off = 0;
+    while off < bytes {
+        let n = (bytes - off).min(buf.len());
+        pattern(seed, off as u64, &mut buf[..n]);
+        stream.write_all(&buf[..n]).await.unwrap();
+        off += n;
+    }
+    stream.close().await.unwrap();
+}
+
+#[test]
+fn a_stuck_reader_holds_only_its_window_while_another_stream_moves_64_mib() {
+    let pool = pool();
+    let p = pair(&pool, Config::default(), Config::default());
+    futures::executor::block_on(async {
+        let mut incoming = p.a_incoming;
+        // The server's first frame, then its HELLO.
+        let mut first = p.b.open().unwrap();
+        first.write_all(b"x").await.unwrap();
+        // A stream whose reader never reads, pushing 4 MiB...
+        let mut stuck = p.b.open().unwrap();
+        let stuck_id = stuck.id();
+        let stuck_writer = pool
+            .spawn_with_handle(async move {
+                let _ = stuck.write_all(&vec![1; 4 * MIB]).await;
+                stuck
+            })
+            .unwrap();
+        // ...and one that moves 64 MiB meanwhile.
+        let b = p.b.clone();
+        pool.spawn(async move { send(&b, 9, 64 * MIB).await })
+            .unwrap();
+
+        let mut s0 = incoming.next().await.unwrap().into_stream();
+        let mut byte = [0];
+        s0.read_exact(&mut byte).await.unwrap();
+        // The two streams arrive in the order of their first frames.
+        let one = incoming.next().await.unwrap().into_stream();
+        let two = incoming.next().await.unwrap().into_stream();
+        let (held, moving) = match one.id() == stuck_id {
+            true => (one, two),
+            false => (two, one),
+        };
+        let (moving, _w) = moving.into_split();
+        let (bytes, epitaph) = drain(&moving).await;
+        assert_eq!(epitaph, None);
+        assert_eq!(bytes.len(), 64 * MIB);
+        let mut expect = vec![0; bytes.len()];
+        pattern(9, 0, &mut expect);
+        assert!(bytes == expect, "the moving stream's bytes are intact");
+
+        // The stuck stream gets its initial window (waited for without
+        // reading) and no more: no grant while nothing is read.
+        let (held_reader, _held_writer) = held.into_split();
+        held_reader.read(65_536, |_| ((), 0)).await.unwrap();
+        assert_eq!(held_reader.buffered(), 65_536);
+        assert_eq!(p.a.counters().mode, LinkMode::Credit);
+        assert_eq!(p.b.counters().mode, LinkMode::Credit);
+        assert!(p.a.counters().bytes_granted >= 63 * MIB as u64);
+        // Reading it now lets its writer finish.
+        let mut rest = vec![0; 4 * MIB];
+        let mut held_reader = held_reader;
+        AsyncReadExt::read_exact(&mut held_reader, &mut rest)
+            .await
+            .unwrap();
+        assert!(rest.iter().all(|&b| b == 1));
+        drop(stuck_writer.await);
+    });
+}
+
+#[test]
+fn a_v0_answer_in_either_role_keeps_the_link_working_in_v0_mode() {
+    for (client, server) in [
+        (CreditMode::Off, CreditMode::Auto),
+        (CreditMode::Auto, CreditMode::Off),
+    ] {
+        let pool = pool();
+        let p = pair(&pool, credit(client), credit(server));
+        futures::executor::block_on(async {
+            let mut incoming = p.a_incoming;
+            let mut first = p.b.open().unwrap();
+            first.write_all(b"x").await.unwrap();
+            // Past the 64 KiB a tentative credit would allow.
+            let b = p.b.clone();
+            pool.spawn(async move { send(&b, 3, 4 * MIB).await })
+                .unwrap();
+            let _s0 = incoming.next().await.unwrap();
+            let (reader, _w) = incoming.next().await.unwrap().into_stream().into_split();
+            let (bytes, epitaph) = drain(&reader).await;
+            assert_eq!((bytes.len(), epitaph), (4 * MIB, None));
+            assert_eq!(p.a.counters().mode, LinkMode::V0);
+            assert_eq!(p.b.counters().mode, LinkMode::V0);
+        });
+    }
+}
