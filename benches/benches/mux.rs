@@ -4,10 +4,10 @@
 //! loopback TCP within the process (`tcp`), both with client and server
 //! on one tokio runtime with 2 workers, and loopback TCP to a server in a
 //! process of its own (`tcp2p`), each process with a runtime of 2 workers:
-//! the set-up of BASELINES.md, where the targets come from. TCP has
-//! `TCP_NODELAY` on, tokio sockets through
-//! `circuit_transport_tokio::FuturesIo`. The server
-//! echoes every stream back. In each criterion group the same workload
+//! the baseline set-up in benches/README.md, where the targets come from.
+//! TCP has `TCP_NODELAY` on, tokio sockets through
+//! `circuit_transport_tokio::FuturesIo`. The server echoes every stream
+//! back. In each criterion group the same workload
 //! runs over
 //! - `circuit`: `circuit_mux::Mux` (default `Config`) over the link,
 //! - `yamux`: yamux 0.14 (default config) over the same kind of link,
@@ -15,7 +15,8 @@
 //!
 //! so the figure that matters is the ratio within a group.
 //!
-//! Workloads (names as in `/work/shared/BASELINES.md`):
+//! Workloads (names as in "Baselines: how they are taken" in
+//! benches/README.md):
 //! - `w1_<link>`: one stream echoes `W1` bytes in 64 KiB writes; throughput
 //!   is bytes one way / time from the open to the last echoed byte read and
 //!   checked.
@@ -31,8 +32,8 @@
 //! of sequential open + 1-byte echo.
 //!
 //! Sizes: small by default so that a CI smoke run is quick; set
-//! `CIRCUIT_BENCH_FULL=1` for the sizes of BASELINES.md (W1 256 MiB,
-//! W2 16 x 16 MiB and 256 x 1 MiB).
+//! `CIRCUIT_BENCH_FULL=1` for the sizes of the baseline set-up in
+//! benches/README.md (W1 256 MiB, W2 16 x 16 MiB and 256 x 1 MiB).
 //!
 //! Run: `CIRCUIT_BENCH_FULL=1 cargo bench -p circuit-benches --bench mux`
 //! (smoke test: `cargo bench -p circuit-benches --bench mux -- --quick`).

@@ -7,8 +7,8 @@
 //! `circuit_transport_tokio::FuturesIo`) with all nodes in one
 //! process on a tokio runtime with 2 workers (every link future a task),
 //! and `tcp2p`: loopback TCP with `b` and `r1` each in a process of its own
-//! (2 workers each), as BASELINES.md measures W3 ("3 processes"); all
-//! but `router_3` run there.
+//! (2 workers each), as the baseline set-up in benches/README.md measures
+//! W3 (three processes); all but `router_3` run there.
 //! Leaf `a` opens routed streams to leaf `b`, which echoes every stream
 //! back. Topologies (the ids in each group):
 //! - `raw`: no node, one connection (`duplex_pair` in memory), echoed,
@@ -235,7 +235,7 @@ impl Chain {
     }
 
     /// `a` here, `b` and the router (if any) each in a process of its own,
-    /// linked over loopback TCP, as BASELINES.md's W3 measures.
+    /// linked over loopback TCP, as W3 of the baseline set-up in benches/README.md.
     async fn processes(routers: usize) -> Chain {
         let b = Server::spawn("b");
         let mut servers = Vec::new();

@@ -40,7 +40,7 @@ pub enum Medium {
     /// Loopback TCP, `TCP_NODELAY` on.
     Tcp,
     /// Loopback TCP to a server in another process (see
-    /// [`process`](crate::process)), as BASELINES.md measures.
+    /// [`process`](crate::process)), the baseline set-up in benches/README.md.
     Process,
 }
 

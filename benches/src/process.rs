@@ -1,6 +1,6 @@
-//! Echo servers in a process of their own, as BASELINES.md measures:
-//! "two processes (server echoes every stream back)", each with a tokio
-//! runtime of 2 workers.
+//! Echo servers in a process of their own, as in the baseline set-up in
+//! benches/README.md: the server echoes every stream back, each process
+//! with a tokio runtime of 2 workers.
 //!
 //! The bench binary runs itself again as the server: [`serve_if_asked`],
 //! called first thing in `main`, turns the child into a server when the

@@ -26,8 +26,15 @@ Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug, RUST_LOG=circuit_node=trac
 #[command(name = "circuit", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The longest any wait may take (a link coming up, a peer becoming
-    /// reachable, a stream answering), in seconds.
-    #[arg(long, global = true, default_value = "10", value_parser = parse_seconds)]
+    /// reachable, a stream answering): a duration such as `5s`, `250ms` or
+    /// `1m 30s`; a bare number is seconds.
+    #[arg(
+        long,
+        global = true,
+        default_value = "10s",
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
     pub timeout: Duration,
 
     /// What to do.
@@ -238,21 +245,46 @@ pub struct RoutesArgs {
     #[arg(long, default_value = "test")]
     pub protocol: String,
 
-    /// How long the peer set must stay unchanged to count as settled, in
-    /// milliseconds (a few of the router's advertisement intervals).
-    #[arg(long, default_value = "300", value_name = "MS")]
-    pub settle_ms: u64,
+    /// How long the peer set must stay unchanged to count as settled (a
+    /// few of the router's advertisement intervals): a duration such as
+    /// `300ms` or `2s`; a bare number is seconds.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub settle: Option<Duration>,
+
+    /// The same as --settle, in milliseconds (the older spelling, kept so
+    /// that existing scripts work).
+    #[arg(long, value_name = "MS", hide = true, conflicts_with = "settle")]
+    pub settle_ms: Option<u64>,
 
     /// Print the mesh as far as it can be seen, in Graphviz format.
     #[arg(long)]
     pub dot: bool,
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is not a duration"))
+impl RoutesArgs {
+    /// How long the peer set must stay unchanged: `--settle`, else
+    /// `--settle-ms`, else 300 ms.
+    pub fn settle(&self) -> Duration {
+        match (self.settle, self.settle_ms) {
+            (Some(settle), _) => settle,
+            (None, Some(ms)) => Duration::from_millis(ms),
+            (None, None) => Duration::from_millis(300),
+        }
+    }
+}
+
+/// Reads a duration: a number with units as humantime writes them (`5s`,
+/// `250ms`, `1m 30s`, `2h`), or a bare number of seconds (`3`, `0.5`), as
+/// the command line took before it knew units.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{text:?} is not a duration"));
+    }
+    humantime::parse_duration(text).map_err(|e| {
+        format!("{text:?} is not a duration ({e}); write e.g. 5s, 250ms or a number of seconds")
+    })
 }
 
 /// Reads a link quality: a name or a number from 1 to 254.
@@ -279,6 +311,57 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_with_units_or_as_bare_seconds() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn every_duration_flag_takes_units_and_bare_seconds() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map_err(|e| e.to_string());
+        let timeout = |args: &[&str]| parse(args).map(|cli| cli.timeout);
+        assert_eq!(timeout(&["circuit", "demo"]), Ok(Duration::from_secs(10)));
+        assert_eq!(
+            timeout(&["circuit", "demo", "--timeout", "3"]),
+            Ok(Duration::from_secs(3))
+        );
+        assert_eq!(
+            timeout(&["circuit", "--timeout", "250ms", "demo"]),
+            Ok(Duration::from_millis(250))
+        );
+        assert!(timeout(&["circuit", "demo", "--timeout", "later"]).is_err());
+
+        let settle = |args: &[&str]| {
+            parse(args).map(|cli| match cli.command {
+                Command::Routes(routes) => routes.settle(),
+                other => panic!("not routes: {other:?}"),
+            })
+        };
+        let routes = ["circuit", "routes", "--connect", "127.0.0.1:7000"];
+        let with = |extra: &[&'static str]| [&routes[..], extra].concat();
+        assert_eq!(settle(&routes), Ok(Duration::from_millis(300)));
+        assert_eq!(
+            settle(&with(&["--settle", "2s"])),
+            Ok(Duration::from_secs(2))
+        );
+        assert_eq!(
+            settle(&with(&["--settle", "1"])),
+            Ok(Duration::from_secs(1))
+        );
+        assert_eq!(
+            settle(&with(&["--settle-ms", "150"])),
+            Ok(Duration::from_millis(150))
+        );
+        assert!(settle(&with(&["--settle", "1s", "--settle-ms", "150"])).is_err());
     }
 
     #[test]

@@ -370,7 +370,7 @@ fn routes_shows_the_mesh_seen_from_a_router() {
     // b is up once the router says so.
     while router.line() != "peer b reachable" {}
 
-    let table = run(&["routes", "--connect", &mesh]).ok();
+    let table = run(&["routes", "--connect", &mesh, "--settle", "200ms"]).ok();
     let row = table
         .lines()
         .find(|l| l.starts_with("b "))

@@ -1,6 +1,7 @@
 //! The wire traces recorded from the original implementation
-//! (`shared/vectors/`) decode to exactly the messages their session notes
-//! describe, and encoding those messages gives back the same bytes.
+//! (`testdata/vectors/` at the repository root) decode to exactly the
+//! messages their session notes describe, and encoding those messages gives
+//! back the same bytes.
 //!
 //! Each `*.X_to_Y.hex` is one direction of a link. It is parsed as a byte
 //! stream of frames; the payload bytes of each mux stream are then joined
@@ -9,8 +10,8 @@
 //! routed stream holds a `RoutingHeader` (opener's direction only) then the
 //! application's bytes.
 //!
-//! The folder is `$CIRCUIT_VECTORS` if set, else `shared/vectors` beside the
-//! repository folder.
+//! The folder is `$CIRCUIT_VECTORS` if set, else `testdata/vectors` in the
+//! repository.
 
 mod support;
 
@@ -28,7 +29,7 @@ use support::{decode_all, NetworkReader, OwnedFrame};
 fn vectors_dir() -> PathBuf {
     match std::env::var_os("CIRCUIT_VECTORS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors")),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors")),
     }
 }
 
@@ -36,7 +37,7 @@ fn read_vector(file: &str) -> String {
     let path = vectors_dir().join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {} ({e}); set CIRCUIT_VECTORS to the shared/vectors folder",
+            "cannot read {} ({e}); set CIRCUIT_VECTORS to the vectors folder",
             path.display()
         )
     })

@@ -1,4 +1,4 @@
-//! The original's raw mux session (../shared/vectors/mux_session.txt)
+//! The original's raw mux session (`testdata/vectors/mux_session.txt`)
 //! replayed against our client-side core, both ways.
 
 mod common;
@@ -13,11 +13,15 @@ use futures::task::noop_waker_ref;
 fn vector(file: &str) -> Vec<u8> {
     let dir = match std::env::var_os("CIRCUIT_VECTORS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors")),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors")),
     };
     let path = dir.join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {} ({e}); set CIRCUIT_VECTORS", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}); set CIRCUIT_VECTORS to the vectors folder",
+            path.display()
+        )
+    });
     text.split_whitespace()
         .map(|b| u8::from_str_radix(b, 16).unwrap())
         .collect()

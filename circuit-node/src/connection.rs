@@ -123,7 +123,7 @@ impl ConnectionNode {
         if peer == *self.node.id() {
             return Err(NodeError::Loopback);
         }
-        let conn_id: u64 = rand::random();
+        let conn_id: u64 = fastrand::u64(..);
         let shared = Arc::new(ConnShared {
             node: self.node.clone(),
             peer: peer.clone(),

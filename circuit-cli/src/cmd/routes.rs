@@ -11,8 +11,9 @@ use crate::mesh::{any_ended, make_node, wait_for_any_peer, Dialled, Result};
 use crate::table::{dot, routing_table};
 
 /// Links a leaf at `--connect`, waits until no peer has come or gone for
-/// `--settle-ms` (at most `timeout` in all), and prints what it sees.
+/// `--settle` (at most `timeout` in all), and prints what it sees.
 pub async fn run(args: RoutesArgs, timeout: Duration) -> Result<()> {
+    let settle = args.settle();
     let name = args
         .name
         .unwrap_or_else(|| format!("circuit-routes-{}", std::process::id()));
@@ -22,7 +23,6 @@ pub async fn run(args: RoutesArgs, timeout: Duration) -> Result<()> {
     let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
     let neighbour = wait_for_any_peer(&mut peers, &mut links, timeout).await?;
 
-    let settle = Duration::from_millis(args.settle_ms);
     loop {
         let quiet = Instant::now() + settle;
         if quiet > deadline {

@@ -1,12 +1,12 @@
-//! The original's node and router traces (`shared/vectors/`) replayed
-//! against this implementation: the recorded bytes of the other side(s) are
-//! fed to our node over raw in-memory links while our node performs the
-//! recorded node's script; what our node writes must decode to the same
-//! messages, except where PROTOCOL.md mandates a difference (asserted as
-//! the protocol says, with the reason).
+//! The original's node and router traces (`testdata/vectors/` at the
+//! repository root) replayed against this implementation: the recorded
+//! bytes of the other side(s) are fed to our node over raw in-memory links
+//! while our node performs the recorded node's script; what our node writes
+//! must decode to the same messages, except where PROTOCOL.md mandates a
+//! difference (asserted as the protocol says, with the reason).
 //!
-//! The folder is `$CIRCUIT_VECTORS` if set, else `shared/vectors` beside
-//! the repository folder.
+//! The folder is `$CIRCUIT_VECTORS` if set, else `testdata/vectors` in the
+//! repository.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ use crate::support::*;
 fn vectors_dir() -> PathBuf {
     match std::env::var_os("CIRCUIT_VECTORS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors")),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors")),
     }
 }
 
@@ -29,7 +29,7 @@ fn read_hex(file: &str) -> Vec<u8> {
     let path = vectors_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {} ({e}); set CIRCUIT_VECTORS to the shared/vectors folder",
+            "cannot read {} ({e}); set CIRCUIT_VECTORS to the vectors folder",
             path.display()
         )
     });
