@@ -3,7 +3,8 @@
 //! Every message of the circuit protocol (PROTOCOL.md) has a type here:
 //! [`Name`], the mux [`Frame`] (data or close with an epitaph), [`Identify`],
 //! [`NodeState`], [`Quality`], the routed-stream [`RoutingHeader`] and the
-//! [`ConnectionHeader`].
+//! [`ConnectionHeader`]; and [`is_v0_clean_close`], the epitaph a v0 router
+//! gives a clean close.
 //!
 //! Decoding is incremental: [`Decode::decode`] looks at a byte slice that may
 //! hold only part of a message and answers with the message and the number of
@@ -36,6 +37,7 @@
 mod codec;
 mod connection;
 mod control;
+mod epitaph;
 mod error;
 mod frame;
 mod name;
@@ -45,6 +47,7 @@ mod quality;
 pub use codec::{Decode, Decoded, Encode};
 pub use connection::ConnectionHeader;
 pub use control::{LinkControl, CREDIT_VERSION, INITIAL_CREDIT, LINK_CONTROL_ID};
+pub use epitaph::is_v0_clean_close;
 pub use error::FrameError;
 pub use frame::{Frame, CLOSE_HEADER_LEN, DATA_HEADER_LEN, MAX_EPITAPH_LEN, MAX_PAYLOAD_LEN};
 pub use name::{Name, MAX_NAME_LEN};

@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use circuit_frame::{
-    Decode, Decoded, Encode, Frame, Identify, Name, NodeState, Quality, RoutingHeader,
+    is_v0_clean_close, Decode, Decoded, Encode, Frame, Identify, Name, NodeState, Quality,
+    RoutingHeader,
 };
 use support::{decode_all, NetworkReader, OwnedFrame};
 
@@ -515,6 +516,22 @@ fn router_trace_router_to_a_advertises_routes() {
 #[test]
 fn router_trace_router_to_b_forwards_the_header_in_one_frame() {
     check(router_r_to_b());
+}
+
+#[test]
+fn only_the_v0_clean_close_of_the_traces_has_the_clean_shape() {
+    // The epitaphs as recorded (what `check` holds the bytes to): r's
+    // rewriting of b's clean close is the shape of PROTOCOL 2.4, r's
+    // rewriting of a's "bye" and the plain epitaphs are not.
+    let mut clean = Vec::new();
+    for trace in all_traces() {
+        for stream in &trace.streams {
+            if let Some(epitaph) = stream.closed.filter(|e| is_v0_clean_close(e)) {
+                clean.push((trace.direction, epitaph));
+            }
+        }
+    }
+    assert_eq!(clean, [("r -> a", "b reported no epitaph")]);
 }
 
 #[test]

@@ -21,7 +21,12 @@
 //!   A stream opened and closed without data puts nothing on the wire.
 //! - **Half-close.** Closing the writing half sends a close frame carrying
 //!   the epitaph; the other direction keeps flowing. The epitaph the peer
-//!   sends is what the local reader's `closed_reason` reports.
+//!   sends is what the local reader's `closed_reason` reports. Reads end
+//!   cleanly (end of file) when it is empty or has the shape a v0 router
+//!   gives a clean close, `{name} reported: ... {name} reported no
+//!   epitaph` ([`circuit_frame::is_v0_clean_close`], PROTOCOL.md 2.4);
+//!   any other epitaph ends them with an error. A stream spliced onto
+//!   another link passes either on unchanged.
 //! - **Fairness.** Streams with data to send take turns, one frame (up to
 //!   64 KiB) each per turn. Large frames of up to four streams in turn go
 //!   out in one vectored write straight from their pipes; a stream with no

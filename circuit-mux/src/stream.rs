@@ -14,7 +14,10 @@ use futures::io::{AsyncBufRead, AsyncRead, AsyncWrite};
 /// [`Writer::close`] with an epitaph after [`into_split`](Self::into_split))
 /// sends a close frame; the other direction stays open until the peer closes
 /// it. Dropping both halves closes both directions. The reason the peer gave
-/// for closing is [`Reader::closed_reason`].
+/// for closing is [`Reader::closed_reason`]; reads end in end of file when
+/// it is empty or a v0 clean close
+/// ([`is_v0_clean_close`](circuit_frame::is_v0_clean_close)), in a
+/// `ConnectionAborted` error otherwise.
 #[derive(Debug)]
 pub struct MuxStream {
     id: u32,

@@ -250,3 +250,82 @@ fn close_streams_never_turns_dropped_bytes_into_a_clean_close() {
         vec![Owned::Close(id, "link shutting down".to_owned())]
     );
 }
+
+/// PROTOCOL 2.4: the epitaph a v0 router gives a clean close.
+const V0_CLEAN: &str = "r2 reported: r1 reported: b reported no epitaph";
+
+#[test]
+fn a_v0_clean_close_reads_as_end_of_file_and_keeps_its_epitaph() {
+    for epitaph in ["b reported no epitaph", V0_CLEAN] {
+        let mut core = client();
+        let mut input = data(1, b"every byte");
+        input.extend(close(1, epitaph));
+        feed(&mut core, &input).unwrap();
+        let mut stream = core.accept().unwrap();
+        let mut got = Vec::new();
+        futures::executor::block_on(futures::AsyncReadExt::read_to_end(&mut stream, &mut got))
+            .unwrap();
+        assert_eq!(got, b"every byte");
+        let (reader, _w) = stream.into_split();
+        assert_eq!(reader.closed_reason().as_deref(), Some(epitaph));
+        assert_eq!(
+            reader.try_read_with(1, |_| ((), 0)),
+            Err(circuit_stream::StreamError::Closed(None))
+        );
+    }
+}
+
+#[test]
+fn near_misses_of_a_v0_clean_close_stay_errors() {
+    for epitaph in [
+        "b reported: bye",
+        "connection closed (either by transport or b)",
+        "reported no epitaph",
+        "reported: b reported no epitaph",
+        "b reported no epitaph!",
+        "b reported no epitaph ",
+    ] {
+        let mut core = client();
+        let mut input = data(1, b"x");
+        input.extend(close(1, epitaph));
+        feed(&mut core, &input).unwrap();
+        let mut stream = core.accept().unwrap();
+        let mut got = Vec::new();
+        let err =
+            futures::executor::block_on(futures::AsyncReadExt::read_to_end(&mut stream, &mut got))
+                .unwrap_err();
+        assert_eq!(got, b"x", "{epitaph:?}");
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionAborted,
+            "{epitaph:?}"
+        );
+        let (reader, _w) = stream.into_split();
+        assert_eq!(
+            reader.try_read_with(1, |_| ((), 0)),
+            Err(circuit_stream::StreamError::Closed(Some(epitaph.into())))
+        );
+    }
+}
+
+#[test]
+fn a_v0_clean_close_spliced_onto_another_link_goes_on_unchanged() {
+    // What a router does: the reader of one link's stream is the source of
+    // a stream on another link.
+    let mut inbound = client();
+    let mut input = data(1, b"hello");
+    input.extend(close(1, V0_CLEAN));
+    feed(&mut inbound, &input).unwrap();
+    let (reader, writer) = inbound.accept().unwrap().into_split();
+    let mut outbound = Core::new(Role::Server, Config::default().peer_name("c"));
+    let id = outbound.attach(reader, writer).unwrap();
+    let mut out = Vec::new();
+    outbound.transmit(&mut out, 1 << 20);
+    assert_eq!(
+        decode_all(&out),
+        vec![
+            Owned::Data(id, b"hello".to_vec()),
+            Owned::Close(id, V0_CLEAN.to_owned())
+        ]
+    );
+}

@@ -80,6 +80,11 @@
 //!   by hop finds the node that closed a stream. Opt-in and bounded (the
 //!   overflow is counted in the snapshot); the same reports are `DEBUG`
 //!   events of `tracing`. With neither, forwarding watches nothing.
+//! - A stream its far end closed cleanly reads as end of file, also when it
+//!   comes through v0 routers, whose epitaph for a clean close is
+//!   `{name} reported: ... {name} reported no epitaph` (PROTOCOL 2.4,
+//!   [`circuit_frame::is_v0_clean_close`]); the text stays in the reader's
+//!   `closed_reason`, and a router passes it on unchanged.
 //! - [`routing`]: the sans-IO routing core; [`timer`]: the runtime seam and
 //!   [`timer::ManualClock`] for deterministic tests.
 //!

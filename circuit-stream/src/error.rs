@@ -8,6 +8,9 @@ use std::io;
 pub enum StreamError {
     /// The pipe is closed: the other end closed or dropped it, or this end
     /// closed it. Carries the epitaph, the reason given when closing, if any.
+    /// `None` is the clean end of the stream, also after
+    /// [`Writer::close_clean_with`](crate::Writer::close_clean_with), whose
+    /// epitaph only `closed_reason` gives.
     #[error("stream closed{}", epitaph_suffix(.0))]
     Closed(Option<String>),
     /// [`Reader::read_message`](crate::Reader::read_message) found bytes that

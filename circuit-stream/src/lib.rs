@@ -43,6 +43,8 @@
 //!   the other end reads as [`StreamError::Closed`]. Dropping an end closes
 //!   without a reason. After the writer closes, the reader still reads
 //!   what was buffered; after the reader closes, buffered bytes are dropped.
+//!   [`Writer::close_clean_with`] ends the stream cleanly (reads see the
+//!   end, not an error) yet keeps an epitaph for `closed_reason`.
 //! - **Back-pressure.** A pipe holds at most [`DEFAULT_CAPACITY`] bytes
 //!   unless made with [`stream_with_capacity`]; a write that would pass the
 //!   bound waits for the reader. [`stream_unbounded`] has no bound.

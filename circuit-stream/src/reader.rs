@@ -169,7 +169,11 @@ impl Reader {
         self.shared.lock().closed.is_some()
     }
 
-    /// The epitaph of a closed pipe, if it was given one.
+    /// The epitaph of a closed pipe, if it was given one. After a clean
+    /// close with an epitaph
+    /// ([`Writer::close_clean_with`](crate::Writer::close_clean_with))
+    /// reads end with [`StreamError::Closed`]`(None)` and the epitaph is
+    /// only here.
     pub fn closed_reason(&self) -> Option<String> {
         self.shared.lock().closed.clone().flatten()
     }
@@ -262,8 +266,9 @@ impl fmt::Debug for Reader {
 }
 
 /// Copies out of the pipe into the caller's buffer. A close without an
-/// epitaph reads as end of file, a close with one as a `ConnectionAborted`
-/// error carrying [`StreamError::Closed`].
+/// epitaph (or a clean one, [`Writer::close_clean_with`](crate::Writer::close_clean_with))
+/// reads as end of file, a close with one as a `ConnectionAborted` error
+/// carrying [`StreamError::Closed`].
 impl AsyncRead for Reader {
     fn poll_read(
         self: Pin<&mut Self>,

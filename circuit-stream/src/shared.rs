@@ -18,6 +18,10 @@ pub(crate) struct Inner {
     pub(crate) capacity: Option<usize>,
     /// `Some(epitaph)` once either end closed; the first close wins.
     pub(crate) closed: Option<Option<String>>,
+    /// The first close was clean though it has an epitaph
+    /// ([`Writer::close_clean_with`](crate::Writer::close_clean_with)):
+    /// reads and writes end as if it had none.
+    clean: bool,
     /// The reader closed: nothing buffered will ever be read.
     reader_closed: bool,
     /// The reader's task while it waits, and how many bytes it waits for.
@@ -115,6 +119,7 @@ impl Shared {
             ring: Ring::default(),
             capacity,
             closed: None,
+            clean: false,
             reader_closed: false,
             reader: None,
             writer: None,
@@ -143,8 +148,8 @@ impl Shared {
         if inner.ring.len() >= min {
             return Ok(Some(inner));
         }
-        if let Some(epitaph) = &inner.closed {
-            return Err(StreamError::Closed(epitaph.clone()));
+        if let Some(end) = inner.end() {
+            return Err(end);
         }
         if let Some(capacity) = inner.capacity.filter(|&c| min > c) {
             return Err(StreamError::TooLarge {
@@ -176,8 +181,8 @@ impl Shared {
         len: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
         let mut inner = self.lock();
-        if let Some(epitaph) = &inner.closed {
-            return Err(StreamError::Closed(epitaph.clone()));
+        if let Some(end) = inner.end() {
+            return Err(end);
         }
         if let Some(capacity) = inner.capacity.filter(|&c| len > c) {
             return Err(StreamError::TooLarge {
@@ -230,9 +235,20 @@ impl Shared {
     /// dropping what is buffered if the reader is the one closing. Wakes both
     /// ends.
     pub(crate) fn close(&self, epitaph: Option<String>, by_reader: bool) {
+        self.close_as(epitaph, false, by_reader);
+    }
+
+    /// [`close`](Shared::close) by the writer, cleanly: reads end as if
+    /// there were no epitaph, though it is kept.
+    pub(crate) fn close_clean(&self, epitaph: Option<String>) {
+        self.close_as(epitaph, true, false);
+    }
+
+    fn close_as(&self, epitaph: Option<String>, clean: bool, by_reader: bool) {
         let mut inner = self.lock();
         if inner.closed.is_none() {
             inner.closed = Some(epitaph);
+            inner.clean = clean;
         }
         if by_reader {
             inner.ring.clear();
@@ -247,6 +263,16 @@ impl Shared {
 }
 
 impl Inner {
+    /// Why reads and writes fail once the pipe is closed: its epitaph, or
+    /// none after a clean close.
+    fn end(&self) -> Option<StreamError> {
+        let epitaph = self.closed.as_ref()?;
+        Some(StreamError::Closed(match self.clean {
+            true => None,
+            false => epitaph.clone(),
+        }))
+    }
+
     /// Free space; everything for an unbounded pipe.
     pub(crate) fn free(&self) -> usize {
         match self.capacity {

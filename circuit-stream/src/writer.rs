@@ -147,13 +147,36 @@ impl Writer {
         self.shared.close(None, false);
     }
 
+    /// Ends the stream cleanly, as [`close_without_reason`] does, but with
+    /// an epitaph all the same (an empty one counts as none): the reader
+    /// reads what is buffered, then the end of the stream
+    /// ([`StreamError::Closed`]`(None)`, end of file through futures-io),
+    /// while [`Reader::closed_reason`] at the reading end and
+    /// [`closed_reason`] here give `epitaph`. If the pipe is closed already,
+    /// the first close stays.
+    ///
+    /// For a close that ended well and carries a text to pass on: a mux
+    /// closes this way a stream whose peer closed it with the epitaph a v0
+    /// router gives a clean close
+    /// ([`is_v0_clean_close`](circuit_frame::is_v0_clean_close)), so that
+    /// the application reads end of file and a router forwards the text
+    /// unchanged.
+    ///
+    /// [`close_without_reason`]: Writer::close_without_reason
+    /// [`closed_reason`]: Writer::closed_reason
+    /// [`Reader::closed_reason`]: crate::Reader::closed_reason
+    pub fn close_clean_with(&self, epitaph_: impl Into<String>) {
+        self.shared.close_clean(epitaph(epitaph_.into()));
+    }
+
     /// Whether the pipe is closed, by either end: once the reader closed or
     /// dropped it, every write fails.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed.is_some()
     }
 
-    /// The epitaph of a closed pipe, if it was given one.
+    /// The epitaph of a closed pipe, if it was given one (also after
+    /// [`close_clean_with`](Writer::close_clean_with)).
     pub fn closed_reason(&self) -> Option<String> {
         self.shared.lock().closed.clone().flatten()
     }

@@ -66,6 +66,42 @@ fn an_epitaph_reads_as_a_connection_aborted_error_after_the_data() {
 }
 
 #[test]
+fn a_clean_close_with_an_epitaph_reads_as_end_of_file() {
+    let (mut reader, writer) = stream();
+    writer.try_write(b"data").unwrap();
+    writer.close_clean_with("r reported: b reported no epitaph");
+    let mut got = Vec::new();
+    assert_eq!(block_on(reader.read_to_end(&mut got)).unwrap(), 4);
+    assert_eq!(got, b"data");
+    assert_eq!(
+        reader.closed_reason().as_deref(),
+        Some("r reported: b reported no epitaph")
+    );
+
+    // The same through AsyncBufRead, and through copy into another pipe.
+    let (reader, writer) = stream();
+    writer.try_write(b"line\nlast").unwrap();
+    writer.close_clean_with("b reported no epitaph");
+    let mut lines = Vec::new();
+    let mut reader = futures::io::BufReader::new(reader);
+    let mut line = String::new();
+    while block_on(reader.read_line(&mut line)).unwrap() > 0 {
+        lines.push(std::mem::take(&mut line));
+    }
+    assert_eq!(lines, ["line\n", "last"]);
+
+    let (reader, writer) = stream();
+    writer.try_write(b"copied").unwrap();
+    writer.close_clean_with("b reported no epitaph");
+    let (mut out_reader, mut out_writer) = stream();
+    assert_eq!(block_on(copy(reader, &mut out_writer)).unwrap(), 6);
+    drop(out_writer);
+    let mut got = Vec::new();
+    block_on(out_reader.read_to_end(&mut got)).unwrap();
+    assert_eq!(got, b"copied");
+}
+
+#[test]
 fn writing_after_the_reader_closed_is_a_broken_pipe() {
     let (reader, mut writer) = stream();
     reader.close("enough");

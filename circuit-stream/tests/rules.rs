@@ -254,6 +254,62 @@ fn an_empty_epitaph_is_no_epitaph() {
 }
 
 #[test]
+fn a_clean_close_with_an_epitaph_ends_reads_and_keeps_the_epitaph() {
+    let (reader, writer) = stream();
+    writer.try_write(b"tail").unwrap();
+    writer.close_clean_with("b reported no epitaph");
+    assert!(reader.is_closed());
+    assert_eq!(
+        reader.closed_reason().as_deref(),
+        Some("b reported no epitaph")
+    );
+    assert_eq!(
+        writer.closed_reason().as_deref(),
+        Some("b reported no epitaph")
+    );
+    assert_eq!(block_on(reader.read(1, take_all)), Ok(b"tail".to_vec()));
+    assert_eq!(
+        block_on(reader.read(1, take_all)),
+        Err(StreamError::Closed(None))
+    );
+    assert_eq!(
+        block_on(reader.read_message::<Name>()),
+        Err(StreamError::Closed(None))
+    );
+    assert_eq!(writer.try_write(b"more"), Err(TryWriteError::Closed(None)));
+}
+
+#[test]
+fn a_clean_close_is_the_first_close_or_nothing() {
+    // After an abnormal close, a clean one changes nothing.
+    let (reader, writer) = stream();
+    writer.close("cut");
+    writer.close_clean_with("b reported no epitaph");
+    assert_eq!(reader.closed_reason().as_deref(), Some("cut"));
+    assert_eq!(
+        block_on(reader.read(1, take_all)),
+        Err(StreamError::Closed(Some("cut".into())))
+    );
+    // And the other way round: the first close stays clean.
+    let (reader, writer) = stream();
+    writer.close_clean_with("b reported no epitaph");
+    reader.close("third");
+    writer.close("second");
+    assert_eq!(
+        reader.closed_reason().as_deref(),
+        Some("b reported no epitaph")
+    );
+    assert_eq!(
+        block_on(reader.read(1, take_all)),
+        Err(StreamError::Closed(None))
+    );
+    // An empty epitaph is none, clean or not.
+    let (reader, writer) = stream();
+    writer.close_clean_with("");
+    assert_eq!(reader.closed_reason(), None);
+}
+
+#[test]
 fn closing_wakes_a_waiting_reader_and_a_waiting_writer() {
     let (reader, writer) = stream_with_capacity(4);
     let (reader_wakes, reader_waker) = counting_waker();

@@ -12,7 +12,7 @@ use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use circuit_frame::{Decode, Decoded, Frame, DATA_HEADER_LEN};
+use circuit_frame::{is_v0_clean_close, Decode, Decoded, Frame, DATA_HEADER_LEN};
 
 use super::{
     Accepted, Core, InFrame, Progress, Recv, StreamState, MAX_PENDING_CONTROL, RESERVED_STREAM_ID,
@@ -470,7 +470,13 @@ impl Core {
                     // Count the stream closed before its reader can see it.
                     self.finish_if_done(id);
                     if let Some(sink) = sink {
-                        sink.close(epitaph);
+                        // A clean end that passed v0 routers (PROTOCOL 2.4)
+                        // reads as end of file; its text stays for whoever
+                        // asks for it, or forwards it.
+                        match is_v0_clean_close(epitaph) {
+                            true => sink.close_clean_with(epitaph),
+                            false => sink.close(epitaph),
+                        }
                     }
                     return Ok(());
                 }

@@ -239,11 +239,15 @@ impl Core {
                 Ok(sent)
             }
             Poll::Ready(Err(err)) => {
-                st.source = None;
+                let source = st.source.take();
                 // A stream cut by `close_streams` says so even when its
                 // writer had closed cleanly: what it left unsent is gone.
+                // A clean end may still carry an epitaph (a v0 clean close
+                // a router forwards): it goes on unchanged.
                 let epitaph = st.abort.take().unwrap_or_else(|| match err {
-                    StreamError::Closed(reason) => reason.unwrap_or_default(),
+                    StreamError::Closed(reason) => reason
+                        .or_else(|| source.and_then(|s| s.closed_reason()))
+                        .unwrap_or_default(),
                     other => other.to_string(),
                 });
                 if st.peer_knows {

@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use circuit_frame::{Decode, Decoded, Frame, Identify, Name, NodeState, Quality, RoutingHeader};
+use circuit_frame::{
+    Decode, Decoded, Encode, Frame, Identify, Name, NodeState, Quality, RoutingHeader,
+};
 use circuit_mux::Role as MuxRole;
 use circuit_stream::{duplex_pair, Reader, Writer};
 use futures::{AsyncReadExt, StreamExt};
@@ -200,33 +202,63 @@ fn node_trace_replayed_as_a() {
     assert_eq!(payload, b"hello");
 }
 
-#[test]
-fn router_trace_replayed_as_r() {
+/// `frames` with the close of stream 0 given `epitaph` instead.
+fn with_close_of_stream_0(frames: Vec<(u32, Vec<u8>)>, epitaph: &str) -> Vec<(u32, Vec<u8>)> {
+    let mut replaced = 0;
+    let frames = frames
+        .into_iter()
+        .map(|(id, bytes)| match Frame::decode(&bytes).unwrap() {
+            Decoded::Complete {
+                message: Frame::Close { stream_id: 0, .. },
+                ..
+            } => {
+                replaced += 1;
+                let close = Frame::close(0, epitaph);
+                let mut bytes = vec![0; close.encoded_len()];
+                close.encode(&mut bytes).unwrap();
+                (id, bytes)
+            }
+            _ => (id, bytes),
+        })
+        .collect();
+    assert_eq!(replaced, 1, "the trace closes stream 0 once");
+    frames
+}
+
+/// The recorded a and b, their bytes fed to our router r as in the router
+/// trace; what r wrote to a and to b, per stream.
+fn replay_as_r(
+    a_frames: &[(u32, Vec<u8>)],
+    b_frames: &[(u32, Vec<u8>)],
+) -> (BTreeMap<u32, StreamLog>, BTreeMap<u32, StreamLog>) {
     let mut net = Net::new();
     let mut r = net.router("r");
     // Link a<->r: a is client, r server. Link r<->b: r client, b server.
-    let a_frames = frames(&read_hex("router.a_to_r.hex"));
-    let b_frames = frames(&read_hex("router.b_to_r.hex"));
     let mut a = raw_link(&net, &r.node, MuxRole::Server);
-    a.feed(&a_frames, |id| id == 1);
+    a.feed(a_frames, |id| id == 1);
     net.settle();
     let mut b = raw_link(&net, &r.node, MuxRole::Client);
-    b.feed(&b_frames, |id| id == 1);
+    b.feed(b_frames, |id| id == 1);
     net.settle();
     net.tick();
     let mut reachable = r.drain_peer_events();
     reachable.sort_by(|x, y| x.node().cmp(y.node()));
     assert_eq!(reachable.len(), 2);
     // a's stream to b arrives at r and is forwarded; then b's echo.
-    a.feed(&a_frames, |id| id != 1);
+    a.feed(a_frames, |id| id != 1);
     net.settle();
-    b.feed(&b_frames, |id| id != 1);
+    b.feed(b_frames, |id| id != 1);
     net.settle();
     a.collect();
     b.collect();
+    (reassemble(&a.got), reassemble(&b.got))
+}
 
-    let to_a = reassemble(&a.got);
-    let to_b = reassemble(&b.got);
+#[test]
+fn router_trace_replayed_as_r() {
+    let a_frames = frames(&read_hex("router.a_to_r.hex"));
+    let b_frames = frames(&read_hex("router.b_to_r.hex"));
+    let (to_a, to_b) = replay_as_r(&a_frames, &b_frames);
     let v0_to_a = reassemble(&read_hex("router.r_to_a.hex"));
     let v0_to_b = reassemble(&read_hex("router.r_to_b.hex"));
 
@@ -277,4 +309,115 @@ fn router_trace_replayed_as_r() {
     assert_eq!(v0_to_a[&0].close.as_deref(), Some("b reported no epitaph"));
     assert_eq!(to_a[&0].close.as_deref(), Some(""));
     let _ = Name::new("r").unwrap();
+}
+
+/// Our leaf node a, linked to the recorded router r (`r_frames`: r's bytes
+/// to a), opens a stream to b, writes "hello" and closes it with "bye", as
+/// in the router trace; then reads the stream to its end. Returns what the
+/// read gave, the stream's epitaph (`closed_reason`), and what a wrote.
+fn replay_as_a(
+    r_frames: &[(u32, Vec<u8>)],
+) -> (
+    std::io::Result<Vec<u8>>,
+    Option<String>,
+    BTreeMap<u32, StreamLog>,
+) {
+    let mut net = Net::new();
+    let mut a = net.leaf("a");
+    // a dials (client); the recorded r is the server.
+    let mut r = raw_link(&net, &a.node, MuxRole::Client);
+    r.feed(r_frames, |id| id == 1);
+    let mut stream = net.run(async {
+        while let Some(event) = a.peers.next().await {
+            if event == circuit_node::routing::RouteEvent::PeerReachable(name("b")) {
+                break;
+            }
+        }
+        let s = a.node.connect_to_peer("b").await.unwrap();
+        let (reader, writer) = s.into_split();
+        writer.write_all(b"hello").await.unwrap();
+        writer.close("bye");
+        reader
+    });
+    net.settle();
+    r.feed(r_frames, |id| id != 1);
+    let read = net.run(async {
+        let mut got = Vec::new();
+        AsyncReadExt::read_to_end(&mut stream, &mut got)
+            .await
+            .map(|_| got)
+    });
+    net.settle();
+    r.collect();
+    (read, stream.closed_reason(), reassemble(&r.got))
+}
+
+#[test]
+fn router_trace_replayed_as_a_reads_the_v0_clean_close_as_end_of_file() {
+    let r_frames = frames(&read_hex("router.r_to_a.hex"));
+    let (read, epitaph, ours) = replay_as_a(&r_frames);
+    // r closed a's stream with "b reported no epitaph": b closed cleanly
+    // and r, running the original, rewrote it (PROTOCOL 2.4). A copy-style
+    // consumer gets every byte, then a clean end; the text stays readable.
+    assert_eq!(read.unwrap(), b"hello");
+    assert_eq!(epitaph.as_deref(), Some("b reported no epitaph"));
+    // And a wrote what the original a wrote.
+    assert_eq!(ours, reassemble(&read_hex("router.a_to_r.hex")));
+}
+
+#[test]
+fn a_v0_clean_close_through_several_v0_routers_is_end_of_file_too() {
+    for epitaph in [
+        "r reported: b reported no epitaph",
+        "r2 reported: r1 reported: 127.0.0.1:7000 reported no epitaph",
+    ] {
+        let r_frames = with_close_of_stream_0(frames(&read_hex("router.r_to_a.hex")), epitaph);
+        let (read, got_epitaph, _) = replay_as_a(&r_frames);
+        assert_eq!(read.unwrap(), b"hello", "{epitaph:?}");
+        assert_eq!(got_epitaph.as_deref(), Some(epitaph));
+    }
+}
+
+#[test]
+fn near_misses_of_a_v0_clean_close_end_reads_with_an_error() {
+    for epitaph in [
+        "b reported: bye",
+        "connection closed (either by transport or b)",
+        "reported no epitaph",
+        "reported: b reported no epitaph",
+        "b reported no epitaph!",
+        "b reported no epitaph ",
+    ] {
+        let r_frames = with_close_of_stream_0(frames(&read_hex("router.r_to_a.hex")), epitaph);
+        let (read, got_epitaph, _) = replay_as_a(&r_frames);
+        let err = read.expect_err(epitaph);
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionAborted,
+            "{epitaph:?}"
+        );
+        let inner = err.into_inner().unwrap();
+        assert_eq!(
+            inner.downcast_ref::<circuit_stream::StreamError>(),
+            Some(&circuit_stream::StreamError::Closed(Some(epitaph.into())))
+        );
+        assert_eq!(got_epitaph.as_deref(), Some(epitaph));
+    }
+}
+
+#[test]
+fn our_router_forwards_a_v0_clean_close_unchanged() {
+    // The router trace, with both closes of the forwarded stream in the
+    // shape of a v0 clean close, as if a and b were behind v0 routers.
+    let from_a = "q reported: a reported no epitaph";
+    let from_b = "b reported no epitaph";
+    let a_frames = with_close_of_stream_0(frames(&read_hex("router.a_to_r.hex")), from_a);
+    let b_frames = with_close_of_stream_0(frames(&read_hex("router.b_to_r.hex")), from_b);
+    let (to_a, to_b) = replay_as_r(&a_frames, &b_frames);
+    let v0_to_a = reassemble(&read_hex("router.r_to_a.hex"));
+    let v0_to_b = reassemble(&read_hex("router.r_to_b.hex"));
+    assert_eq!(to_b[&0].data, v0_to_b[&0].data);
+    assert_eq!(to_b[&0].close.as_deref(), Some(from_a));
+    assert_eq!(to_a[&0].data, v0_to_a[&0].data);
+    assert_eq!(to_a[&0].close.as_deref(), Some(from_b));
 }
