@@ -49,7 +49,7 @@ use circuit_benches::config::{criterion, full, report_enabled, Medium, MEDIA, MI
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
 use circuit_benches::process::{serve_if_asked, Handler, Server};
 use circuit_benches::runtime::{runtime, timed, Tasks};
-use circuit_benches::tcp::{connect, echo_server, tcp_pair};
+use circuit_benches::tcp::{connect, duplex_echo, echo_server, tcp_pair};
 use circuit_mux::{Config, Mux, Role};
 use circuit_transport_tokio::FuturesIo;
 use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -96,9 +96,14 @@ const MUX_MEDIA: [Medium; 3] = [Medium::Memory, Medium::Tcp, Medium::Process];
 enum Kind {
     Circuit,
     Yamux,
+    /// The link alone, echoed full duplex over TCP.
     Raw,
+    /// The link alone over TCP, echoed serially (the old baseline); only
+    /// in `mux_w1_tcp2p`.
+    RawSerial,
 }
 
+/// What every group runs.
 const KINDS: [Kind; 3] = [Kind::Circuit, Kind::Yamux, Kind::Raw];
 
 impl Kind {
@@ -107,6 +112,7 @@ impl Kind {
             Kind::Circuit => "circuit",
             Kind::Yamux => "yamux",
             Kind::Raw => "raw",
+            Kind::RawSerial => "raw_serial",
         }
     }
 }
@@ -158,7 +164,7 @@ impl Link {
             (kind, Medium::Process) => {
                 let server = Server::spawn(kind.name());
                 let mut link = match kind {
-                    Kind::Raw => Link {
+                    Kind::Raw | Kind::RawSerial => Link {
                         opener: Opener::RawTcp {
                             addr: server.addr(),
                         },
@@ -224,7 +230,7 @@ impl Link {
                 link._tasks.push(serve.abort_handle());
                 link
             }
-            Kind::Raw => unreachable!("raw links have no multiplexer"),
+            Kind::Raw | Kind::RawSerial => unreachable!("raw links have no multiplexer"),
         }
     }
 
@@ -314,6 +320,9 @@ fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
             Box::pin(yamux_server(FuturesIo::new(s))) as BoxFuture<'static, ()>
         })),
         "raw" => Some(Box::new(|s: TcpStream| {
+            Box::pin(duplex_echo(s)) as BoxFuture<'static, ()>
+        })),
+        "raw_serial" => Some(Box::new(|s: TcpStream| {
             Box::pin(echo(s.compat())) as BoxFuture<'static, ()>
         })),
         _ => None,
@@ -482,7 +491,15 @@ fn throughput_groups(c: &mut Criterion) {
             .sample_size(10)
             .sampling_mode(SamplingMode::Flat);
         let label = format!("1x{}MiB", sizes.w1 / MIB);
-        for (kind, link) in &links {
+        // The old serial raw echo beside the full-duplex one, once.
+        let serial = match medium {
+            Medium::Process => {
+                let link = rt.block_on(Link::new(Kind::RawSerial, medium, None));
+                Some((Kind::RawSerial, Arc::new(link)))
+            }
+            _ => None,
+        };
+        for (kind, link) in links.iter().chain(&serial) {
             let w1 = sizes.w1;
             group.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
                 b.iter_custom(|iters| {
@@ -496,6 +513,7 @@ fn throughput_groups(c: &mut Criterion) {
             });
         }
         group.finish();
+        drop(serial);
 
         for (streams, each) in sizes.w2 {
             let total = streams * each;
@@ -508,7 +526,7 @@ fn throughput_groups(c: &mut Criterion) {
             for (kind, link) in &links {
                 // Raw: the same bytes over one connection.
                 let (n, size) = match kind {
-                    Kind::Raw => (1, total),
+                    Kind::Raw | Kind::RawSerial => (1, total),
                     _ => (streams, each),
                 };
                 group.bench_function(BenchmarkId::new(kind.name(), &label), |b| {

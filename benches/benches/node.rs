@@ -61,7 +61,7 @@ use circuit_benches::config::{criterion, full, report_enabled, Medium, MIB, PIPE
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
 use circuit_benches::process::{self, serve_if_asked, Handler, Server};
 use circuit_benches::runtime::{context_switches, cpu_times, runtime, timed, CpuTimes, Tasks};
-use circuit_benches::tcp::{connect, echo_server, tcp_pair};
+use circuit_benches::tcp::{connect, duplex_echo, echo_server, tcp_pair};
 use circuit_frame::{Name, Quality};
 use circuit_mux::Role as MuxRole;
 use circuit_node::routing::{RouteEvent, RoutingConfig};
@@ -75,7 +75,6 @@ use futures::task::LocalSpawnExt;
 use futures::StreamExt;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The application protocol every node speaks.
 const PROTOCOL: &str = "bench";
@@ -400,7 +399,7 @@ fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
         let node = match name.as_str() {
             "raw" => {
                 return Some(Box::new(|s: TcpStream| {
-                    Box::pin(echo(s.compat())) as BoxFuture<'static, ()>
+                    Box::pin(duplex_echo(s)) as BoxFuture<'static, ()>
                 }) as Handler)
             }
             "relay" => {
