@@ -12,8 +12,17 @@
 //! - `circuit`: `circuit_mux::Mux` (default `Config`) over the link,
 //! - `yamux`: yamux 0.14 (default config) over the same kind of link,
 //! - `raw`: the link itself, one connection (`tokio::io::duplex` in memory),
+//!   over TCP echoed full duplex by `circuit_benches::tcp::duplex_echo`
+//!   (it reads while it writes, 256 KiB at a time); in memory by the serial
+//!   `echo`, as circuit's and yamux's streams are,
+//! - `raw_serial` (`mux_w1_tcp2p` only): `raw` with the serial echo (read
+//!   64 KiB, then write it back, in turn), the baseline before `raw` echoed
+//!   full duplex, kept to compare with the older tables,
 //!
-//! so the figure that matters is the ratio within a group.
+//! so the figure that matters is the ratio within a group. Over TCP a mux
+//! over one connection cannot beat that connection used well: circuit /
+//! raw is at most 1, and its distance from 1 is the headroom left. The
+//! client is the same on every path (`bulk`: it writes and reads at once).
 //!
 //! Workloads (names as in `/work/shared/BASELINES.md`):
 //! - `w1_<link>`: one stream echoes `W1` bytes in 64 KiB writes; throughput

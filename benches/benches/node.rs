@@ -11,10 +11,14 @@
 //! but `router_3` run there.
 //! Leaf `a` opens routed streams to leaf `b`, which echoes every stream
 //! back. Topologies (the ids in each group):
-//! - `raw`: no node, one connection (`duplex_pair` in memory), echoed,
+//! - `raw`: no node, one connection (`duplex_pair` in memory), echoed; over
+//!   TCP full duplex by `circuit_benches::tcp::duplex_echo` (it reads while
+//!   it writes, 256 KiB at a time), in memory by the serial `echo` that
+//!   `b` runs on every stream,
 //! - `raw_relay` (TCP only): `raw` through a plain relay that reads and
 //!   writes 256 KiB at a time (a task here, or a process of its own in
-//!   `tcp2p`): the ceiling of any router that copies through user space,
+//!   `tcp2p`), to the same full-duplex echo, so that only the relay differs
+//!   from `raw`: the ceiling of any router that copies through user space,
 //! - `raw_splice` (`tcp2p` on Linux only): `raw` through a relay process
 //!   that moves the bytes with `splice(2)`, never through user space: the
 //!   ceiling of any router hop over loopback TCP,
