@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,6 +35,28 @@ pub async fn tcp_pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
+/// Buffers of ended [`duplex_echo`] connections, for the next ones: a new
+/// connection (W4 opens one per round) then costs no fresh 256 KiB
+/// allocation. Holds at most [`STASH`] buffers.
+static STASHED: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// The most buffers [`STASHED`] keeps (16 MiB).
+const STASH: usize = 64;
+
+/// An [`ECHO_BUFFER`]-byte buffer, from the stash if it has one.
+fn take_buffer() -> Vec<u8> {
+    let stashed = STASHED.lock().expect("stash").pop();
+    stashed.unwrap_or_else(|| vec![0; ECHO_BUFFER])
+}
+
+/// Keeps `buf` for a later connection, unless the stash is full.
+fn stash_buffer(buf: Vec<u8>) {
+    let mut stash = STASHED.lock().expect("stash");
+    if stash.len() < STASH {
+        stash.push(buf);
+    }
+}
+
 /// Echoes `s` full duplex, as an echo that uses its connection well does:
 /// a reader task reads into buffers of [`ECHO_BUFFER`] bytes and hands
 /// them over a queue to a writer (this future), which writes each back
@@ -58,7 +81,7 @@ pub async fn duplex_echo(s: TcpStream) {
                 Ok(buf) => buf,
                 Err(_) if allocated < ECHO_BUFFERS => {
                     allocated += 1;
-                    vec![0; ECHO_BUFFER]
+                    take_buffer()
                 }
                 Err(_) => match free_rx.recv().await {
                     Some(buf) => buf,
@@ -66,7 +89,14 @@ pub async fn duplex_echo(s: TcpStream) {
                 },
             };
             match r.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => {
+                    stash_buffer(buf);
+                    free_rx.close();
+                    while let Ok(buf) = free_rx.try_recv() {
+                        stash_buffer(buf);
+                    }
+                    return;
+                }
                 Ok(n) => {
                     if full_tx.send((buf, n)).await.is_err() {
                         return;
@@ -80,8 +110,10 @@ pub async fn duplex_echo(s: TcpStream) {
             reader.abort();
             return;
         }
-        // The reader may have ended; then the buffer is not wanted.
-        let _ = free_tx.try_send(buf);
+        // Back to the reader, or to the stash once the reader has ended.
+        if let Err(e) = free_tx.try_send(buf) {
+            stash_buffer(e.into_inner());
+        }
     }
     let _ = w.shutdown().await;
 }
