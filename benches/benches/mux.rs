@@ -12,8 +12,17 @@
 //! - `circuit`: `circuit_mux::Mux` (default `Config`) over the link,
 //! - `yamux`: yamux 0.14 (default config) over the same kind of link,
 //! - `raw`: the link itself, one connection (`tokio::io::duplex` in memory),
+//!   over TCP echoed full duplex by `circuit_benches::tcp::duplex_echo`
+//!   (it reads while it writes, 256 KiB at a time); in memory by the serial
+//!   `echo`, as circuit's and yamux's streams are,
+//! - `raw_serial` (`mux_w1_tcp2p` only): `raw` with the serial echo (read
+//!   64 KiB, then write it back, in turn), the baseline before `raw` echoed
+//!   full duplex, kept to compare with the older tables,
 //!
-//! so the figure that matters is the ratio within a group.
+//! so the figure that matters is the ratio within a group. Over TCP a mux
+//! over one connection cannot beat that connection used well: circuit /
+//! raw is at most 1, and its distance from 1 is the headroom left. The
+//! client is the same on every path (`bulk`: it writes and reads at once).
 //!
 //! Workloads (names as in "Baselines: how they are taken" in
 //! benches/README.md):
@@ -50,7 +59,7 @@ use circuit_benches::config::{criterion, full, report_enabled, Medium, MEDIA, MI
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
 use circuit_benches::process::{serve_if_asked, Handler, Server};
 use circuit_benches::runtime::{runtime, timed, Tasks};
-use circuit_benches::tcp::{connect, echo_server, tcp_pair};
+use circuit_benches::tcp::{connect, duplex_echo, echo_server, tcp_pair};
 use circuit_mux::{Config, Mux, Role};
 use circuit_transport_tokio::FuturesIo;
 use criterion::{criterion_group, BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -97,9 +106,14 @@ const MUX_MEDIA: [Medium; 3] = [Medium::Memory, Medium::Tcp, Medium::Process];
 enum Kind {
     Circuit,
     Yamux,
+    /// The link alone, echoed full duplex over TCP.
     Raw,
+    /// The link alone over TCP, echoed serially (the old baseline); only
+    /// in `mux_w1_tcp2p`.
+    RawSerial,
 }
 
+/// What every group runs.
 const KINDS: [Kind; 3] = [Kind::Circuit, Kind::Yamux, Kind::Raw];
 
 impl Kind {
@@ -108,6 +122,7 @@ impl Kind {
             Kind::Circuit => "circuit",
             Kind::Yamux => "yamux",
             Kind::Raw => "raw",
+            Kind::RawSerial => "raw_serial",
         }
     }
 }
@@ -159,7 +174,7 @@ impl Link {
             (kind, Medium::Process) => {
                 let server = Server::spawn(kind.name());
                 let mut link = match kind {
-                    Kind::Raw => Link {
+                    Kind::Raw | Kind::RawSerial => Link {
                         opener: Opener::RawTcp {
                             addr: server.addr(),
                         },
@@ -225,7 +240,7 @@ impl Link {
                 link._tasks.push(serve.abort_handle());
                 link
             }
-            Kind::Raw => unreachable!("raw links have no multiplexer"),
+            Kind::Raw | Kind::RawSerial => unreachable!("raw links have no multiplexer"),
         }
     }
 
@@ -315,6 +330,9 @@ fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
             Box::pin(yamux_server(FuturesIo::new(s))) as BoxFuture<'static, ()>
         })),
         "raw" => Some(Box::new(|s: TcpStream| {
+            Box::pin(duplex_echo(s)) as BoxFuture<'static, ()>
+        })),
+        "raw_serial" => Some(Box::new(|s: TcpStream| {
             Box::pin(echo(s.compat())) as BoxFuture<'static, ()>
         })),
         _ => None,
@@ -483,7 +501,15 @@ fn throughput_groups(c: &mut Criterion) {
             .sample_size(10)
             .sampling_mode(SamplingMode::Flat);
         let label = format!("1x{}MiB", sizes.w1 / MIB);
-        for (kind, link) in &links {
+        // The old serial raw echo beside the full-duplex one, once.
+        let serial = match medium {
+            Medium::Process => {
+                let link = rt.block_on(Link::new(Kind::RawSerial, medium, None));
+                Some((Kind::RawSerial, Arc::new(link)))
+            }
+            _ => None,
+        };
+        for (kind, link) in links.iter().chain(&serial) {
             let w1 = sizes.w1;
             group.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
                 b.iter_custom(|iters| {
@@ -497,6 +523,7 @@ fn throughput_groups(c: &mut Criterion) {
             });
         }
         group.finish();
+        drop(serial);
 
         for (streams, each) in sizes.w2 {
             let total = streams * each;
@@ -509,7 +536,7 @@ fn throughput_groups(c: &mut Criterion) {
             for (kind, link) in &links {
                 // Raw: the same bytes over one connection.
                 let (n, size) = match kind {
-                    Kind::Raw => (1, total),
+                    Kind::Raw | Kind::RawSerial => (1, total),
                     _ => (streams, each),
                 };
                 group.bench_function(BenchmarkId::new(kind.name(), &label), |b| {

@@ -11,10 +11,14 @@
 //! W3 (three processes); all but `router_3` run there.
 //! Leaf `a` opens routed streams to leaf `b`, which echoes every stream
 //! back. Topologies (the ids in each group):
-//! - `raw`: no node, one connection (`duplex_pair` in memory), echoed,
+//! - `raw`: no node, one connection (`duplex_pair` in memory), echoed; over
+//!   TCP full duplex by `circuit_benches::tcp::duplex_echo` (it reads while
+//!   it writes, 256 KiB at a time), in memory by the serial `echo` that
+//!   `b` runs on every stream,
 //! - `raw_relay` (TCP only): `raw` through a plain relay that reads and
 //!   writes 256 KiB at a time (a task here, or a process of its own in
-//!   `tcp2p`): the ceiling of any router that copies through user space,
+//!   `tcp2p`), to the same full-duplex echo, so that only the relay differs
+//!   from `raw`: the ceiling of any router that copies through user space,
 //! - `raw_splice` (`tcp2p` on Linux only): `raw` through a relay process
 //!   that moves the bytes with `splice(2)`, never through user space: the
 //!   ceiling of any router hop over loopback TCP,
@@ -61,7 +65,7 @@ use circuit_benches::config::{criterion, full, report_enabled, Medium, MIB, PIPE
 use circuit_benches::echo::{bulk, echo, ping, BoxRead, BoxWrite, Open};
 use circuit_benches::process::{self, serve_if_asked, Handler, Server};
 use circuit_benches::runtime::{context_switches, cpu_times, runtime, timed, CpuTimes, Tasks};
-use circuit_benches::tcp::{connect, echo_server, tcp_pair};
+use circuit_benches::tcp::{connect, duplex_echo, echo_server, tcp_pair};
 use circuit_frame::{Name, Quality};
 use circuit_mux::Role as MuxRole;
 use circuit_node::routing::{RouteEvent, RoutingConfig};
@@ -75,7 +79,6 @@ use futures::task::LocalSpawnExt;
 use futures::StreamExt;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The application protocol every node speaks.
 const PROTOCOL: &str = "bench";
@@ -400,7 +403,7 @@ fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
         let node = match name.as_str() {
             "raw" => {
                 return Some(Box::new(|s: TcpStream| {
-                    Box::pin(echo(s.compat())) as BoxFuture<'static, ()>
+                    Box::pin(duplex_echo(s)) as BoxFuture<'static, ()>
                 }) as Handler)
             }
             "relay" => {

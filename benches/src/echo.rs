@@ -26,7 +26,12 @@ impl<T: Open> Open for Arc<T> {
 }
 
 /// The far end: writes back what it reads, in reads of up to `CHUNK`
-/// bytes, until end of stream, then closes its writing half.
+/// bytes, until end of stream, then closes its writing half. It reads and
+/// writes in turn (serial), which suits a mux's stream, whose pipes buffer
+/// while it writes. A raw TCP connection echoed this way is read only
+/// between writes: the raw TCP baseline is
+/// [`duplex_echo`](crate::tcp::duplex_echo), and this one over TCP is the
+/// old baseline (`raw_serial`).
 pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
     let mut buf = vec![0; CHUNK];
     loop {
