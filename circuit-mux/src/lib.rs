@@ -46,15 +46,31 @@
 //!   [`Mux::close_streams`]). A router reports which hop closed a stream
 //!   it forwards with it. Streams without one pay nothing.
 //!
-//! # Head-of-line blocking
+//! # Credit flow control and head-of-line blocking
 //!
-//! When one stream reaches its receive limit, or all streams together reach
-//! the link's, the mux stops reading the link until the application reads.
-//! Every other stream of that link waits too, and on a router every stream
-//! forwarded over that link. This is the price of wire compatibility with
-//! v0 peers, which have no flow control; PROTOCOL.md section 4 plans an
-//! opt-in credit extension. Read every stream you accept, or drop its
-//! reader: data for a dropped reader is discarded, not buffered.
+//! Every link negotiates PROTOCOL.md section 4's per-stream credit
+//! ([`Config::credit`], [`CreditMode::Auto`] by default): the server offers
+//! HELLO right after its first data frame, a credit-capable client answers,
+//! and a v0 peer (the original) answers with an empty close and the link
+//! stays in v0 mode. On a link in credit mode each stream opened after the
+//! HELLOs starts with 64 KiB of credit each way; a sender never passes it,
+//! a stream out of credit waits while the others go on, and the receiver
+//! grants more (CREDIT, sent ahead of data) as the application reads, in
+//! batches of half a window. A window doubles when its reader took half
+//! of it within two round trips (measured with PING / PONG), up to
+//! [`Config::stream_receive_limit`], while the link's windows together stay
+//! within [`Config::link_receive_limit`]. So one slow reader holds only its
+//! own window, and the link is never left unread for it: memory held for
+//! streams under credit is at most `max(link_receive_limit, n x 64 KiB)`
+//! for `n` such streams. [`Counters`] say the mode, the streams waiting for
+//! credit, the bytes granted and the round-trip estimate.
+//!
+//! On a v0 link (and for the streams of a credit link opened before the
+//! HELLOs crossed) section 1's rules hold: when one stream reaches its
+//! receive limit, or all streams together reach the link's, the mux stops
+//! reading the link until the application reads, and every other stream of
+//! that link waits too. Read every stream you accept, or drop its reader:
+//! data for a dropped reader is discarded, not buffered.
 //!
 //! Receiving rules where this mux differs from the original: a close frame
 //! for an unknown id of the peer's parity is taken as a stream opened and

@@ -9,5 +9,6 @@ mod diamond;
 mod mesh;
 mod reports;
 mod ring;
+mod stuck;
 mod support;
 mod vectors;
