@@ -118,6 +118,13 @@ pub struct Identity {
     /// The application protocol; both ends of a link must use the same.
     #[arg(long, default_value = "test")]
     pub protocol: String,
+
+    /// Per-stream credit flow control on this node's links (PROTOCOL.md
+    /// section 4): `auto` offers it as the listener and answers it as the
+    /// dialler, keeping links to v0 peers in v0 mode; `off` never uses it;
+    /// `required` ends links to v0 peers.
+    #[arg(long, default_value = "auto", value_name = "off|auto|required")]
+    pub credit: circuit_mux::CreditMode,
 }
 
 /// `circuit demo`.

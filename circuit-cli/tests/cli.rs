@@ -386,6 +386,71 @@ fn routes_shows_the_mesh_seen_from_a_router() {
 }
 
 #[test]
+fn credit_is_negotiated_by_default_and_off_or_required_on_request() {
+    let (_node, address) = echo_node("echo");
+    let table = run(&["routes", "--connect", &address, "--settle", "100ms"]).ok();
+    assert!(table.contains("link to echo: credit mode"), "{table}");
+    let bench = |credit: &str| {
+        run(&[
+            "bench",
+            "--name",
+            "bencher",
+            "--connect",
+            &address,
+            "--peer",
+            "echo",
+            "--bytes",
+            "1MiB",
+            "--streams",
+            "2",
+            "--credit",
+            credit,
+        ])
+    };
+    bench("off").ok();
+    bench("required").ok();
+
+    let mut v0 = Proc::start(&[
+        "node",
+        "--name",
+        "v0",
+        "--listen",
+        "127.0.0.1:0",
+        "--echo",
+        "--credit",
+        "off",
+    ]);
+    let v0_address = v0.listening();
+    let table = run(&["routes", "--connect", &v0_address, "--settle", "100ms"]).ok();
+    assert!(table.contains("link to v0: v0 mode"), "{table}");
+    let required = run(&[
+        "cat",
+        "--name",
+        "c",
+        "--connect",
+        &v0_address,
+        "--credit",
+        "required",
+        "v0",
+    ]);
+    assert!(
+        required.code.is_some_and(|c| c != 0) && required.stderr.contains("credit"),
+        "{}",
+        required.stderr
+    );
+    let bad = run(&[
+        "bench",
+        "--credit",
+        "sometimes",
+        "--name",
+        "x",
+        "--peer",
+        "v0",
+    ]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+}
+
+#[test]
 fn demo_reroutes_and_degrades_to_plain_lines_off_a_terminal() {
     let stdout = run(&["demo", "--stream-bytes", "256KiB"]).ok();
     assert!(

@@ -74,6 +74,18 @@ impl fmt::Display for NodeSnapshot {
                 l.mux.streams_opened,
                 l.mux.errors
             )?;
+            match l.mux.mode {
+                circuit_mux::LinkMode::V0 => writeln!(f, "    v0 mode (no credit)")?,
+                circuit_mux::LinkMode::Credit => writeln!(
+                    f,
+                    "    credit mode: {} streams waiting for credit, {} B granted, round trip {}",
+                    l.mux.streams_waiting_for_credit,
+                    l.mux.bytes_granted,
+                    l.mux
+                        .rtt
+                        .map_or_else(|| "unknown".to_owned(), |rtt| format!("{rtt:?}")),
+                )?,
+            }
         }
         if self.forward_reports_dropped > 0 {
             writeln!(

@@ -18,7 +18,8 @@ use crate::size::format_bytes;
 pub async fn run(args: CatArgs, timeout: Duration) -> Result<()> {
     check_name("the peer name", &args.peer)?;
     let identity = &args.identity;
-    let (node, mut peers, incoming) = make_node(&identity.name, &identity.protocol, false)?;
+    let (node, mut peers, incoming) =
+        make_node(&identity.name, &identity.protocol, false, identity.credit)?;
     drop(incoming);
     let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
     wait_for_peer(&node, &mut peers, &mut links, &args.peer, timeout).await?;

@@ -18,7 +18,12 @@ const GRACE: Duration = Duration::from_secs(1);
 /// (e.g. a protocol mismatch).
 pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
     let identity = &args.identity;
-    let (node, mut peers, incoming) = make_node(&identity.name, &identity.protocol, args.router)?;
+    let (node, mut peers, incoming) = make_node(
+        &identity.name,
+        &identity.protocol,
+        args.router,
+        identity.credit,
+    )?;
     if args.reports {
         let mut reports = node.forward_reports();
         tokio::spawn(async move {

@@ -17,7 +17,8 @@ pub async fn run(args: RoutesArgs, timeout: Duration) -> Result<()> {
     let name = args
         .name
         .unwrap_or_else(|| format!("circuit-routes-{}", std::process::id()));
-    let (node, mut peers, incoming) = make_node(&name, &args.protocol, false)?;
+    let (node, mut peers, incoming) =
+        make_node(&name, &args.protocol, false, circuit_mux::CreditMode::Auto)?;
     drop(incoming);
     let deadline = Instant::now() + timeout;
     let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
@@ -45,6 +46,25 @@ pub async fn run(args: RoutesArgs, timeout: Duration) -> Result<()> {
             args.connect
         );
         print!("{}", routing_table(&snapshot));
+        for link in &snapshot.links {
+            println!("{}", link_line(link));
+        }
     }
     Ok(())
+}
+
+/// One line on this command's own link: its mode and credit counters.
+fn link_line(link: &circuit_node::LinkInfo) -> String {
+    let mux = &link.mux;
+    match mux.mode {
+        circuit_mux::LinkMode::V0 => format!("link to {}: v0 mode", link.peer),
+        circuit_mux::LinkMode::Credit => format!(
+            "link to {}: credit mode, {} streams waiting for credit, {} B granted, round trip {}",
+            link.peer,
+            mux.streams_waiting_for_credit,
+            mux.bytes_granted,
+            mux.rtt
+                .map_or_else(|| "unknown".to_owned(), |rtt| format!("{rtt:?}")),
+        ),
+    }
 }

@@ -39,7 +39,12 @@ fn a_stuck_reader_behind_two_routers_does_not_stop_another_stream() {
             let incoming = b1.incoming.next().await.unwrap();
             // Wait for most of the first 64 KiB (less the routing header)
             // to arrive, without reading them.
-            incoming.stream.reader().read(60 << 10, |_| ((), 0)).await.unwrap();
+            incoming
+                .stream
+                .reader()
+                .read(60 << 10, |_| ((), 0))
+                .await
+                .unwrap();
             incoming
         };
         let moving = async {
@@ -83,9 +88,24 @@ fn a_stuck_reader_behind_two_routers_does_not_stop_another_stream() {
         let snapshot = node.snapshot();
         assert!(!snapshot.links.is_empty());
         for link in &snapshot.links {
-            assert_eq!(link.mux.mode, LinkMode::Credit, "{} to {}", node.id(), link.peer);
+            assert_eq!(
+                link.mux.mode,
+                LinkMode::Credit,
+                "{} to {}",
+                node.id(),
+                link.peer
+            );
         }
     }
-    let granted: u64 = r2.node.snapshot().links.iter().map(|l| l.mux.bytes_granted).sum();
-    assert!(granted >= (TOTAL - (1 << 20)) as u64, "r2 granted {granted}");
+    let granted: u64 = r2
+        .node
+        .snapshot()
+        .links
+        .iter()
+        .map(|l| l.mux.bytes_granted)
+        .sum();
+    assert!(
+        granted >= (TOTAL - (1 << 20)) as u64,
+        "r2 granted {granted}"
+    );
 }
