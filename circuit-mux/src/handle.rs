@@ -14,7 +14,9 @@ use futures::Stream;
 use crate::core::Core;
 use crate::counters::{AtomicCounters, Counters};
 use crate::ready::ReadyQueue;
-use crate::{AttachError, CloseCause, Config, Driver, MuxError, MuxStream, Role, StreamObserver};
+use crate::{
+    AttachError, CloseCause, Config, Driver, LinkMode, MuxError, MuxStream, Role, StreamObserver,
+};
 
 /// Failures reported for single streams kept before the oldest is dropped.
 const MAX_STREAM_FAILURES: usize = 1024;
@@ -197,6 +199,16 @@ impl Mux {
     pub fn close_streams(&self, epitaph: &str) {
         self.shared.lock().close_streams(epitaph);
         self.shared.ready.wake_driver();
+    }
+
+    /// Waits until the link's mode is decided (PROTOCOL.md section 4) and
+    /// returns it: [`LinkMode::Credit`] once both ends' HELLOs have crossed,
+    /// so that every stream opened from then on runs under credit;
+    /// [`LinkMode::V0`] when either end is v0 or the link ended. The
+    /// server offers credit only after its first data frame, so a link on
+    /// which the server never sends stays undecided.
+    pub async fn mode_settled(&self) -> LinkMode {
+        std::future::poll_fn(|cx| self.shared.lock().poll_mode_settled(cx)).await
     }
 
     /// This end's role on the link.

@@ -378,3 +378,100 @@ fn a_v0_answer_in_either_role_keeps_the_link_working_in_v0_mode() {
         });
     }
 }
+
+#[test]
+fn mode_settled_says_credit_after_the_hellos_and_v0_when_either_end_is_off() {
+    let pool = pool();
+    for (client, server, want) in [
+        (CreditMode::Auto, CreditMode::Auto, LinkMode::Credit),
+        (CreditMode::Required, CreditMode::Auto, LinkMode::Credit),
+        (CreditMode::Off, CreditMode::Auto, LinkMode::V0),
+        (CreditMode::Auto, CreditMode::Off, LinkMode::V0),
+    ] {
+        let p = pair(&pool, credit(client), credit(server));
+        futures::executor::block_on(async {
+            let mut first = p.b.open().unwrap();
+            first.write_all(b"x").await.unwrap();
+            // The server's HELLO follows its first frame; the client's
+            // answer (or the absence of a HELLO) decides.
+            let mut incoming = p.a_incoming;
+            let mut s0 = incoming.next().await.unwrap().into_stream();
+            s0.read_exact(&mut [0]).await.unwrap();
+            first.write_all(b"y").await.unwrap();
+            assert_eq!(p.a.mode_settled().await, want, "{client:?} / {server:?}");
+            assert_eq!(p.b.mode_settled().await, want, "{client:?} / {server:?}");
+            assert_eq!(p.a.counters().mode, want);
+        });
+    }
+}
+
+#[test]
+fn a_thousand_streams_whose_echo_is_never_read_hold_one_window_each() {
+    const STREAMS: usize = 1000;
+    const EACH: usize = 128 << 10;
+    let pool = pool();
+    let p = pair(&pool, Config::default(), Config::default());
+    futures::executor::block_on(async {
+        // The server speaks first, so the link settles in credit mode.
+        let mut first = p.b.open().unwrap();
+        first.write_all(b"x").await.unwrap();
+        assert_eq!(p.a.mode_settled().await, LinkMode::Credit);
+        // The server echoes every stream.
+        let mut b_incoming = p.b_incoming;
+        let spawner = pool.clone();
+        pool.spawn(async move {
+            while let Some(stream) = b_incoming.next().await {
+                let (reader, mut writer) = stream.into_stream().into_split();
+                spawner
+                    .spawn(async move {
+                        let _ = futures::io::copy(reader, &mut writer).await;
+                    })
+                    .unwrap();
+            }
+        })
+        .unwrap();
+        // A thousand streams each send 128 KiB and never read the echo.
+        let mut readers = Vec::new();
+        for _ in 0..STREAMS {
+            let (reader, writer) = p.a.open().unwrap().into_split();
+            pool.spawn(async move {
+                writer.write_all(&[3; EACH]).await.unwrap();
+                // Keep the stream open: the echo keeps coming.
+                std::future::pending::<()>().await;
+            })
+            .unwrap();
+            readers.push(reader);
+        }
+        // Each echo arrives up to its window (waited for, not read).
+        for reader in &readers {
+            reader.read(65_536, |_| ((), 0)).await.unwrap();
+        }
+        let held: usize = readers.iter().map(|r| r.buffered()).sum();
+        assert_eq!(held, STREAMS * 65_536, "one 64 KiB window each");
+        // The documented bound: max(link_receive_limit, streams x 64 KiB).
+        let config = Config::default();
+        assert!(held <= config.get_link_receive_limit().max(STREAMS * 65_536));
+        assert_eq!(
+            p.a.counters().bytes_granted,
+            0,
+            "nothing read, nothing granted"
+        );
+
+        // The link still moves another stream's bytes both ways.
+        let mut other = p.a.open().unwrap();
+        let payload = vec![5u8; 4 * MIB];
+        let sent = payload.clone();
+        let (mut r, mut w) = AsyncReadExt::split(&mut other);
+        let write = async move {
+            w.write_all(&sent).await.unwrap();
+        };
+        let read = async move {
+            let mut back = vec![0; 4 * MIB];
+            r.read_exact(&mut back).await.unwrap();
+            back
+        };
+        let ((), back) = futures::join!(write, read);
+        assert!(back == payload);
+        assert_eq!(readers.iter().map(|r| r.buffered()).sum::<usize>(), held);
+    });
+}

@@ -107,6 +107,10 @@ pub(super) struct LinkCredit {
     waiting: u64,
     /// The time the driver last read.
     pub(super) now: Instant,
+    /// The mode, once decided: credit, or v0 for the link's life.
+    settled: Option<LinkMode>,
+    /// A task waiting for it.
+    settle_waker: Option<Waker>,
 }
 
 impl LinkCredit {
@@ -128,6 +132,9 @@ impl LinkCredit {
             windows: 0,
             waiting: 0,
             now: Instant::now(),
+            // Configured off: v0 from the start.
+            settled: (mode == CreditMode::Off).then_some(LinkMode::V0),
+            settle_waker: None,
         }
     }
 
@@ -143,6 +150,10 @@ impl LinkCredit {
 
     /// Drops every control message not sent yet (the link is over).
     pub(super) fn clear_output(&mut self) {
+        self.settled.get_or_insert(LinkMode::V0);
+        if let Some(waker) = self.settle_waker.take() {
+            waker.wake();
+        }
         self.hello_due = false;
         self.ping_due = false;
         self.pongs.clear();
@@ -165,6 +176,32 @@ impl Core {
         match self.credit.hello_sent && self.credit.peer_hello {
             true => LinkMode::Credit,
             false => LinkMode::V0,
+        }
+    }
+
+    /// The link's mode once it is decided: [`LinkMode::Credit`] once both
+    /// HELLOs have crossed (streams opened from then on run under credit),
+    /// [`LinkMode::V0`] once it is known that they never will (this end or
+    /// the peer is v0, or the link ended). `Pending` until then; `cx` is
+    /// woken when it is decided.
+    pub fn poll_mode_settled(&mut self, cx: &mut Context<'_>) -> Poll<LinkMode> {
+        match self.credit.settled {
+            Some(mode) => Poll::Ready(mode),
+            None => {
+                self.credit.settle_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Decides the link's mode (the first decision stands) and wakes the
+    /// task waiting for it.
+    pub(super) fn settle(&mut self, mode: LinkMode) {
+        if self.credit.settled.is_none() {
+            self.credit.settled = Some(mode);
+            if let Some(waker) = self.credit.settle_waker.take() {
+                waker.wake();
+            }
         }
     }
 
@@ -215,8 +252,12 @@ impl Core {
         if self.role != Role::Client || self.credit.peer_hello {
             return Ok(());
         }
-        if self.credit.server_data_seen && self.credit.mode == CreditMode::Required {
-            return Err(self.credit_required());
+        if self.credit.server_data_seen {
+            // The server's first data frame was not followed by its HELLO.
+            if self.credit.mode == CreditMode::Required {
+                return Err(self.credit_required());
+            }
+            self.settle(LinkMode::V0);
         }
         if data {
             self.credit.server_data_seen = true;
@@ -234,6 +275,7 @@ impl Core {
             frame.push(out, &LinkControl::hello());
             if self.credit.peer_hello {
                 self.count_mode();
+                self.settle(LinkMode::Credit);
             }
         }
         while let Some(nonce) = self.credit.pongs.pop_front() {
@@ -486,6 +528,7 @@ impl Core {
             Role::Server => {
                 self.credit.peer_hello = true;
                 self.count_mode();
+                self.settle(LinkMode::Credit);
                 Ok(())
             }
             Role::Client if self.credit.mode == CreditMode::Off => {
@@ -562,6 +605,7 @@ impl Core {
         }
         tracing::debug!("the peer speaks v0: credit is off on this link");
         self.credit.peer_v0 = true;
+        self.settle(LinkMode::V0);
         // Lift every limit applied meanwhile.
         let mut lifted = Vec::new();
         for st in self.streams.values_mut() {
