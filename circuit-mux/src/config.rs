@@ -1,5 +1,8 @@
 //! Configuration of a mux, with documented defaults.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 /// How a mux buffers, limits and names itself. Build with
 /// [`Config::default`] and the setters:
 ///
@@ -20,6 +23,34 @@ pub struct Config {
     pub(crate) write_buffer: usize,
     pub(crate) peer_name: String,
     pub(crate) credit: CreditMode,
+    pub(crate) keep_alive: Option<KeepAlive>,
+}
+
+/// A source of timers, so that the mux's keep-alive needs no runtime: the
+/// transport crates give one for tokio and smol, a test one it controls.
+pub trait Sleeper: Send + Sync + 'static {
+    /// A future that completes after `duration`.
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+/// Keep-alive settings ([`Config::keep_alive`]).
+#[derive(Clone)]
+pub(crate) struct KeepAlive {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) sleeper: Arc<dyn Sleeper>,
+}
+
+impl std::fmt::Debug for KeepAlive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeepAlive")
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether a link negotiates per-stream credit flow control (PROTOCOL.md
@@ -66,6 +97,7 @@ impl Default for Config {
             write_buffer: 256 << 10,
             peer_name: "peer".to_owned(),
             credit: CreditMode::Auto,
+            keep_alive: None,
         }
     }
 }
@@ -161,6 +193,33 @@ impl Config {
     pub fn credit(mut self, mode: CreditMode) -> Self {
         self.credit = mode;
         self
+    }
+
+    /// Sends a PING every `interval` (timed by `sleeper`) on a link in
+    /// credit mode and ends the link with [`MuxError::KeepAlive`] when a
+    /// PING has had no PONG within `timeout`, so that a peer that vanished
+    /// without closing the link is noticed without a byte of user data. A
+    /// v0 link has no PING: there the keep-alive does nothing. Off by
+    /// default.
+    ///
+    /// [`MuxError::KeepAlive`]: crate::MuxError::KeepAlive
+    pub fn keep_alive(
+        mut self,
+        interval: Duration,
+        timeout: Duration,
+        sleeper: Arc<dyn Sleeper>,
+    ) -> Self {
+        self.keep_alive = Some(KeepAlive {
+            interval,
+            timeout,
+            sleeper,
+        });
+        self
+    }
+
+    /// The interval and timeout set by [`Config::keep_alive`], if any.
+    pub fn get_keep_alive(&self) -> Option<(Duration, Duration)> {
+        self.keep_alive.as_ref().map(|k| (k.interval, k.timeout))
     }
 
     /// The mode set by [`Config::credit`].

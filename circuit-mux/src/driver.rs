@@ -47,8 +47,12 @@ pub struct Driver<IO> {
     /// link's writer turned out to write one buffer per vectored write.
     direct_writes: bool,
     done: bool,
+    /// The keep-alive's settings and its running timer.
+    keep_alive: Option<(crate::config::KeepAlive, Option<Sleep>)>,
     span: tracing::Span,
 }
+
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl<IO> std::fmt::Debug for Driver<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,11 +66,17 @@ impl<IO> std::fmt::Debug for Driver<IO> {
 
 impl<IO> Driver<IO> {
     pub(crate) fn new(io: IO, shared: Arc<Shared>) -> Self {
-        let (read_buffer, write_limit, span) = {
+        let (read_buffer, write_limit, keep_alive, span) = {
             let core = shared.lock();
             let span =
                 tracing::debug_span!("link", peer = %core.config().peer_name, role = ?core.role());
-            (core.config().read_buffer, core.config().write_buffer, span)
+            let config = core.config();
+            (
+                config.read_buffer,
+                config.write_buffer,
+                config.keep_alive.clone(),
+                span,
+            )
         };
         Driver {
             io,
@@ -80,7 +90,25 @@ impl<IO> Driver<IO> {
             need_flush: false,
             direct_writes: true,
             done: false,
+            keep_alive: keep_alive.map(|k| (k, None)),
             span,
+        }
+    }
+
+    /// Polls the keep-alive timer; each time it fires, one tick.
+    fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> Result<(), MuxError> {
+        let Some((settings, sleep)) = &mut self.keep_alive else {
+            return Ok(());
+        };
+        loop {
+            let timer = sleep.get_or_insert_with(|| settings.sleeper.sleep(settings.interval));
+            if timer.as_mut().poll(cx).is_pending() {
+                return Ok(());
+            }
+            *sleep = None;
+            self.shared
+                .lock()
+                .keep_alive_tick(std::time::Instant::now(), settings.timeout)?;
         }
     }
 
@@ -291,6 +319,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         }
         this.shared.ready.register_driver(cx.waker());
         this.shared.lock().set_now(std::time::Instant::now());
+        if let Err(e) = this.poll_keep_alive(cx) {
+            return this.finish(Err(e));
+        }
         for _ in 0..BUDGET {
             let input = match this.pump_input(cx) {
                 Ok(Some(progress)) => progress,

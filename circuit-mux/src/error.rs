@@ -82,6 +82,16 @@ pub enum MuxError {
         /// The peer's name from the config.
         peer: String,
     },
+    /// A keep-alive PING had no PONG within the configured timeout
+    /// ([`Config::keep_alive`](crate::Config::keep_alive)): the peer is
+    /// gone or stuck.
+    #[error("{peer} did not answer a keep-alive PING within {timeout:?}")]
+    KeepAlive {
+        /// The peer's name from the config.
+        peer: String,
+        /// The timeout that passed.
+        timeout: std::time::Duration,
+    },
     /// Every stream id of this end's parity has been used.
     #[error("no stream ids left on this link")]
     IdsExhausted,

@@ -100,7 +100,7 @@ mod ready;
 mod stream;
 
 pub use crate::core::{Core, Progress, RESERVED_STREAM_ID};
-pub use config::{Config, CreditMode};
+pub use config::{Config, CreditMode, Sleeper};
 pub use counters::{Counters, LinkMode};
 pub use driver::Driver;
 pub use error::{AttachError, MuxError};

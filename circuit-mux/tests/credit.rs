@@ -475,3 +475,83 @@ fn a_thousand_streams_whose_echo_is_never_read_hold_one_window_each() {
         assert_eq!(readers.iter().map(|r| r.buffered()).sum::<usize>(), held);
     });
 }
+
+/// A [`circuit_mux::Sleeper`] whose sleeps end when the test ticks: each
+/// tick ends one sleep, now or as soon as one is made, so none is lost.
+#[derive(Default, Clone)]
+struct Ticks {
+    state: std::sync::Arc<std::sync::Mutex<(u64, Vec<std::task::Waker>)>>,
+}
+
+impl Ticks {
+    fn tick(&self) {
+        let wakers = {
+            let mut state = self.state.lock().unwrap();
+            state.0 += 1;
+            std::mem::take(&mut state.1)
+        };
+        wakers.into_iter().for_each(|w| w.wake());
+    }
+}
+
+impl circuit_mux::Sleeper for Ticks {
+    fn sleep(
+        &self,
+        _: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let ticks = self.clone();
+        Box::pin(std::future::poll_fn(move |cx| {
+            let mut state = ticks.state.lock().unwrap();
+            if state.0 > 0 {
+                state.0 -= 1;
+                std::task::Poll::Ready(())
+            } else {
+                state.1.push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }))
+    }
+}
+
+#[test]
+fn a_peer_that_stops_answering_pings_ends_the_link_by_keep_alive() {
+    use futures::FutureExt;
+    let ticks = Ticks::default();
+    let sleeper: std::sync::Arc<dyn circuit_mux::Sleeper> = std::sync::Arc::new(ticks.clone());
+    let (a_io, b_io) = circuit_stream::duplex_pair(1 << 20);
+    let (a, mut a_incoming, a_driver) =
+        circuit_mux::Mux::new(a_io, Role::Client, Config::default());
+    let config = Config::default().keep_alive(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::ZERO,
+        sleeper,
+    );
+    let (b, _b_incoming, b_driver) = circuit_mux::Mux::new(b_io, Role::Server, config);
+    let pool = pool();
+    let (b_run, b_done) = b_driver.remote_handle();
+    pool.spawn(b_run).unwrap();
+    futures::executor::block_on(async {
+        let mut a_driver = Box::pin(a_driver);
+        // The client runs until the link settles in credit mode...
+        let settle = async {
+            let mut first = b.open().unwrap();
+            first.write_all(b"x").await.unwrap();
+            let _s0 = a_incoming.next().await.unwrap();
+            assert_eq!(b.mode_settled().await, LinkMode::Credit);
+            assert_eq!(a.mode_settled().await, LinkMode::Credit);
+            first
+        };
+        let _first = futures::select! {
+            first = Box::pin(settle).fuse() => first,
+            _ = a_driver.as_mut().fuse() => panic!("the client's link ended"),
+        };
+        // ...then goes silent (its driver is no longer polled) while its
+        // socket stays open. The first tick sends a PING, the second finds
+        // it unanswered.
+        ticks.tick();
+        ticks.tick();
+        let err = b_done.await.unwrap_err();
+        assert!(matches!(err, MuxError::KeepAlive { .. }), "{err}");
+        drop(a_driver);
+    });
+}

@@ -194,6 +194,30 @@ impl Core {
         }
     }
 
+    /// One keep-alive tick at `now`: fails if a PING has waited `timeout`
+    /// or more for its PONG, else sends a PING with the next transmit if
+    /// none is in flight. Does nothing on a link not in credit mode.
+    pub fn keep_alive_tick(&mut self, now: Instant, timeout: Duration) -> Result<(), MuxError> {
+        if self.link_mode() != LinkMode::Credit {
+            return Ok(());
+        }
+        match self.credit.ping {
+            Some((_, sent)) if now.saturating_duration_since(sent) >= timeout => {
+                AtomicCounters::add(&self.counters.errors, 1);
+                Err(MuxError::KeepAlive {
+                    peer: self.config.peer_name.clone(),
+                    timeout,
+                })
+            }
+            Some(_) => Ok(()),
+            None => {
+                self.credit.now = now;
+                self.start_ping();
+                Ok(())
+            }
+        }
+    }
+
     /// Decides the link's mode (the first decision stands) and wakes the
     /// task waiting for it.
     pub(super) fn settle(&mut self, mode: LinkMode) {
@@ -240,7 +264,7 @@ impl Core {
     pub(super) fn after_data_frame(&mut self, out: &mut Vec<u8>) {
         if self.hello_follows_data() {
             self.credit.hello_due = true;
-            self.credit.ping_due = true;
+            self.start_ping();
             self.push_link_control(out);
         }
     }
@@ -297,17 +321,26 @@ impl Core {
                 .credit
                 .last_ping
                 .is_none_or(|at| self.credit.now.duration_since(at) >= PING_EVERY);
-            if self.credit.ping_due || (self.credit.ping.is_none() && stale && frame.any()) {
+            if self.credit.ping.is_none() && stale && frame.any() {
+                self.start_ping();
+            }
+            if let (true, Some((nonce, _))) = (self.credit.ping_due, self.credit.ping) {
                 self.credit.ping_due = false;
-                let nonce = self.credit.next_nonce;
-                self.credit.next_nonce += 1;
-                self.credit.ping = Some((nonce, self.credit.now));
-                self.credit.last_ping = Some(self.credit.now);
                 frame.push(out, &LinkControl::Ping(nonce));
             }
         }
         let frames = frame.finish(out);
         AtomicCounters::add(&self.counters.frames_out, frames);
+    }
+
+    /// Queues a PING, in flight from now on (a round trip counts the time
+    /// it waits to be sent).
+    fn start_ping(&mut self) {
+        let nonce = self.credit.next_nonce;
+        self.credit.next_nonce += 1;
+        self.credit.ping = Some((nonce, self.credit.now));
+        self.credit.last_ping = Some(self.credit.now);
+        self.credit.ping_due = true;
     }
 
     fn count_mode(&self) {
@@ -540,7 +573,7 @@ impl Core {
             Role::Client => {
                 self.credit.peer_hello = true;
                 self.credit.hello_due = true;
-                self.credit.ping_due = true;
+                self.start_ping();
                 Ok(())
             }
         }
