@@ -88,7 +88,8 @@ fn amount(u: &mut Unstructured<'_>) -> Result<u32> {
 
 impl Msg {
     fn parse(u: &mut Unstructured<'_>) -> Result<Msg> {
-        Ok(match u.int_in_range(0u8..=9)? {
+        // HELLO seldom: a second one ends the link.
+        Ok(match u.int_in_range(0u8..=15)? {
             0 => Msg::Hello {
                 version: u.arbitrary()?,
                 flags: u.arbitrary()?,
@@ -97,20 +98,20 @@ impl Msg {
                 version: 1,
                 flags: u.arbitrary()?,
             },
-            2 | 3 => Msg::CreditOpen {
+            2..=7 => Msg::CreditOpen {
                 pick: u.arbitrary()?,
                 bytes: amount(u)?,
             },
-            4 => Msg::Credit {
+            8 | 9 => Msg::Credit {
                 stream_id: match u.arbitrary()? {
                     true => u.int_in_range(0..=24)?,
                     false => u.arbitrary()?,
                 },
                 bytes: amount(u)?,
             },
-            5 => Msg::Ping(u.arbitrary()?),
-            6 => Msg::Pong(u.arbitrary()?),
-            7 => Msg::PongLast,
+            10 => Msg::Ping(u.arbitrary()?),
+            11 => Msg::Pong(u.arbitrary()?),
+            12 | 13 => Msg::PongLast,
             _ => {
                 let len = u.int_in_range(0..=12)?;
                 Msg::Raw(u.bytes(len)?.to_vec())
@@ -131,9 +132,16 @@ impl Op {
                 Op::Control(messages)
             }
             2 => Op::ControlClose,
+            // Few ids and often full frames, to pass a stream's credit.
             3 | 4 => Op::PeerData {
-                id: u.int_in_range(0..=24)?,
-                len: u.arbitrary()?,
+                id: match u.arbitrary()? {
+                    true => u.int_in_range(0..=7)?,
+                    false => u.int_in_range(0..=24)?,
+                },
+                len: match u.arbitrary()? {
+                    true => u16::MAX,
+                    false => u.arbitrary()?,
+                },
             },
             5 => Op::PeerClose {
                 id: u.int_in_range(0..=24)?,
