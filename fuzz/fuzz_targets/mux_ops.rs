@@ -9,13 +9,24 @@
 //!   the bytes the application wrote, in order.
 //! - What each stream reads is a prefix of what the peer sent for it.
 //! - Once the link ends (`close_all`), no stream is left open.
+//!
+//! The credit mode (PROTOCOL.md section 4) is off or auto; in auto the
+//! harness may negotiate: as the server, a client core gets the server's
+//! first data frame and HELLO first; as the client, a server core gets the
+//! client's HELLO or the v0 answer once it has transmitted its HELLO. The
+//! peer's data then runs under credit, and data past a stream's credit
+//! ends the link with `FlowControl` naming exactly the bytes the core
+//! granted (65,536 and its CREDITs on the wire) and more than that, at
+//! most what the peer sent. Link-control frames the core sends are whole
+//! messages.
 #![no_main]
 
 use std::collections::HashMap;
 use std::task::Context;
 
+use circuit_frame::INITIAL_CREDIT;
 use circuit_frame::{Decode, Decoded, Encode, Frame};
-use circuit_mux::{Config, Core, Role};
+use circuit_mux::{Config, Core, CreditMode, LinkMode, MuxError, Role};
 use circuit_stream::{Reader, Writer};
 use futures::task::noop_waker_ref;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -24,6 +35,8 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../shared/offered.rs"]
 mod offered;
 use offered::Offered;
+#[path = "../shared/control.rs"]
+mod control;
 
 const PIPE: usize = 4096;
 
@@ -127,6 +140,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let role = if server { Role::Server } else { Role::Client };
+    let Ok(credit) = u.arbitrary::<u8>() else {
+        return;
+    };
+    let mode = match credit & 1 {
+        0 => CreditMode::Off,
+        _ => CreditMode::Auto,
+    };
     let mut core = Core::new(
         role,
         Config::default()
@@ -134,7 +154,8 @@ fuzz_target!(|data: &[u8]| {
             .stream_receive_limit(PIPE)
             .link_receive_limit(4 * PIPE)
             .max_incoming_streams(8)
-            .max_closed_id_ranges(8),
+            .max_closed_id_ranges(8)
+            .credit(mode),
     );
     let mut cx = Context::from_waker(noop_waker_ref());
     let mut locals: Vec<Local> = Vec::new();
@@ -142,6 +163,23 @@ fuzz_target!(|data: &[u8]| {
     let mut peer_input: Vec<u8> = Vec::new();
     let mut offered = Offered::default();
     let mut dead = false;
+    // The peer's answer to a server core's HELLO, once it is out: HELLO
+    // (true) or v0 (false).
+    let mut answer = None;
+    if mode == CreditMode::Auto && credit & 2 != 0 {
+        match role {
+            Role::Client => {
+                Frame::data(1, b"first")
+                    .expect("a short frame")
+                    .encode_to_vec(&mut peer_input);
+                control::hello_frame(&mut peer_input);
+            }
+            Role::Server => answer = Some(credit & 4 == 0),
+        }
+    }
+    // Payload bytes the peer sent per id.
+    let mut peer_sent: HashMap<u32, u64> = HashMap::new();
+    let mut raw = false;
 
     while !u.is_empty() {
         let Ok(op) = Op::parse(&mut u) else {
@@ -203,15 +241,26 @@ fuzz_target!(|data: &[u8]| {
                     .collect();
                 if let Ok(f) = Frame::data(u32::from(id), &payload) {
                     f.encode_to_vec(&mut peer_input);
+                    *peer_sent.entry(u32::from(id)).or_default() += payload.len() as u64;
                 }
             }
             Op::PeerClose { id } => {
                 Frame::close(u32::from(id), "peer").encode_to_vec(&mut peer_input)
             }
-            Op::PeerRaw { bytes } => peer_input.extend_from_slice(&bytes),
+            Op::PeerRaw { bytes } => {
+                raw |= !bytes.is_empty();
+                peer_input.extend_from_slice(&bytes);
+            }
             Op::Transmit { limit } => {
                 let mut out = Vec::new();
                 core.transmit(&mut out, usize::from(limit));
+                assert!(control::well_framed(&out), "a transmit of whole frames");
+                if answer.is_some() && control::has_hello(&out) {
+                    match answer.take() {
+                        Some(true) => control::hello_frame(&mut peer_input),
+                        _ => peer_input.extend_from_slice(&control::V0_ANSWER),
+                    }
+                }
                 wire.extend_from_slice(&out);
             }
         }
@@ -222,7 +271,27 @@ fuzz_target!(|data: &[u8]| {
                     offered.feed(&peer_input[..p.consumed]);
                     peer_input.drain(..p.consumed);
                 }
-                Err(_) => {
+                Err(e) => {
+                    if let MuxError::FlowControl {
+                        stream_id,
+                        received,
+                        granted,
+                        ..
+                    } = e
+                    {
+                        assert_ne!(mode, CreditMode::Off, "{e}");
+                        assert!(received > granted, "{e}");
+                        // Raw bytes may have carried data for it too.
+                        if !raw {
+                            let sent = peer_sent.get(&stream_id).copied().unwrap_or(0);
+                            assert!(received <= sent, "{e}: the peer sent {sent}");
+                        }
+                        assert_eq!(
+                            granted,
+                            u64::from(INITIAL_CREDIT) + control::granted(&wire, stream_id),
+                            "{e}: the core's CREDITs on the wire"
+                        );
+                    }
                     // Frames after the bad one were never delivered; keeping
                     // them in the record keeps the check a prefix check.
                     offered.feed(&peer_input);
@@ -242,7 +311,11 @@ fuzz_target!(|data: &[u8]| {
     // nothing after a close frame.
     let mut out = Vec::new();
     core.transmit(&mut out, usize::MAX);
+    assert!(control::well_framed(&out), "a transmit of whole frames");
     wire.extend_from_slice(&out);
+    if mode == CreditMode::Off {
+        assert_eq!(core.link_mode(), LinkMode::V0);
+    }
     let mut sent: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut closed: HashMap<u32, bool> = HashMap::new();
     let mut rest = &wire[..];
@@ -253,7 +326,9 @@ fuzz_target!(|data: &[u8]| {
                     !closed.get(&stream_id).copied().unwrap_or(false),
                     "data after close on {stream_id}"
                 );
-                sent.entry(stream_id).or_default().extend_from_slice(payload);
+                sent.entry(stream_id)
+                    .or_default()
+                    .extend_from_slice(payload);
             }
             Frame::Close { stream_id, .. } => {
                 assert!(
@@ -289,4 +364,3 @@ fuzz_target!(|data: &[u8]| {
     // any other leak.
     core.transmit(&mut Vec::new(), usize::MAX);
 });
-

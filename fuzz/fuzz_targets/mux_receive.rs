@@ -7,13 +7,21 @@
 //! - The application's buffered bytes stay within the link limit plus one
 //!   frame; open streams never exceed the configured bound.
 //! - After the link ends (`close_all`), no stream is left open.
+//!
+//! The second byte picks the credit mode (PROTOCOL.md section 4), off or
+//! auto, and whether the harness negotiates first: a client core gets the
+//! server's first data frame and HELLO ahead of the input; a server core
+//! opens a stream, transmits its HELLO, and gets the client's HELLO or the
+//! v0 answer. Then credit limits the peer's arbitrary bytes: data past a
+//! stream's credit must end the link with `FlowControl` (never in off
+//! mode), and every link-control frame the core sends is whole messages.
 #![no_main]
 
 use std::collections::HashMap;
 use std::task::Context;
 
-use circuit_frame::{Decode, Decoded, Frame, MAX_PAYLOAD_LEN};
-use circuit_mux::{Config, Core, Role};
+use circuit_frame::{Encode, Frame, MAX_PAYLOAD_LEN};
+use circuit_mux::{Config, Core, CreditMode, LinkMode, MuxError, Role};
 use circuit_stream::{Reader, Writer};
 use futures::task::noop_waker_ref;
 use libfuzzer_sys::fuzz_target;
@@ -21,12 +29,22 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../shared/offered.rs"]
 mod offered;
 use offered::Offered;
+#[path = "../shared/control.rs"]
+mod control;
+use control::well_framed;
 
 const LINK_LIMIT: usize = 64 * 1024;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&control, rest)) = data.split_first() else {
         return;
+    };
+    let Some((&credit, rest)) = rest.split_first() else {
+        return;
+    };
+    let mode = match credit & 1 {
+        0 => CreditMode::Off,
+        _ => CreditMode::Auto,
     };
     let role = if control & 1 == 0 {
         Role::Client
@@ -38,10 +56,38 @@ fuzz_target!(|data: &[u8]| {
         .stream_receive_limit(1 + usize::from(control >> 4) * 4096)
         .link_receive_limit(LINK_LIMIT)
         .max_incoming_streams(max_incoming)
-        .max_closed_id_ranges(4);
+        .max_closed_id_ranges(4)
+        .credit(mode);
     let mut core = Core::new(role, config);
     let mut cx = Context::from_waker(noop_waker_ref());
     let mut buffered: Vec<u8> = Vec::new();
+    // A stream of ours (a server's, to send its HELLO after its data).
+    let mut own = None;
+    if mode == CreditMode::Auto && credit & 2 != 0 {
+        match role {
+            Role::Client => {
+                Frame::data(1, b"first")
+                    .expect("a short frame")
+                    .encode_to_vec(&mut buffered);
+                control::hello_frame(&mut buffered);
+            }
+            Role::Server => {
+                let (source, writer) = circuit_stream::stream();
+                let (reader, sink) = circuit_stream::stream();
+                writer.try_write(b"first").expect("room");
+                core.attach(source, sink).expect("an id");
+                own = Some((reader, writer));
+                let mut out = Vec::new();
+                core.transmit(&mut out, usize::MAX);
+                assert!(control::has_hello(&out), "no HELLO after the first frame");
+                match credit & 4 {
+                    0 => control::hello_frame(&mut buffered),
+                    _ => buffered.extend_from_slice(&control::V0_ANSWER),
+                }
+            }
+        }
+    }
+    let own_streams = usize::from(own.is_some());
     let mut accepted: Vec<(u32, Reader, Writer)> = Vec::new();
     // What the peer sent per stream (frames the core consumed), and what
     // each accepted stream read.
@@ -56,7 +102,24 @@ fuzz_target!(|data: &[u8]| {
                 offered.feed(&buffered[..progress.consumed]);
                 buffered.drain(..progress.consumed);
             }
-            Err(_) => break,
+            Err(e) => {
+                if mode == CreditMode::Off {
+                    assert!(
+                        !matches!(
+                            e,
+                            MuxError::FlowControl { .. } | MuxError::CreditRequired { .. }
+                        ),
+                        "{e} with credit off"
+                    );
+                }
+                if let MuxError::FlowControl {
+                    received, granted, ..
+                } = e
+                {
+                    assert!(received > granted, "{e}");
+                }
+                break;
+            }
         }
         while let Some(stream) = core.accept() {
             // Keep some streams, drop others: both paths must hold.
@@ -68,7 +131,7 @@ fuzz_target!(|data: &[u8]| {
                 accepted.push((id, reader, writer));
             }
         }
-        assert!(core.streams_open() <= max_incoming);
+        assert!(core.streams_open() <= max_incoming + own_streams);
         assert!(core.receive_buffered() <= LINK_LIMIT + MAX_PAYLOAD_LEN);
         // Drain every other stream so some stay full.
         for (i, (id, reader, _)) in accepted.iter().enumerate() {
@@ -97,6 +160,9 @@ fuzz_target!(|data: &[u8]| {
             got.len()
         );
     }
+    if mode == CreditMode::Off {
+        assert_eq!(core.link_mode(), LinkMode::V0);
+    }
     core.close_all("end of fuzz input");
     assert_eq!(core.streams_open(), 0);
     assert_eq!(core.counters().streams_open, 0);
@@ -123,14 +189,4 @@ fn drain(id: u32, reader: &Reader, read: &mut HashMap<u32, Vec<u8>>) {
         read.entry(id).or_default().extend_from_slice(b);
         ((), b.len())
     });
-}
-
-fn well_framed(mut bytes: &[u8]) -> bool {
-    while !bytes.is_empty() {
-        match Frame::decode(bytes) {
-            Ok(Decoded::Complete { consumed, .. }) => bytes = &bytes[consumed..],
-            _ => return false,
-        }
-    }
-    true
 }

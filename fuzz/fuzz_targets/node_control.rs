@@ -218,11 +218,18 @@ fn run(data: &[u8]) -> Result<()> {
     // (quality UNKNOWN, PROTOCOL 2.4): their link to `a` is still up. Any
     // route `a` advertised is gone.
     let b_snap = world.b.snapshot();
-    assert_eq!(b_snap.route_to("a").map(|(_, q)| q), Some(Quality::IN_PROCESS));
+    assert_eq!(
+        b_snap.route_to("a").map(|(_, q)| q),
+        Some(Quality::IN_PROCESS)
+    );
     for peer in world.b.reachable_peers() {
         if peer != "a" {
             let quality = b_snap.route_to(&peer).map(|(_, q)| q);
-            assert_eq!(quality, Some(Quality::UNKNOWN), "b: stale route to {peer}\n{b_snap}");
+            assert_eq!(
+                quality,
+                Some(Quality::UNKNOWN),
+                "b: stale route to {peer}\n{b_snap}"
+            );
         }
     }
     let snap = world.a.snapshot();

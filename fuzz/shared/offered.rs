@@ -24,7 +24,10 @@ impl Offered {
         loop {
             if let Some((id, left)) = self.in_data {
                 let n = left.min(bytes.len());
-                self.sent.entry(id).or_default().extend_from_slice(&bytes[..n]);
+                self.sent
+                    .entry(id)
+                    .or_default()
+                    .extend_from_slice(&bytes[..n]);
                 bytes = &bytes[n..];
                 self.in_data = (left > n).then_some((id, left - n));
                 if self.in_data.is_some() {
@@ -49,4 +52,3 @@ impl Offered {
         }
     }
 }
-
