@@ -451,6 +451,88 @@ fn credit_is_negotiated_by_default_and_off_or_required_on_request() {
 }
 
 #[test]
+fn a_stuck_consumer_behind_two_routers_does_not_stop_a_bench_to_another_node() {
+    // A TCP service that accepts and never reads.
+    let sink = TcpListener::bind("127.0.0.1:0").expect("bind the sink");
+    let sink_address = sink.local_addr().expect("sink address").to_string();
+    let (accepted_tx, accepted) = mpsc::channel();
+    let (_hold_tx, hold) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        let (socket, _) = sink.accept().expect("accept");
+        let _ = accepted_tx.send(());
+        // Held, never read, until the test ends.
+        let _ = hold.recv();
+        drop(socket);
+    });
+
+    // r1 - r2, and behind r2: b1 splicing to the sink, b2 echoing.
+    let mut r1 = Proc::start(&[
+        "node",
+        "--name",
+        "r1",
+        "--router",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let r1_address = r1.listening();
+    let mut r2 = Proc::start(&[
+        "node",
+        "--name",
+        "r2",
+        "--router",
+        "--listen",
+        "127.0.0.1:0",
+        "--connect",
+        &r1_address,
+    ]);
+    let r2_address = r2.listening();
+    let _b1 = Proc::start(&[
+        "node",
+        "--name",
+        "b1",
+        "--connect",
+        &r2_address,
+        "--forward-to",
+        &sink_address,
+    ]);
+    let _b2 = Proc::start(&["node", "--name", "b2", "--connect", &r2_address, "--echo"]);
+    let mut seen = (false, false);
+    while seen != (true, true) {
+        match r1.line().as_str() {
+            "peer b1 reachable" => seen.0 = true,
+            "peer b2 reachable" => seen.1 = true,
+            _ => {}
+        }
+    }
+
+    // A client pushes 64 MiB towards the sink; once the sink has accepted,
+    // that stream fills every buffer on its way and stays stuck.
+    let _pusher = Proc::start_with_input(
+        &["cat", "--name", "pusher", "--connect", &r1_address, "b1"],
+        vec![7; 64 << 20],
+    );
+    accepted.recv_timeout(LIMIT).expect("the sink accepts");
+
+    // A bench to b2 over the same two router links completes.
+    let stdout = run(&[
+        "bench",
+        "--name",
+        "bencher",
+        "--connect",
+        &r1_address,
+        "--peer",
+        "b2",
+        "--bytes",
+        "32MiB",
+        "--streams",
+        "1",
+    ])
+    .ok();
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("throughput: "), "{stdout}");
+}
+
+#[test]
 fn demo_reroutes_and_degrades_to_plain_lines_off_a_terminal() {
     let stdout = run(&["demo", "--stream-bytes", "256KiB"]).ok();
     assert!(
