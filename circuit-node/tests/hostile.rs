@@ -233,3 +233,75 @@ fn a_name_that_is_not_utf8_in_a_routing_header_refuses_that_stream_only() {
     assert!(link.streams_open <= 2, "{link:?}");
     drop(raw.control_in);
 }
+
+/// A peer that negotiates credit byte by byte and then sends past what the
+/// node granted: that link ends with a flow-control error; the node's other
+/// link and its streams go on.
+#[test]
+fn data_past_the_granted_credit_ends_that_link_only() {
+    use circuit_frame::{Frame, LinkControl, LINK_CONTROL_ID};
+    use futures::AsyncWriteExt;
+
+    let mut net = Net::new();
+    let a = net.leaf("a");
+    let mut b = net.leaf("b");
+    let _ab = net.link(&a.node, &b.node, Quality::LOCAL_SOCKET);
+    net.settle();
+    assert!(a.node.is_reachable("b"));
+
+    // The hostile peer is the server: its control stream's first frame,
+    // its HELLO, then a stream of 65,536 bytes and one more.
+    let (node_io, mut peer_io) = circuit_stream::duplex_pair(1 << 20);
+    let link = net.spawn(a.node.link_io(node_io, MuxRole::Client, Quality::NETWORK));
+    let frame = |id: u32, payload: &[u8], out: &mut Vec<u8>| {
+        Frame::data(id, payload).unwrap().encode_to_vec(out);
+    };
+    let mut bytes = Vec::new();
+    let mut hello = Vec::new();
+    Identify::new(name("test")).encode_to_vec(&mut hello);
+    online("raw", Quality::SELF).encode_to_vec(&mut hello);
+    frame(1, &hello, &mut bytes);
+    let mut control = Vec::new();
+    LinkControl::hello().encode_to_vec(&mut control);
+    frame(LINK_CONTROL_ID, &control, &mut bytes);
+    let mut stream = Vec::new();
+    RoutingHeader {
+        destination: name("a"),
+        source: name("raw"),
+    }
+    .encode_to_vec(&mut stream);
+    stream.resize(65_535, 0);
+    frame(3, &stream, &mut bytes);
+    frame(3, &[0], &mut bytes);
+    // 65,536 bytes on stream 3: all of its initial credit.
+    net.run(peer_io.write_all(&bytes)).unwrap();
+    net.settle();
+    let mut link = link;
+    assert!(
+        futures::FutureExt::now_or_never(&mut link).is_none(),
+        "within credit so far, the link is up"
+    );
+    let mut past = Vec::new();
+    frame(3, &[0], &mut past);
+    net.run(peer_io.write_all(&past)).unwrap();
+    net.settle();
+    let ended = futures::FutureExt::now_or_never(link).expect("the hostile link ended");
+    let err = ended.expect_err("with an error");
+    assert!(
+        err.to_string().contains("more than the 65536 granted"),
+        "{err}"
+    );
+
+    // The other link is untouched: a stream from a to b goes through.
+    assert!(a.node.is_reachable("b"));
+    net.run(async {
+        let mut s = a.node.connect_to_peer("b").await.unwrap();
+        futures::AsyncWriteExt::write_all(&mut s, b"still here")
+            .await
+            .unwrap();
+        let mut incoming = b.incoming.next().await.unwrap();
+        let mut got = [0; 10];
+        incoming.stream.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"still here");
+    });
+}
