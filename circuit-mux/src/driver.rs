@@ -47,6 +47,8 @@ pub struct Driver<IO> {
     /// link's writer turned out to write one buffer per vectored write.
     direct_writes: bool,
     done: bool,
+    /// The time this poll began, for the core to take with its next lock.
+    now: Option<std::time::Instant>,
     /// The keep-alive's settings and its running timer.
     keep_alive: Option<(crate::config::KeepAlive, Option<Sleep>)>,
     span: tracing::Span,
@@ -90,6 +92,7 @@ impl<IO> Driver<IO> {
             need_flush: false,
             direct_writes: true,
             done: false,
+            now: None,
             keep_alive: keep_alive.map(|k| (k, None)),
             span,
         }
@@ -147,6 +150,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     fn pump_input(&mut self, cx: &mut Context<'_>) -> Result<Option<bool>, MuxError> {
         let progress = {
             let mut core = self.shared.lock();
+            if let Some(now) = self.now.take() {
+                // Once per poll, under a lock taken anyway.
+                core.set_now(now);
+            }
             let input = self.rbuf.get(self.rstart..self.rend).unwrap_or(&[]);
             let progress = core.receive(input, cx)?;
             self.shared
@@ -318,7 +325,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             return Poll::Ready(Err(MuxError::LinkClosed));
         }
         this.shared.ready.register_driver(cx.waker());
-        this.shared.lock().set_now(std::time::Instant::now());
+        this.now = Some(std::time::Instant::now());
         if let Err(e) = this.poll_keep_alive(cx) {
             return this.finish(Err(e));
         }
