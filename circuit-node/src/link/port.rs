@@ -1,12 +1,12 @@
-//! A link's mux behind a gate, so that "the link died" and "a stream was
-//! spliced onto it" can never cross.
+//! A link's mux, and the driver that runs it.
 //!
-//! The link future polls the mux driver while holding the gate, and empties
-//! the gate in the same step in which the driver returns (or is dropped).
-//! Anyone attaching a stream takes the gate first: either the mux is still
-//! there and running, or it is gone and the pipes are handed back so the
-//! next route can be tried. (`Mux::attach` also hands the pipes back when
-//! it fails; the gate keeps the link's mux and counters together.)
+//! The port holds the link's mux while its driver runs and lets go of it
+//! once the driver returns (or is dropped). Nothing is held across the
+//! driver's I/O: an attach that comes while the link ends is refused by
+//! the mux itself (its core is marked ended under its own lock, and
+//! `Mux::attach` then hands the pipes back, so the next route can be
+//! tried), and one that came just before is closed with the link's
+//! epitaph like every other stream of it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +21,7 @@ use futures::task::AtomicWaker;
 
 use crate::node::lock;
 
-/// The gate: the link's mux while its driver runs, `None` after.
+/// The link's mux while its driver runs, `None` after.
 #[derive(Debug)]
 pub(crate) struct LinkPort {
     mux: Mutex<Option<Mux>>,
@@ -51,8 +51,9 @@ impl LinkPort {
         sink: Writer,
         observer: Option<StreamObserver>,
     ) -> Result<u32, (Reader, Writer)> {
-        let gate = lock(&self.mux);
-        let Some(mux) = gate.as_ref() else {
+        // A handle taken out, so that no lock of the port is held while
+        // the mux takes its own.
+        let Some(mux) = self.mux() else {
             return Err((source, sink));
         };
         let attached = match observer {
@@ -82,14 +83,14 @@ impl LinkPort {
         }
     }
 
-    fn close(&self, gate: &mut Option<Mux>) {
-        if let Some(mux) = gate.take() {
+    fn close(&self, slot: &mut Option<Mux>) {
+        if let Some(mux) = slot.take() {
             *lock(&self.last_counters) = mux.counters();
         }
     }
 }
 
-/// The link's driver, polled only through the gate.
+/// The link's driver; when it ends, the port lets go of the mux.
 pub(crate) struct DriverSlot<IO> {
     port: Arc<LinkPort>,
     driver: Option<Driver<IO>>,
@@ -103,17 +104,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> DriverSlot<IO> {
         }
     }
 
-    /// Polls the driver; when it returns, the gate is emptied before
-    /// anyone else can take it.
+    /// Polls the driver, holding no lock of the node's; when it returns,
+    /// the port lets go of the mux.
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MuxError>> {
-        let mut gate = lock(&self.port.mux);
         let Some(driver) = self.driver.as_mut() else {
             return Poll::Ready(Err(MuxError::LinkClosed));
         };
         match Pin::new(driver).poll(cx) {
             Poll::Ready(result) => {
-                self.port.close(&mut gate);
+                // The driver ended every stream and marked the mux ended
+                // before it returned: attaches fail from here on.
                 self.driver = None;
+                self.port.close(&mut lock(&self.port.mux));
                 Poll::Ready(result)
             }
             Poll::Pending => Poll::Pending,
@@ -123,11 +125,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> DriverSlot<IO> {
 
 impl<IO> Drop for DriverSlot<IO> {
     fn drop(&mut self) {
-        let mut gate = lock(&self.port.mux);
-        self.port.close(&mut gate);
-        // Dropping the driver closes every stream and the transport; do it
-        // under the gate so no attach can slip in between.
+        // Dropping the driver closes every stream and the transport, and
+        // marks the mux ended, so no attach can succeed after it.
         self.driver = None;
+        self.port.close(&mut lock(&self.port.mux));
     }
 }
 
@@ -141,4 +142,116 @@ pub(crate) struct LinkSignal {
     /// The outbox passed its bound: the peer does not read its control
     /// stream. The link future ends the link.
     pub(crate) overflow: AtomicBool,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
+
+    use circuit_mux::{Config, Role};
+    use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+
+    use super::*;
+
+    /// A link whose next read, once armed, blocks its thread (a slow
+    /// syscall, a busy link) until released, saying when it does.
+    struct Stall {
+        io: circuit_stream::Duplex,
+        armed: Arc<AtomicBool>,
+        entered: mpsc::Sender<()>,
+        release: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl AsyncRead for Stall {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            if self.armed.swap(false, Ordering::AcqRel) {
+                let _ = self.entered.send(());
+                let _ = lock(&self.release).recv();
+            }
+            Pin::new(&mut self.io).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Stall {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.io).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_flush(cx)
+        }
+
+        fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_close(cx)
+        }
+    }
+
+    #[test]
+    fn counters_and_an_attach_complete_while_the_driver_is_inside_link_io() {
+        let (ours, theirs) = circuit_stream::duplex_pair(1 << 16);
+        let armed = Arc::new(AtomicBool::new(false));
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let stall = Stall {
+            io: ours,
+            armed: Arc::clone(&armed),
+            entered: entered_tx,
+            release: Mutex::new(release_rx),
+        };
+        let (mux, incoming, driver) = Mux::new(stall, Role::Client, Config::default());
+        let port = LinkPort::new(mux);
+        let mut slot = DriverSlot::new(Arc::clone(&port), driver);
+        let link = std::thread::spawn(move || {
+            futures::executor::block_on(std::future::poll_fn(|cx| slot.poll(cx)))
+        });
+        let (peer, mut peer_incoming, peer_driver) =
+            Mux::new(theirs, Role::Server, Config::default());
+        let peer_link = std::thread::spawn(move || futures::executor::block_on(peer_driver));
+
+        // The peer sends; the driver's next read of the link blocks.
+        armed.store(true, Ordering::Release);
+        let mut hello = peer.open().unwrap();
+        futures::executor::block_on(hello.write_all(b"x")).unwrap();
+        entered
+            .recv()
+            .expect("the driver is inside a read of the link");
+
+        // Meanwhile a snapshot's counters and a forwarded stream's attach
+        // go through: nothing of the node is held across that read.
+        let _ = port.counters();
+        let (source, source_writer) = circuit_stream::stream();
+        let (sink_reader, sink) = circuit_stream::stream();
+        let id = port.attach(source, sink, None).expect("attached");
+        assert_eq!(id, 0);
+
+        // Released, the link carries the attached stream.
+        release.send(()).unwrap();
+        futures::executor::block_on(async {
+            source_writer.write_all(b"forwarded").await.unwrap();
+            let mut stream = loop {
+                let s = peer_incoming.next().await.unwrap();
+                if s.id() == id {
+                    break s;
+                }
+            };
+            let mut got = [0; 9];
+            stream.stream().read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"forwarded");
+        });
+        // Every handle gone, both links end.
+        drop((sink_reader, source_writer, hello, peer, port, incoming));
+        drop(peer_incoming);
+        assert!(peer_link.join().is_ok());
+        assert!(link.join().is_ok());
+    }
 }
