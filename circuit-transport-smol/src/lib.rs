@@ -56,8 +56,10 @@
 //! - [`link`] (a future) and [`spawn_link`] (a [`smol::Task`]) over any
 //!   futures-io `AsyncRead + AsyncWrite`: serial ports, pipes, sockets made
 //!   elsewhere.
-//! - [`SmolTimer`]: the node's [`Timer`](circuit_node::timer::Timer) on
-//!   smol's timers, for routers.
+//! - [`SmolRuntime`] (alias [`SmolTimer`]): smol's timers, executor and
+//!   sockets as the one [`Runtime`](circuit_transport::runtime::Runtime)
+//!   seam of the shared listening and dialling code, and the node's
+//!   [`Timer`](circuit_node::timer::Timer) on the same clock, for routers.
 //! - [`Shutdown`]: graceful shutdown of a group of listeners and links.
 //!   Listeners stop accepting; each link runs until every stream on it has
 //!   closed both ways, or until the deadline, when every stream still open
@@ -84,10 +86,10 @@
 #![deny(missing_docs)]
 
 mod net;
-mod timer;
+mod runtime;
 
 pub use circuit_transport::{
     Address, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress, TransportError,
 };
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};
-pub use timer::SmolTimer;
+pub use runtime::{Aborted, SmolRuntime, SmolTask, SmolTimer};

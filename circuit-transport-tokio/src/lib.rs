@@ -49,8 +49,10 @@
 //!   other TCP, unless [`LinkOptions::quality`] says otherwise.
 //! - [`link`] (a future) and [`spawn_link`] (a task) over any tokio
 //!   `AsyncRead + AsyncWrite`: serial ports, pipes, sockets made elsewhere.
-//! - [`TokioTimer`]: the node's [`Timer`](circuit_node::timer::Timer) on
-//!   tokio's clock, for routers.
+//! - [`TokioRuntime`] (alias [`TokioTimer`]): tokio's clock, spawn and
+//!   sockets as the one [`Runtime`](circuit_transport::runtime::Runtime)
+//!   seam of the shared listening and dialling code, and the node's
+//!   [`Timer`](circuit_node::timer::Timer) on the same clock, for routers.
 //! - [`tokio_io`] / [`TokioDuplex`]: circuit streams with tokio's io traits
 //!   (tokio-util's compat).
 //! - [`FuturesIo`]: a tokio byte stream with futures-io's traits, vectored
@@ -84,11 +86,11 @@
 
 mod io;
 mod net;
-mod timer;
+mod runtime;
 
 pub use circuit_transport::{
     Address, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress, TransportError,
 };
 pub use io::{tokio_io, FuturesIo, TokioDuplex};
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};
-pub use timer::TokioTimer;
+pub use runtime::{TokioRuntime, TokioTimer};

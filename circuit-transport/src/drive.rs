@@ -1,15 +1,18 @@
 //! Running one link under a [`Shutdown`](crate::Shutdown) group: until it
 //! ends, or until shutdown, then until its streams drain or the deadline
 //! passes. Written against futures-io, the node's
-//! [`LinkControl`](circuit_node::LinkControl) and a sleep function only,
-//! so every runtime crate runs its links with it.
+//! [`LinkControl`](circuit_node::LinkControl) and the node's
+//! [`Timer`] only (a [`Runtime`](crate::runtime::Runtime) is one), so every
+//! runtime, and a test on a [`ManualClock`](circuit_node::timer::ManualClock),
+//! runs its links with it.
 
 use std::future::Future;
 use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use circuit_frame::Quality;
 use circuit_mux::Role;
+use circuit_node::timer::Timer;
 use circuit_node::{Node, NodeError};
 use futures::future::{select, Either};
 use futures::io::{AsyncRead, AsyncWrite};
@@ -29,30 +32,32 @@ pub const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 /// every stream still open gets a close frame with the epitaph
 /// "node N is shutting down", and the transport is dropped once they are
 /// written (or after [`CLOSE_LIMIT`]). The guard records how the link
-/// ended. `sleep_until` is the runtime's timer; nothing is spawned.
-pub async fn run_link<IO, S, F>(
+/// ended. The grace of the shutdown and the close limit are measured on
+/// `timer` (the runtime's clock) from the moment the link sees the shutdown
+/// begin; nothing is spawned.
+pub async fn run_link<IO, T>(
     node: Node,
     io: IO,
     role: Role,
     quality: Quality,
     guard: &mut Guard,
-    sleep_until: S,
+    timer: &T,
 ) -> Result<(), NodeError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Fn(Instant) -> F,
-    F: Future<Output = ()>,
+    T: Timer + ?Sized,
 {
     let group = guard.group().clone();
     let (control, link) = node.link_io_with_control(io, role, quality);
     let mut link = pin!(link);
-    let deadline = match select(link.as_mut(), pin!(group.draining())).await {
+    let grace = match select(link.as_mut(), pin!(group.draining())).await {
         Either::Left((result, _)) => return result,
-        Either::Right((deadline, _)) => deadline,
+        Either::Right((grace, _)) => grace,
     };
+    let deadline = timer.now().saturating_add(grace);
 
     tracing::debug!(open = control.streams_open(), "link draining");
-    let (drained, cut) = (pin!(control.drained()), pin!(sleep_until(deadline)));
+    let (drained, cut) = (pin!(control.drained()), pin!(timer.sleep_until(deadline)));
     let drained_or_cut = select(drained, cut);
     guard.outcome = match select(link.as_mut(), drained_or_cut).await {
         Either::Left((result, _)) => return result,
@@ -61,7 +66,7 @@ where
     };
     let streams = control.streams_open();
     control.close(&format!("node {} is shutting down", node.id()));
-    let limit = pin!(sleep_until(Instant::now() + CLOSE_LIMIT));
+    let limit = timer.sleep_until(timer.now().saturating_add(CLOSE_LIMIT));
     match select(link, limit).await {
         Either::Left((Ok(()), _)) => {
             tracing::info!(?guard.outcome, streams, "link closed for shutdown")
@@ -75,35 +80,27 @@ where
 /// Runs the client end of a dialled link over `first` (the transport and
 /// its quality) with [`run_link`], and with a policy dials again with
 /// `dial` after it drops, until the group shuts down or the policy gives
-/// up. Returns the link's error, or the last failed redial's.
-pub async fn run_dialled<IO, D, DF, S, F>(
+/// up. The waits between dials are measured on `timer`. Returns the
+/// link's error, or the last failed redial's.
+pub async fn run_dialled<IO, D, DF, T>(
     node: Node,
     first: (IO, Quality),
     policy: Option<ReconnectPolicy>,
     mut guard: Guard,
     mut dial: D,
-    sleep_until: S,
+    timer: T,
 ) -> Result<(), TransportError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     D: FnMut() -> DF,
     DF: Future<Output = Result<(IO, Quality), TransportError>>,
-    S: Fn(Instant) -> F,
-    F: Future<Output = ()>,
+    T: Timer,
 {
     let group = guard.group().clone();
     let mut next = first;
     loop {
         let (io, quality) = next;
-        let result = run_link(
-            node.clone(),
-            io,
-            Role::Client,
-            quality,
-            &mut guard,
-            &sleep_until,
-        )
-        .await;
+        let result = run_link(node.clone(), io, Role::Client, quality, &mut guard, &timer).await;
         let policy = match &policy {
             Some(policy) if !group.is_shutting_down() && worth_redialling(&result) => policy,
             _ => return result.map_err(Into::into),
@@ -114,7 +111,7 @@ where
         }
         let mut failed = 0;
         next = loop {
-            let wait = pin!(sleep_until(Instant::now() + policy.delay(failed)));
+            let wait = timer.sleep_until(timer.now().saturating_add(policy.delay(failed)));
             if let Either::Right(_) = select(wait, pin!(group.draining())).await {
                 return Ok(());
             }

@@ -4,16 +4,17 @@
 //! `circuit-transport-smol`) add sockets, accept loops, timers and
 //! spawning, and re-export everything here; most users want one of them.
 //!
-//! A runtime crate runs each link with [`run_link`] (or a dialled one with
-//! [`run_dialled`]), handing it its timer as a sleep function. Here two
-//! nodes are linked in process and shut down as one group, with no runtime
-//! at all (the links drain, so nothing sleeps):
+//! Each link runs with [`run_link`] (or a dialled one with
+//! [`run_dialled`]), on the runtime's clock: the node's
+//! [`Timer`](circuit_node::timer::Timer). Here two nodes are linked in
+//! process and shut down as one group, with no runtime at all, on a manual
+//! clock (the links drain, so no time needs to pass):
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::time::Duration;
 //! use circuit_frame::Quality;
 //! use circuit_mux::Role;
-//! use circuit_node::{Node, NodeConfig};
+//! use circuit_node::{timer::ManualClock, Node, NodeConfig};
 //! use circuit_transport::{run_link, Shutdown};
 //! use futures::StreamExt;
 //!
@@ -23,13 +24,13 @@
 //!     let (a_io, b_io) = circuit_stream::duplex_pair(64 * 1024);
 //!     let group = Shutdown::new();
 //!     let (mut a_guard, mut b_guard) = (group.guard(), group.guard());
-//!     let never = |_: Instant| futures::future::pending::<()>();
+//!     let clock = ManualClock::new();
 //!
 //!     let links = async {
 //!         let quality = Quality::IN_PROCESS;
 //!         let _ = futures::join!(
-//!             run_link(a.clone(), a_io, Role::Client, quality, &mut a_guard, never),
-//!             run_link(b.clone(), b_io, Role::Server, quality, &mut b_guard, never),
+//!             run_link(a.clone(), a_io, Role::Client, quality, &mut a_guard, &clock),
+//!             run_link(b.clone(), b_io, Role::Server, quality, &mut b_guard, &clock),
 //!         );
 //!         drop((a_guard, b_guard));
 //!     };
@@ -59,8 +60,13 @@
 //!   drained, and closes them with an epitaph through the mux.
 //! - [`TransportError`]: a bad address, a port in use, a failed dial, a
 //!   link that failed, a task that failed.
-//! - [`net`]: listening and dialling over TCP and Unix sockets for any
-//!   runtime, behind its [`Runtime`](net::Runtime) seam.
+//! - [`runtime`]: the one seam a runtime crate implements,
+//!   [`Runtime`](runtime::Runtime): its clock (the node's
+//!   [`Timer`](circuit_node::timer::Timer)), its spawn, its sockets.
+//! - [`net`]: listening, dialling and redialling over TCP and Unix sockets
+//!   for any runtime: [`Listener`](net::Listener),
+//!   [`LinkHandle`](net::LinkHandle), [`listen_with`](net::listen_with),
+//!   [`connect_with`](net::connect_with), [`spawn_link`](net::spawn_link).
 //! - [`socket`]: small pieces every runtime's sockets share.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -71,6 +77,7 @@ mod error;
 pub mod net;
 mod options;
 mod reconnect;
+pub mod runtime;
 mod shutdown;
 pub mod socket;
 #[cfg(feature = "test-support")]

@@ -1,15 +1,15 @@
 //! Listening and dialling over TCP and Unix sockets, written once for
-//! every runtime: the accept loop, the dial and redial loop, the spans and
-//! events. A runtime crate implements [`Runtime`] (its sockets, its timer,
-//! its spawn) and wraps what [`listen`] and [`connect`] return in its own
-//! task handles.
+//! every [`Runtime`]: the accept loop, the dial and redial loop, the spans
+//! and events, and the [`Listener`] and [`LinkHandle`] on what runs. A
+//! runtime crate passes its runtime value and re-exports these with its
+//! runtime filled in.
 
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::Duration;
 
 use circuit_frame::Quality;
 use circuit_mux::Role;
@@ -19,57 +19,12 @@ use futures::io::{AsyncRead, AsyncWrite};
 use futures::FutureExt;
 use tracing::Instrument;
 
+use crate::runtime::Runtime;
 use crate::socket::{log_end, resolved, tcp_quality};
-use crate::{run_dialled, run_link, Address, Guard, LinkOptions, Shutdown, TransportError};
-
-/// The few things a runtime does for a transport: its sockets (as
-/// futures-io byte streams), its timer and its spawn. Implemented by a
-/// marker type in each runtime crate, in the spirit of quinn's `Runtime`.
-pub trait Runtime: Send + Sync + 'static {
-    /// A connected TCP stream.
-    type Tcp: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// A bound TCP listener.
-    type TcpListener: Send + Sync + 'static;
-    /// A connected Unix stream.
-    #[cfg(unix)]
-    type Unix: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// A bound Unix listener.
-    #[cfg(unix)]
-    type UnixListener: Send + Sync + 'static;
-
-    /// Resolves when the runtime's clock reaches `at`.
-    fn sleep_until(at: Instant) -> impl Future<Output = ()> + Send + 'static;
-    /// Runs `task` on its own, detached.
-    fn spawn(task: impl Future<Output = ()> + Send + 'static);
-    /// The socket addresses of `host:port`.
-    fn resolve(host_port: &str) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
-    /// Binds a TCP listener to the first of `addrs` that works.
-    fn bind_tcp(addrs: &[SocketAddr])
-        -> impl Future<Output = io::Result<Self::TcpListener>> + Send;
-    /// The address a TCP listener is bound to.
-    fn tcp_local_addr(listener: &Self::TcpListener) -> io::Result<SocketAddr>;
-    /// The next connection on a TCP listener, and its peer.
-    fn accept_tcp(
-        listener: &Self::TcpListener,
-    ) -> impl Future<Output = io::Result<(Self::Tcp, SocketAddr)>> + Send;
-    /// Connects to the first of `addrs` that answers.
-    fn connect_tcp(addrs: &[SocketAddr]) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
-    /// Sets `TCP_NODELAY`.
-    fn set_nodelay(stream: &Self::Tcp) -> io::Result<()>;
-    /// The peer of a TCP stream.
-    fn peer_addr(stream: &Self::Tcp) -> io::Result<SocketAddr>;
-    /// Binds a Unix listener at `path`.
-    #[cfg(unix)]
-    fn bind_unix(path: &std::path::Path) -> io::Result<Self::UnixListener>;
-    /// The next connection on a Unix listener.
-    #[cfg(unix)]
-    fn accept_unix(
-        listener: &Self::UnixListener,
-    ) -> impl Future<Output = io::Result<Self::Unix>> + Send;
-    /// Connects to the Unix socket at `path`.
-    #[cfg(unix)]
-    fn connect_unix(path: &std::path::Path) -> impl Future<Output = io::Result<Self::Unix>> + Send;
-}
+use crate::{
+    run_dialled, run_link, Address, Guard, LinkOptions, Shutdown, ShutdownReport, ToAddress,
+    TransportError,
+};
 
 /// The byte stream under a dialled link.
 #[cfg(unix)]
@@ -78,29 +33,158 @@ pub type SocketIo<R> = Either<<R as Runtime>::Tcp, <R as Runtime>::Unix>;
 #[cfg(not(unix))]
 pub type SocketIo<R> = Either<<R as Runtime>::Tcp, <R as Runtime>::Tcp>;
 
-/// A listener or dialled link set up but not yet spawned: the runtime
-/// crate spawns `task` and keeps its handle.
-pub struct Started<T> {
-    /// The address listened on (with the port the system chose) or dialled.
-    pub address: Address,
-    /// The group of the listener and its links, or of the dialled link.
-    pub group: Shutdown,
-    /// The accept loop or the link, in its span, ready to spawn.
-    pub task: BoxFuture<'static, T>,
+/// Accepts links on a TCP or Unix socket, as the server end, until shut
+/// down or dropped. Made by [`listen_with`].
+///
+/// Each accepted link runs in its own task. Dropping the listener stops
+/// accepting at once and leaves its links running;
+/// [`shutdown`](Self::shutdown) stops accepting and closes its links
+/// gracefully.
+#[derive(Debug)]
+pub struct Listener<R: Runtime> {
+    runtime: R,
+    address: Address,
+    group: Shutdown,
+    accept: R::JoinHandle<()>,
 }
 
-impl<T> std::fmt::Debug for Started<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Started")
-            .field("address", &self.address)
-            .field("group", &self.group)
-            .finish_non_exhaustive()
+impl<R: Runtime> Listener<R> {
+    /// The address it listens on, with the port the system chose for a
+    /// TCP port 0.
+    pub fn local_addr(&self) -> &Address {
+        &self.address
+    }
+
+    /// The group of the listener and its links.
+    pub fn shutdown_handle(&self) -> &Shutdown {
+        &self.group
+    }
+
+    /// Stops accepting, lets its links drain for at most `grace`, then
+    /// cuts the rest; resolves when all is closed.
+    pub fn shutdown(&self, grace: Duration) -> impl Future<Output = ShutdownReport> + Send {
+        self.group.shutdown(grace)
     }
 }
 
+impl<R: Runtime> Drop for Listener<R> {
+    fn drop(&mut self) {
+        self.runtime.abort(&mut self.accept);
+    }
+}
+
+/// A link dialled by [`connect_with`], running in its own task (and
+/// dialled again after a drop, with a
+/// [`ReconnectPolicy`](crate::ReconnectPolicy)). Dropping the handle leaves
+/// the link running.
+#[derive(Debug)]
+pub struct LinkHandle<R: Runtime> {
+    runtime: R,
+    address: Address,
+    group: Shutdown,
+    task: R::JoinHandle<Result<(), TransportError>>,
+}
+
+impl<R: Runtime> LinkHandle<R> {
+    /// The address dialled.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The link's group.
+    pub fn shutdown_handle(&self) -> &Shutdown {
+        &self.group
+    }
+
+    /// Stops dialling again, lets the link drain for at most `grace`, then
+    /// cuts it; resolves when it is closed.
+    pub fn shutdown(&self, grace: Duration) -> impl Future<Output = ShutdownReport> + Send {
+        self.group.shutdown(grace)
+    }
+
+    /// Whether the link's task has ended (without a policy: the link ended).
+    pub fn is_finished(&self) -> bool {
+        self.runtime.is_finished(&self.task)
+    }
+
+    /// Waits for the link's task to end: `Ok(())` after a clean close or a
+    /// shutdown, the error otherwise (the last failed redial, with a
+    /// policy that gave up).
+    pub async fn join(self) -> Result<(), TransportError> {
+        self.task.await.map_err(|e| TransportError::Task {
+            reason: e.to_string(),
+        })?
+    }
+
+    /// The runtime's handle on the link's task.
+    pub fn into_task(self) -> R::JoinHandle<Result<(), TransportError>> {
+        self.task
+    }
+}
+
+/// Listens on `addr` (`host:port` or `unix:PATH`) with `options` on
+/// `runtime`, and links every connection accepted there to `node`, as the
+/// server end, each in a task of its own, until the group shuts down or the
+/// listener is dropped. TCP links get `TCP_NODELAY`. A Unix socket's file
+/// is removed when the listener stops; an existing file at that path is
+/// [`TransportError::AddressInUse`].
+pub async fn listen_with<R: Runtime>(
+    runtime: &R,
+    node: &Node,
+    addr: impl ToAddress,
+    options: LinkOptions,
+) -> Result<Listener<R>, TransportError> {
+    let (address, group, task) = listen(runtime, node, addr.to_address()?, options).await?;
+    Ok(Listener {
+        runtime: runtime.clone(),
+        address,
+        group,
+        accept: runtime.spawn(task),
+    })
+}
+
+/// Dials `addr` (`host:port` or `unix:PATH`) with `options` on `runtime`
+/// and runs a link to `node` over it, as the client end, in a new task.
+/// Fails at once if the address is bad or the first dial fails. With a
+/// [`ReconnectPolicy`](crate::ReconnectPolicy), a link that drops is
+/// dialled again.
+pub async fn connect_with<R: Runtime>(
+    runtime: &R,
+    node: &Node,
+    addr: impl ToAddress,
+    options: LinkOptions,
+) -> Result<LinkHandle<R>, TransportError> {
+    let (address, group, task) = connect(runtime, node, addr.to_address()?, options).await?;
+    Ok(LinkHandle {
+        runtime: runtime.clone(),
+        address,
+        group,
+        task: runtime.spawn(task),
+    })
+}
+
+/// Spawns a link over any futures-io byte stream on `runtime`, in
+/// `shutdown`'s group. The task ends with the link; after a graceful
+/// shutdown it ends with `Ok(())`.
+pub fn spawn_link<R, IO>(
+    runtime: &R,
+    node: &Node,
+    io: IO,
+    role: Role,
+    quality: Quality,
+    shutdown: &Shutdown,
+) -> R::JoinHandle<Result<(), NodeError>>
+where
+    R: Runtime,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    runtime.spawn(io_link(runtime, node, io, role, quality, shutdown))
+}
+
 /// A link over any byte stream in `shutdown`'s group, in its span, ready
-/// to spawn: `spawn_link` of the runtime crates.
+/// to spawn (what [`spawn_link`] spawns).
 pub fn io_link<R, IO>(
+    runtime: &R,
     node: &Node,
     io: IO,
     role: Role,
@@ -113,31 +197,39 @@ where
 {
     let mut guard = shutdown.guard();
     let node = node.clone();
+    let runtime = runtime.clone();
     let span = tracing::info_span!("transport", kind = "io", ?role);
-    async move { run_link(node, io, role, quality, &mut guard, R::sleep_until).await }
-        .instrument(span)
+    async move { run_link(node, io, role, quality, &mut guard, &runtime).await }.instrument(span)
 }
+
+/// A listener or dialled link set up but not yet spawned: the address
+/// (with the port the system chose), its group, and the task in its span.
+type Started<T> = (Address, Shutdown, BoxFuture<'static, T>);
 
 /// Binds `address` and returns the accept loop, which links every
 /// connection accepted to `node` as the server end, each in a task of its
 /// own, until the group shuts down or the loop is dropped. TCP links get
 /// `TCP_NODELAY`; a Unix socket's file is removed when the loop ends.
-pub async fn listen<R: Runtime>(
+async fn listen<R: Runtime>(
+    runtime: &R,
     node: &Node,
     address: Address,
     options: LinkOptions,
 ) -> Result<Started<()>, TransportError> {
+    let rt = runtime.clone();
     let group = options.group();
     let guard = group.listener_guard();
     let quality = options.get_quality();
     let node = node.clone();
     let (address, span, task): (_, _, BoxFuture<'static, ()>) = match &address {
         Address::Tcp(text) => {
-            let addrs = resolve::<R>(&address, text).await?;
-            let listener = R::bind_tcp(&addrs)
+            let addrs = resolve(runtime, &address, text).await?;
+            let listener = runtime
+                .bind_tcp(&addrs)
                 .await
                 .map_err(|source| TransportError::bind(&address, source))?;
-            let local = R::tcp_local_addr(&listener)
+            let local = runtime
+                .tcp_local_addr(&listener)
                 .map_err(|source| TransportError::bind(&address, source))?;
             let span = tracing::info_span!("listener", address = %local);
             let task = async move {
@@ -145,16 +237,16 @@ pub async fn listen<R: Runtime>(
                 // stop only once the socket is closed.
                 let guard = guard;
                 let listener = listener;
-                let bound = &listener;
+                let (bound, rt) = (&listener, &rt);
                 let accept = move || async move {
-                    let (stream, peer) = R::accept_tcp(bound).await?;
-                    if let Err(e) = R::set_nodelay(&stream) {
+                    let (stream, peer) = rt.accept_tcp(bound).await?;
+                    if let Err(e) = rt.set_nodelay(&stream) {
                         tracing::debug!(error = %e, "TCP_NODELAY not set");
                     }
-                    let quality = quality.unwrap_or_else(|| tcp_quality(R::peer_addr(&stream)));
+                    let quality = quality.unwrap_or_else(|| tcp_quality(rt.peer_addr(&stream)));
                     Ok((stream, quality, tracing::info_span!("tcp", %peer)))
                 };
-                accept_loop::<R, _, _, _>(node, &guard, accept).await;
+                accept_loop(rt, node, &guard, accept).await;
                 drop(listener);
                 drop(guard);
             };
@@ -162,8 +254,9 @@ pub async fn listen<R: Runtime>(
         }
         #[cfg(unix)]
         Address::Unix(path) => {
-            let listener =
-                R::bind_unix(path).map_err(|source| TransportError::bind(&address, source))?;
+            let listener = runtime
+                .bind_unix(path)
+                .map_err(|source| TransportError::bind(&address, source))?;
             let span = tracing::info_span!("listener", address = %address);
             let unlink = Unlink(path.clone());
             let quality = quality.unwrap_or(Quality::LOCAL_SOCKET);
@@ -173,12 +266,12 @@ pub async fn listen<R: Runtime>(
                 let guard = guard;
                 let unlink = unlink;
                 let listener = listener;
-                let bound = &listener;
+                let (bound, rt) = (&listener, &rt);
                 let accept = move || async move {
-                    let stream = R::accept_unix(bound).await?;
+                    let stream = rt.accept_unix(bound).await?;
                     Ok((stream, quality, tracing::info_span!("unix")))
                 };
-                accept_loop::<R, _, _, _>(node, &guard, accept).await;
+                accept_loop(rt, node, &guard, accept).await;
                 drop(listener);
                 drop(unlink);
                 drop(guard);
@@ -189,11 +282,7 @@ pub async fn listen<R: Runtime>(
         _ => return Err(TransportError::unsupported(&address)),
     };
     span.in_scope(|| tracing::info!("listening"));
-    Ok(Started {
-        address,
-        group,
-        task: task.instrument(span).boxed(),
-    })
+    Ok((address, group, task.instrument(span).boxed()))
 }
 
 /// Removes a Unix socket's file however the accept loop ends.
@@ -210,7 +299,7 @@ impl Drop for Unlink {
 /// Accepts with `accept` until the guard's group shuts down, running each
 /// link accepted in a task of its own, in the span `accept` gave it. The
 /// caller drops the guard once it has released the socket.
-async fn accept_loop<R, A, F, IO>(node: Node, guard: &Guard, mut accept: A)
+async fn accept_loop<R, A, F, IO>(runtime: &R, node: Node, guard: &Guard, mut accept: A)
 where
     R: Runtime,
     A: FnMut() -> F,
@@ -234,21 +323,18 @@ where
         };
         let mut link_guard = group.guard();
         let node = node.clone();
-        R::spawn(
-            async move {
-                tracing::info!(quality = quality.get(), "accepted");
-                let result = run_link(
-                    node,
-                    io,
-                    Role::Server,
-                    quality,
-                    &mut link_guard,
-                    R::sleep_until,
-                )
-                .await;
-                log_end(&result);
-            }
-            .instrument(span),
+        let rt = runtime.clone();
+        // Detached: the link runs on its own, under the group.
+        drop(
+            runtime.spawn(
+                async move {
+                    tracing::info!(quality = quality.get(), "accepted");
+                    let result =
+                        run_link(node, io, Role::Server, quality, &mut link_guard, &rt).await;
+                    log_end(&result);
+                }
+                .instrument(span),
+            ),
         );
     }
     tracing::info!("stopped listening");
@@ -273,17 +359,18 @@ async fn yield_now() {
 /// spawn: with a [`ReconnectPolicy`](crate::ReconnectPolicy) in `options`
 /// it is dialled again after a drop. Fails at once if the first dial
 /// fails.
-pub async fn connect<R: Runtime>(
+async fn connect<R: Runtime>(
+    runtime: &R,
     node: &Node,
     address: Address,
     options: LinkOptions,
 ) -> Result<Started<Result<(), TransportError>>, TransportError> {
     let quality = options.get_quality();
-    let first = dial::<R>(address.clone(), quality).await?;
+    let first = dial(runtime.clone(), address.clone(), quality).await?;
     let group = options.group();
     let guard = group.guard();
-    let redial_address = address.clone();
-    let redial = move || dial::<R>(redial_address.clone(), quality);
+    let (rt, redial_address) = (runtime.clone(), address.clone());
+    let redial = move || dial(rt.clone(), redial_address.clone(), quality);
     let span = tracing::info_span!("transport", %address);
     let task = run_dialled(
         node.clone(),
@@ -291,42 +378,40 @@ pub async fn connect<R: Runtime>(
         options.get_reconnect().cloned(),
         guard,
         redial,
-        R::sleep_until,
+        runtime.clone(),
     );
-    Ok(Started {
-        address,
-        group,
-        task: task.instrument(span).boxed(),
-    })
+    Ok((address, group, task.instrument(span).boxed()))
 }
 
 /// The socket addresses of a TCP address's host and port.
 async fn resolve<R: Runtime>(
+    runtime: &R,
     address: &Address,
     text: &str,
 ) -> Result<Vec<SocketAddr>, TransportError> {
-    resolved(address, R::resolve(text).await)
+    resolved(address, runtime.resolve(text).await)
 }
 
 async fn dial<R: Runtime>(
+    runtime: R,
     address: Address,
     quality: Option<Quality>,
 ) -> Result<(SocketIo<R>, Quality), TransportError> {
     let connect_error = |source| TransportError::connect(&address, source);
     match &address {
         Address::Tcp(text) => {
-            let addrs = resolve::<R>(&address, text).await?;
-            let stream = R::connect_tcp(&addrs).await.map_err(connect_error)?;
-            if let Err(e) = R::set_nodelay(&stream) {
+            let addrs = resolve(&runtime, &address, text).await?;
+            let stream = runtime.connect_tcp(&addrs).await.map_err(connect_error)?;
+            if let Err(e) = runtime.set_nodelay(&stream) {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
-            let quality = quality.unwrap_or_else(|| tcp_quality(R::peer_addr(&stream)));
+            let quality = quality.unwrap_or_else(|| tcp_quality(runtime.peer_addr(&stream)));
             tracing::info!(%address, quality = quality.get(), "connected");
             Ok((Either::Left(stream), quality))
         }
         #[cfg(unix)]
         Address::Unix(path) => {
-            let stream = R::connect_unix(path).await.map_err(connect_error)?;
+            let stream = runtime.connect_unix(path).await.map_err(connect_error)?;
             tracing::info!(%address, "connected");
             Ok((
                 Either::Right(stream),

@@ -4,11 +4,14 @@
 //! A [`Shutdown`] is a group of listeners and links. Its tasks hold a
 //! [`Guard`] while they run; [`Shutdown::shutdown`] tells them to stop and
 //! resolves once every guard of the group (and of its children) is gone.
+//!
+//! A group reads no clock: it records the grace, and each link measures it
+//! on its runtime's clock from the moment it sees the shutdown begin.
 
 use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A handle on a group of listeners and links, to shut them all down
 /// gracefully: listeners stop accepting at once, each link keeps running
@@ -32,8 +35,8 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    /// Set once shutdown began: when links are cut.
-    deadline: Option<Instant>,
+    /// Set once shutdown began: how long links may drain.
+    grace: Option<Duration>,
     /// Tasks of this group still running.
     running: usize,
     children: Vec<Weak<Inner>>,
@@ -80,28 +83,25 @@ impl Shutdown {
         let mut state = lock(&self.inner);
         state.children.retain(|c| c.strong_count() > 0);
         state.children.push(Arc::downgrade(&child.inner));
-        if let Some(deadline) = state.deadline {
+        if let Some(grace) = state.grace {
             drop(state);
-            child.begin(deadline);
+            child.begin(grace);
         }
         child
     }
 
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
-        lock(&self.inner).deadline.is_some()
+        lock(&self.inner).grace.is_some()
     }
 
-    /// Begins the shutdown now, with links cut `grace` from now at the
-    /// latest, and returns a future that resolves when every listener has
-    /// stopped and every link has closed. Calling it again changes nothing
-    /// but returns another such future.
+    /// Begins the shutdown now, with each link cut once `grace` has passed
+    /// on its runtime's clock since it saw the shutdown begin (at once, but
+    /// for a task wake-up), and returns a future that resolves when every
+    /// listener has stopped and every link has closed. Calling it again
+    /// changes nothing but returns another such future.
     pub fn shutdown(&self, grace: Duration) -> impl Future<Output = ShutdownReport> + Send {
-        let now = Instant::now();
-        self.begin(
-            now.checked_add(grace)
-                .unwrap_or(now + Duration::from_secs(86_400 * 365)),
-        );
+        self.begin(grace);
         let this = self.clone();
         async move { this.closed().await }
     }
@@ -120,19 +120,19 @@ impl Shutdown {
         .await
     }
 
-    fn begin(&self, deadline: Instant) {
+    fn begin(&self, grace: Duration) {
         let (children, wakers) = {
             let mut state = lock(&self.inner);
-            if state.deadline.is_some() {
+            if state.grace.is_some() {
                 return;
             }
-            state.deadline = Some(deadline);
+            state.grace = Some(grace);
             state.children.retain(|c| c.strong_count() > 0);
             (state.children.clone(), std::mem::take(&mut state.wakers))
         };
         wakers.into_iter().for_each(Waker::wake);
         for child in children.iter().filter_map(Weak::upgrade) {
-            Shutdown { inner: child }.begin(deadline);
+            Shutdown { inner: child }.begin(grace);
         }
     }
 
@@ -157,13 +157,13 @@ impl Shutdown {
         }
     }
 
-    /// Resolves with the deadline once shutdown begins: an accept loop
-    /// stops then, a link starts to drain.
-    pub async fn draining(&self) -> Instant {
+    /// Resolves with the grace once shutdown begins: an accept loop stops
+    /// then, a link starts to drain and is cut once the grace has passed.
+    pub async fn draining(&self) -> Duration {
         poll_fn(|cx| {
             let mut state = lock(&self.inner);
-            match state.deadline {
-                Some(deadline) => Poll::Ready(deadline),
+            match state.grace {
+                Some(grace) => Poll::Ready(grace),
                 None => {
                     register(&mut state.wakers, cx.waker());
                     Poll::Pending
@@ -183,7 +183,7 @@ impl Inner {
             report.drained += state.report.drained;
             report.cut += state.report.cut;
             report.ended += state.report.ended;
-            if state.deadline.is_none() || state.running > 0 {
+            if state.grace.is_none() || state.running > 0 {
                 register(&mut state.wakers, waker);
                 return false;
             }
@@ -201,7 +201,7 @@ impl std::fmt::Debug for Shutdown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = lock(&self.inner);
         f.debug_struct("Shutdown")
-            .field("shutting_down", &state.deadline.is_some())
+            .field("shutting_down", &state.grace.is_some())
             .field("running", &state.running)
             .field("children", &state.children.len())
             .finish()
@@ -239,7 +239,7 @@ impl Drop for Guard {
         let wakers = {
             let mut state = lock(&self.group.inner);
             state.running -= 1;
-            if state.deadline.is_some() {
+            if state.grace.is_some() {
                 match self.outcome {
                     Outcome::Ended => state.report.ended += 1,
                     Outcome::Drained => state.report.drained += 1,

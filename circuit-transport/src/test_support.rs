@@ -2,18 +2,25 @@
 //! against [`TestRuntime`] (behind the `test-support` feature): nodes,
 //! peer events, a verifiable byte pattern, and the shutdown, reconnect and
 //! error scenarios. Each runtime crate implements [`TestRuntime`] with its
-//! own `listen` / `connect` and runs every scenario in its own tests.
+//! own `listen` / `connect` and runs every scenario in its own tests. The
+//! scenarios where time passes (redialling, cutting at the deadline) run
+//! the crate's runtime under a [`ManualRuntime`], whose clock moves only
+//! when the test says so.
 #![allow(missing_docs)]
 
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use circuit_node::routing::RouteEvent;
-use circuit_node::timer::Timer;
+use circuit_node::timer::{ManualClock, Sleep, Timer};
 use circuit_node::{IncomingStreams, Node, NodeConfig, PeerEvents};
+use futures::channel::mpsc;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 
-use crate::{Address, LinkOptions, ReconnectPolicy, Shutdown, ToAddress, TransportError};
+use crate::runtime::Runtime;
+use crate::{net, Address, LinkOptions, ReconnectPolicy, Shutdown, ToAddress, TransportError};
 
 /// Every test gives up after this long instead of hanging.
 pub const TEST_LIMIT: Duration = Duration::from_secs(50);
@@ -116,9 +123,134 @@ pub type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
 /// The write half of a stream, as futures-io.
 pub type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
 
+/// A runtime's sockets and spawn on a [`ManualClock`]: its time moves only
+/// when the test advances [`clock`](Self::clock), and every sleep it makes
+/// is reported to the [`Sleeps`] made with it, so that a test waits for the
+/// transport to sleep (an event) before it moves the time.
+#[derive(Debug, Clone)]
+pub struct ManualRuntime<R> {
+    inner: R,
+    clock: ManualClock,
+    sleeps: mpsc::UnboundedSender<Duration>,
+}
+
+/// The deadlines of the sleeps a [`ManualRuntime`] made, in order.
+#[derive(Debug)]
+pub struct Sleeps(mpsc::UnboundedReceiver<Duration>);
+
+impl Sleeps {
+    /// The deadline of the next sleep made, once one is.
+    pub async fn next(&mut self) -> Duration {
+        self.0.next().await.expect("the runtime is gone")
+    }
+}
+
+impl<R: Runtime> ManualRuntime<R> {
+    /// `inner`'s sockets and spawn on a new manual clock at zero.
+    pub fn new(inner: R) -> (Self, Sleeps) {
+        let (sleeps, made) = mpsc::unbounded();
+        let clock = ManualClock::new();
+        (
+            ManualRuntime {
+                inner,
+                clock,
+                sleeps,
+            },
+            Sleeps(made),
+        )
+    }
+
+    /// The clock, to advance.
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+}
+
+impl<R: Runtime> Timer for ManualRuntime<R> {
+    fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    fn sleep_until(&self, deadline: Duration) -> Sleep {
+        let _ = self.sleeps.unbounded_send(deadline);
+        self.clock.sleep_until(deadline)
+    }
+}
+
+impl<R: Runtime> Runtime for ManualRuntime<R> {
+    type JoinHandle<T: Send + 'static> = R::JoinHandle<T>;
+    type JoinError = R::JoinError;
+    type Tcp = R::Tcp;
+    type TcpListener = R::TcpListener;
+    #[cfg(unix)]
+    type Unix = R::Unix;
+    #[cfg(unix)]
+    type UnixListener = R::UnixListener;
+
+    fn spawn<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> R::JoinHandle<T> {
+        self.inner.spawn(task)
+    }
+    fn abort<T: Send + 'static>(&self, handle: &mut R::JoinHandle<T>) {
+        self.inner.abort(handle)
+    }
+    fn is_finished<T: Send + 'static>(&self, handle: &R::JoinHandle<T>) -> bool {
+        self.inner.is_finished(handle)
+    }
+    fn resolve(&self, host_port: &str) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        self.inner.resolve(host_port)
+    }
+    fn bind_tcp(
+        &self,
+        addrs: &[SocketAddr],
+    ) -> impl Future<Output = io::Result<R::TcpListener>> + Send {
+        self.inner.bind_tcp(addrs)
+    }
+    fn tcp_local_addr(&self, listener: &R::TcpListener) -> io::Result<SocketAddr> {
+        self.inner.tcp_local_addr(listener)
+    }
+    fn accept_tcp(
+        &self,
+        listener: &R::TcpListener,
+    ) -> impl Future<Output = io::Result<(R::Tcp, SocketAddr)>> + Send {
+        self.inner.accept_tcp(listener)
+    }
+    fn connect_tcp(&self, addrs: &[SocketAddr]) -> impl Future<Output = io::Result<R::Tcp>> + Send {
+        self.inner.connect_tcp(addrs)
+    }
+    fn set_nodelay(&self, stream: &R::Tcp) -> io::Result<()> {
+        self.inner.set_nodelay(stream)
+    }
+    fn peer_addr(&self, stream: &R::Tcp) -> io::Result<SocketAddr> {
+        self.inner.peer_addr(stream)
+    }
+    #[cfg(unix)]
+    fn bind_unix(&self, path: &std::path::Path) -> io::Result<R::UnixListener> {
+        self.inner.bind_unix(path)
+    }
+    #[cfg(unix)]
+    fn accept_unix(
+        &self,
+        listener: &R::UnixListener,
+    ) -> impl Future<Output = io::Result<R::Unix>> + Send {
+        self.inner.accept_unix(listener)
+    }
+    #[cfg(unix)]
+    fn connect_unix(
+        &self,
+        path: &std::path::Path,
+    ) -> impl Future<Output = io::Result<R::Unix>> + Send {
+        self.inner.connect_unix(path)
+    }
+}
+
 /// What the scenarios need of a runtime crate: its public `listen`,
-/// `connect` and handles, its router timer, and a spawn.
+/// `connect` and handles, its runtime, its router timer, and a spawn.
 pub trait TestRuntime: 'static {
+    /// The crate's [`Runtime`].
+    type Runtime: Runtime;
     /// The crate's `Listener`.
     type Listener: Send + std::fmt::Debug;
     /// The crate's `LinkHandle`.
@@ -126,6 +258,8 @@ pub trait TestRuntime: 'static {
     /// Distinguishes the crate's socket files.
     const NAME: &'static str;
 
+    /// A new one of the crate's runtime.
+    fn runtime() -> Self::Runtime;
     /// A router on the crate's timer.
     fn router(id: &str) -> (Node, PeerEvents, IncomingStreams);
     fn listen(
@@ -169,11 +303,16 @@ pub trait TestRuntime: 'static {
 pub mod shutdown {
     use super::*;
 
+    /// The listener runs on a manual clock that never moves: draining
+    /// needs no time to pass.
     pub async fn a_link_stays_up_until_its_streams_drain_then_closes<R: TestRuntime>() {
         let (server, _, mut server_incoming) = leaf("server");
         let (client, mut client_events, _) = leaf("client");
-        let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-        let address = R::local_addr(&listener).clone();
+        let (runtime, _sleeps) = ManualRuntime::new(R::runtime());
+        let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", LinkOptions::new())
+            .await
+            .unwrap();
+        let address = listener.local_addr().clone();
         let link = R::connect(&client, &address).await.unwrap();
         reachable(&mut client_events, "server").await;
 
@@ -184,7 +323,7 @@ pub mod shutdown {
         incoming.read_exact(&mut buf).await.unwrap();
 
         // Shutdown begins with the stream open both ways: the link stays.
-        let shutdown = R::spawn(R::listener_group(&listener).shutdown(Duration::from_secs(40)));
+        let shutdown = R::spawn(listener.shutdown(Duration::from_secs(40)));
         stream.write_all(b"part two").await.unwrap();
         stream.close().await.unwrap();
         let mut rest = Vec::new();
@@ -198,6 +337,7 @@ pub mod shutdown {
 
         let report = shutdown.await;
         assert_eq!((report.drained, report.cut), (1, 0), "{report:?}");
+        assert_eq!(runtime.clock().now(), Duration::ZERO);
         // The listener has stopped: nothing accepts there any more.
         let refused = R::connect(&client, &address).await.unwrap_err();
         assert!(
@@ -207,11 +347,16 @@ pub mod shutdown {
         R::join(link).await.unwrap();
     }
 
+    /// The listener runs on a manual clock: the held stream is cut once
+    /// the test moves the time to the deadline the link sleeps until.
     pub async fn streams_still_open_at_the_deadline_are_closed_with_an_epitaph<R: TestRuntime>() {
         let (server, _, mut server_incoming) = leaf("server");
         let (client, mut client_events, _) = leaf("client");
-        let listener = R::listen(&server, "127.0.0.1:0").await.unwrap();
-        let link = R::connect(&client, R::local_addr(&listener)).await.unwrap();
+        let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
+        let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", LinkOptions::new())
+            .await
+            .unwrap();
+        let link = R::connect(&client, listener.local_addr()).await.unwrap();
         reachable(&mut client_events, "server").await;
 
         let mut stream = client.connect_to_peer("server").await.unwrap();
@@ -219,9 +364,15 @@ pub mod shutdown {
         // The server holds the stream open and never answers.
         let held = server_incoming.next().await.unwrap();
 
-        let report = R::listener_group(&listener)
-            .shutdown(Duration::from_millis(100))
-            .await;
+        let grace = Duration::from_secs(30);
+        runtime.clock().advance(Duration::from_secs(5));
+        let shutdown = R::spawn(listener.shutdown(grace));
+        // The server's end of the link drains: it sleeps until the grace
+        // has passed on its clock, from when it saw the shutdown begin.
+        let deadline = sleeps.next().await;
+        assert_eq!(deadline, Duration::from_secs(5) + grace);
+        runtime.clock().advance_to(deadline);
+        let report = shutdown.await;
         assert_eq!((report.drained, report.cut), (0, 1), "{report:?}");
 
         let mut rest = Vec::new();
@@ -294,60 +445,76 @@ pub mod shutdown {
 pub mod reconnect {
     use super::*;
 
+    /// The dialled link runs on a manual clock: it dials again only once
+    /// the test moves the time past the policy's first delay.
     pub async fn a_dropped_link_is_dialled_again_when_the_server_returns<R: TestRuntime>() {
         let (r, _, _) = R::router("r");
         let (a, mut a_events, _) = leaf("a");
         let listener = R::listen(&r, "127.0.0.1:0").await.unwrap();
         let address = R::local_addr(&listener).clone();
         let policy = ReconnectPolicy::default()
-            .initial(Duration::from_millis(10))
-            .max(Duration::from_millis(200));
-        let link = R::connect_with(&a, &address, LinkOptions::new().reconnect(policy))
+            .initial(Duration::from_secs(1))
+            .max(Duration::from_secs(20));
+        let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
+        let options = LinkOptions::new().reconnect(policy.clone());
+        let link = net::connect_with(&runtime, &a, &address, options)
             .await
             .unwrap();
         reachable(&mut a_events, "r").await;
 
-        // The server goes away: the link drops.
+        // The server goes away: the link drops, and the client waits the
+        // policy's first delay on its clock.
         R::listener_group(&listener)
             .shutdown(Duration::from_secs(5))
             .await;
         drop(listener);
         unreachable(&mut a_events, "r").await;
+        let wait = sleeps.next().await;
+        assert_eq!(wait, policy.delay(0));
 
-        // It listens again on the same port; the client finds it.
+        // It listens again on the same port; once the delay has passed the
+        // client dials and finds it.
         let listener = R::listen(&r, &address).await.unwrap();
+        runtime.clock().advance_to(wait);
         reachable(&mut a_events, "r").await;
         assert!(a.connect_to_peer("r").await.is_ok());
 
-        let report = R::link_group(&link).shutdown(Duration::from_secs(5)).await;
+        let report = link.shutdown(Duration::from_secs(5)).await;
         assert_eq!(report.drained, 1, "{report:?}");
-        R::join(link).await.unwrap();
+        link.join().await.unwrap();
         R::listener_group(&listener)
             .shutdown(Duration::from_secs(5))
             .await;
     }
 
+    /// On a manual clock: the test moves the time through each wait of
+    /// the backoff (1 s, 2 s, 4 s); the third failed redial gives up.
     pub async fn a_policy_gives_up_after_its_attempts<R: TestRuntime>() {
         let (r, _, _) = R::router("r");
         let (a, mut a_events, _) = leaf("a");
         let listener = R::listen(&r, "127.0.0.1:0").await.unwrap();
         let policy = ReconnectPolicy::default()
-            .initial(Duration::from_millis(1))
-            .max(Duration::from_millis(5))
+            .initial(Duration::from_secs(1))
+            .max(Duration::from_secs(4))
             .max_attempts(Some(3));
-        let link = R::connect_with(
-            &a,
-            R::local_addr(&listener),
-            LinkOptions::new().reconnect(policy),
-        )
-        .await
-        .unwrap();
+        let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
+        let options = LinkOptions::new().reconnect(policy.clone());
+        let link = net::connect_with(&runtime, &a, R::local_addr(&listener), options)
+            .await
+            .unwrap();
         reachable(&mut a_events, "r").await;
         R::listener_group(&listener)
             .shutdown(Duration::from_secs(5))
             .await;
         drop(listener);
-        let error = R::join(link).await.unwrap_err();
+        for failed in 0..3 {
+            let wait = sleeps.next().await;
+            assert_eq!(wait, runtime.clock().now() + policy.delay(failed));
+            assert!(!link.is_finished(), "gave up after {failed} attempts");
+            runtime.clock().advance_to(wait);
+        }
+        assert_eq!(runtime.clock().now(), Duration::from_secs(1 + 2 + 4));
+        let error = link.join().await.unwrap_err();
         assert!(matches!(error, TransportError::Connect { .. }), "{error}");
     }
 }
@@ -490,21 +657,35 @@ pub mod mesh {
 }
 
 /// Implements [`TestRuntime`] on a new unit type `$name` for the runtime
-/// crate `$krate` (its `listen`, `connect`, `Listener`, `LinkHandle`),
+/// crate `$krate` (its `listen`, `connect`, `Listener`, `LinkHandle`, and
+/// its runtime type `$runtime`),
 /// with `$router` making a router on the crate's timer, `$halves`
 /// splitting a stream, and `$spawn`
 /// spawning a task and giving a future of its output. `$label` tells the
 /// crate's socket files apart.
 #[macro_export]
 macro_rules! test_runtime {
-    ($name:ident, $krate:ident, $label:literal, $router:path, $halves:path, $spawn:path) => {
+    (
+        $name:ident,
+        $krate:ident,
+        $runtime:ident,
+        $label:literal,
+        $router:path,
+        $halves:path,
+        $spawn:path
+    ) => {
         /// This crate's transport, for the shared scenarios.
         pub struct $name;
 
         impl $crate::test_support::TestRuntime for $name {
+            type Runtime = $krate::$runtime;
             type Listener = $krate::Listener;
             type Link = $krate::LinkHandle;
             const NAME: &'static str = $label;
+
+            fn runtime() -> $krate::$runtime {
+                <$krate::$runtime>::default()
+            }
 
             fn router(
                 id: &str,

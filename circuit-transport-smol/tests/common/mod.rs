@@ -44,6 +44,7 @@ pub fn halves(stream: circuit_stream::Duplex, dialled: bool) -> (BoxRead, BoxWri
 circuit_transport::test_runtime!(
     Smol,
     circuit_transport_smol,
+    SmolRuntime,
     "smol",
     router,
     halves,

@@ -55,6 +55,7 @@ pub fn halves(stream: circuit_stream::Duplex, _dialled: bool) -> (BoxRead, BoxWr
 circuit_transport::test_runtime!(
     Tokio,
     circuit_transport_tokio,
+    TokioRuntime,
     "tokio",
     router,
     halves,
