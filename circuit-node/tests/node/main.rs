@@ -9,6 +9,8 @@ mod diamond;
 mod mesh;
 mod reports;
 mod ring;
+#[cfg(feature = "serde")]
+mod serde_snapshot;
 mod stuck;
 mod support;
 mod vectors;
