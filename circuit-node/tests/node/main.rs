@@ -7,6 +7,7 @@ mod connection;
 mod control;
 mod diamond;
 mod mesh;
+mod reach;
 mod reports;
 mod ring;
 #[cfg(feature = "serde")]
