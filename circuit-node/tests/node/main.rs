@@ -12,6 +12,7 @@ mod reports;
 mod ring;
 #[cfg(feature = "serde")]
 mod serde_snapshot;
+mod spans;
 mod stuck;
 mod support;
 mod vectors;

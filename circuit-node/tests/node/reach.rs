@@ -85,7 +85,11 @@ fn a_peer_that_comes_up_ends_the_wait_without_the_clock_moving() {
     // The link's handshake is the routing change that wakes the wait.
     let _link = net.link(&a.node, &b.node, Quality::IN_PROCESS);
     net.settle();
-    assert!(matches!(*wait.borrow(), Some(Ok(()))), "{:?}", wait.borrow());
+    assert!(
+        matches!(*wait.borrow(), Some(Ok(()))),
+        "{:?}",
+        wait.borrow()
+    );
 }
 
 #[test]
@@ -98,6 +102,9 @@ fn a_leaf_without_a_timer_fails_a_zero_timeout_at_once() {
         "{now:?}"
     );
     // Any other timeout has no clock to run out on: still waiting.
-    let later = a.node.wait_reachable("b", Duration::from_secs(1)).now_or_never();
+    let later = a
+        .node
+        .wait_reachable("b", Duration::from_secs(1))
+        .now_or_never();
     assert!(later.is_none());
 }

@@ -34,7 +34,10 @@ fn a_snapshot_serializes_to_json() {
     assert_eq!(link["peer"], "r");
     assert_eq!(link["quality"], 1);
     assert!(link["mux"]["bytes_in"].as_u64().is_some_and(|n| n > 0));
-    assert!(matches!(link["mux"]["mode"].as_str(), Some("v0" | "credit")));
+    assert!(matches!(
+        link["mux"]["mode"].as_str(),
+        Some("v0" | "credit")
+    ));
     assert!(link["mux"].get("rtt_us").is_some());
     assert!(matches!(&link["role"], Value::String(r) if r == "server"));
 }
