@@ -1,10 +1,11 @@
 //! The command line: every subcommand and option, with the examples that
 //! `--help` prints.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use circuit_frame::Quality;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::size::parse_size;
 
@@ -19,6 +20,27 @@ Exit status:
   6  bench: the echo differs from what was sent
 
 Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug, RUST_LOG=circuit_node=trace).";
+
+/// What `--version` prints after the name: this program's version and the
+/// wire versions it speaks (the circuit protocol of `Identify`, and the
+/// credit extension of PROTOCOL.md section 4).
+pub fn version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        format!(
+            "{} (protocol {}, credit extension {})",
+            env!("CARGO_PKG_VERSION"),
+            circuit_frame::PROTOCOL_VERSION,
+            circuit_frame::CREDIT_VERSION,
+        )
+    })
+}
+
+/// The whole command line, with [`version`] as its version: what `main`
+/// parses and what the shell completions are made from.
+pub fn command() -> clap::Command {
+    Cli::command().version(version())
+}
 
 /// Run nodes of a circuit mesh (Fuchsia Overnet's circuit protocol) over
 /// TCP: a demo, long-running nodes, tunnels, netcat and benchmarks.
@@ -59,6 +81,7 @@ Examples:
   circuit node --name r --router --listen 127.0.0.1:7000
   circuit node --name r --router --reports --listen 127.0.0.1:7000
   circuit node --name b --connect 127.0.0.1:7000 --echo
+  circuit node --name sink --connect 127.0.0.1:7000 --discard
   circuit node --name web --connect 127.0.0.1:7000 --forward-to 127.0.0.1:8080
   circuit node --name a --listen 127.0.0.1:0 --listen unix:/tmp/a.sock
 
@@ -80,33 +103,88 @@ The first line on stdout is `listening on ADDR` once --peer is reachable.")]
     Forward(ForwardArgs),
 
     /// Netcat over the mesh: stdin to a new stream to PEER, the stream to
-    /// stdout.
+    /// stdout; or, with --listen, the first stream another node opens to
+    /// this one (as `nc -l`).
     #[command(after_help = "\
 Examples:
   echo hello | circuit cat --name me --connect 127.0.0.1:7000 b
   circuit cat --name me --connect 127.0.0.1:7000 b < big.iso > copy.iso
+  circuit cat --name inbox --connect 127.0.0.1:7000 --listen > received
+  circuit cat --name me --connect 127.0.0.1:7000 inbox < file
 
 On end of stdin the stream's write half is closed; output continues until
-PEER closes its side.")]
+PEER closes its side. With --listen the node is named --name on the mesh
+and takes the first stream any node opens to it (later ones are refused);
+it prints `accepted from NODE` on stderr, then copies the same way. Its end
+of stdin closes its side, and an opener stops when its peer's side closes:
+keep the listener's stdin open (a terminal, not /dev/null) to receive all.")]
     Cat(CatArgs),
 
-    /// Throughput or latency against a node running `circuit node --echo`.
-    #[command(after_help = "\
-Examples:
-  circuit bench --name me --connect 127.0.0.1:7000 --peer b --bytes 256MiB --streams 4
-  circuit bench --name me --connect 127.0.0.1:7000 --peer b --latency 1000
-
-Throughput mode prints `throughput: N MB/s ...` (MB = 10^6 bytes) as its last
-line; latency mode prints `latency: mean N us, p99 N us ...`.")]
+    /// Throughput or latency against a node running `circuit node --echo`
+    /// (or `--discard`, for --one-way).
+    #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
 
     /// The routing table as seen by a fresh leaf node linked at ADDR.
+    #[command(after_help = ROUTES_HELP)]
+    Routes(RoutesArgs),
+
+    /// A completion script for a shell, on stdout.
     #[command(after_help = "\
 Examples:
-  circuit routes --connect 127.0.0.1:7000
-  circuit routes --connect 127.0.0.1:7000 --dot | dot -Tsvg > mesh.svg")]
-    Routes(RoutesArgs),
+  circuit completions bash > /etc/bash_completion.d/circuit
+  circuit completions zsh > ~/.zfunc/_circuit
+  circuit completions fish > ~/.config/fish/completions/circuit.fish")]
+    Completions(CompletionsArgs),
 }
+
+const BENCH_HELP: &str = "\
+Examples:
+  circuit bench --name me --connect 127.0.0.1:7000 --peer b --bytes 256MiB --streams 4
+  circuit bench --name me --connect 127.0.0.1:7000 --peer b --duration 10s --streams 4
+  circuit bench --name me --connect 127.0.0.1:7000 --peer sink --duration 5s --one-way
+  circuit bench --name me --connect 127.0.0.1:7000 --peer b --latency 1000 --json
+
+Throughput mode sends --bytes on each stream, or sends for --duration, and
+prints `throughput: N MB/s (N Gbit/s) ...` (MB = 10^6 bytes, Gbit = 10^9
+bits) as its last line. It counts the bytes echoed back and checked; with
+--one-way it only sends (the peer, best `circuit node --discard`, reads and
+drops; an echo peer's answer is read and dropped too) and counts the bytes
+sent, the clock stopping when the peer has closed its side after reading
+them all. Latency mode prints `latency: mean N us, p50 N us, p99 N us ...`.
+
+With --json the result is one JSON object on one line instead:
+  mode           \"throughput\" or \"latency\"
+  streams        concurrent streams (1 in latency mode)
+  seconds        wall time of the measurement
+throughput mode:
+  direction      \"echo\" or \"one-way\"
+  bytes          bytes counted, all streams together
+  bytes_per_sec  bytes / seconds
+  bits_per_sec   8 * bytes_per_sec
+latency mode:
+  count          round trips of one byte
+  mean_us, p50_us, p99_us   round-trip times in microseconds";
+
+const ROUTES_HELP: &str = "\
+Examples:
+  circuit routes --connect 127.0.0.1:7000
+  circuit routes --connect 127.0.0.1:7000 --dot | dot -Tsvg > mesh.svg
+  circuit routes --connect 127.0.0.1:7000 --json | jq -c 'select(.node)'
+
+With --json each line is one JSON object: first one per node known,
+  node               the node's name
+  next_hop           the neighbour its route goes through (null: unreachable)
+  quality            the route's quality end to end (null: unreachable)
+  feasible_distance  the feasible distance, if remembered (null otherwise)
+  routes             [{next_hop, quality, advertised, feasible, best}], every
+                     route known (advertised null: learned from a stream)
+then one per link of this observer:
+  peer               the neighbour
+  mode               \"v0\" or \"credit\"
+  bytes_in, bytes_out, streams_open, streams_waiting_for_credit,
+  bytes_granted      the mux counters
+  rtt_us             the measured round trip in microseconds (null: unknown)";
 
 /// The identity of a node made by a subcommand.
 #[derive(Debug, Clone, Args)]
@@ -163,6 +241,11 @@ pub struct NodeArgs {
     #[arg(long, conflicts_with = "forward_to")]
     pub echo: bool,
 
+    /// Read and drop every incoming stream, closing this side at its end
+    /// (a sink for `circuit bench --one-way`).
+    #[arg(long, conflicts_with_all = ["echo", "forward_to"])]
+    pub discard: bool,
+
     /// Splice every incoming stream to a new TCP connection to this address.
     #[arg(long, value_name = "HOST:PORT")]
     pub forward_to: Option<String>,
@@ -205,12 +288,18 @@ pub struct CatArgs {
     pub connect: String,
 
     /// The node to open the stream to.
-    pub peer: String,
+    #[arg(required_unless_present = "listen", conflicts_with = "listen")]
+    pub peer: Option<String>,
+
+    /// Open no stream: wait for the first stream another node opens to
+    /// this one (for at most --timeout), and copy it as above.
+    #[arg(long)]
+    pub listen: bool,
 }
 
 /// `circuit bench`.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("mode").required(true).args(["bytes", "latency"]))]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["bytes", "duration", "latency"]))]
 pub struct BenchArgs {
     /// Who this node is.
     #[command(flatten)]
@@ -225,16 +314,34 @@ pub struct BenchArgs {
     pub peer: String,
 
     /// Throughput: bytes per stream (suffixes: k, KiB, MB, MiB, GB, GiB...).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "streams")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub bytes: Option<u64>,
 
-    /// Throughput: concurrent streams.
-    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    /// Throughput: send on each stream for this long (e.g. `2s`, `500ms`)
+    /// instead of a number of bytes.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Throughput: concurrent streams (default 1).
+    #[arg(
+        long,
+        value_name = "S",
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        conflicts_with = "latency"
+    )]
     pub streams: Option<u32>,
+
+    /// Throughput: send only; the peer reads and drops (`node --discard`).
+    #[arg(long, conflicts_with = "latency")]
+    pub one_way: bool,
 
     /// Latency: round trips of one byte on one stream.
     #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub latency: Option<u32>,
+
+    /// Print the result as one JSON object (fields in the help below).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `circuit routes`.
@@ -266,6 +373,19 @@ pub struct RoutesArgs {
     /// Print the mesh as far as it can be seen, in Graphviz format.
     #[arg(long)]
     pub dot: bool,
+
+    /// Print one JSON object per line: one per node, then one per link
+    /// (fields in the help below).
+    #[arg(long, conflicts_with = "dot")]
+    pub json: bool,
+}
+
+/// `circuit completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 impl RoutesArgs {
@@ -313,11 +433,10 @@ pub fn parse_quality(text: &str) -> Result<Quality, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! circuit node --name r --router --listen 127.0.0.1:7000
 //! circuit node --name b --connect 127.0.0.1:7000 --echo
 //! circuit bench --name a --connect 127.0.0.1:7000 --peer b --bytes 64MiB --streams 4
+//! circuit completions bash > /etc/bash_completion.d/circuit
 //! ```
 //!
 //! Each subcommand lives in [`cmd`]; [`mesh`] makes the node and waits for
@@ -26,13 +27,19 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Command::Completions(args) = &cli.command {
+        let mut command = cli::command();
+        clap_complete::generate(args.shell, &mut command, "circuit", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     // Without RUST_LOG, a long-running node warns (refused links, failed
     // streams); a one-shot command says only its own error line.
     let default = match cli.command {
@@ -74,6 +81,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Cat(args) => cmd::cat::run(args, timeout).await,
         Command::Bench(args) => cmd::bench::run(args, timeout).await,
         Command::Routes(args) => cmd::routes::run(args, timeout).await,
+        // Answered in `main`, before the runtime.
+        Command::Completions(_) => Ok(()),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use circuit_frame::Name;
 use circuit_node::routing::RouteEvent;
-use circuit_node::{IncomingStreams, Node, NodeConfig, PeerEvents};
+use circuit_node::{IncomingStreams, Node, NodeConfig, NodeError, PeerEvents};
 use circuit_transport_tokio::{
     connect_with, LinkOptions, ReconnectPolicy, Shutdown, TokioTimer, TransportError,
 };
@@ -115,36 +115,32 @@ pub async fn any_ended(links: &mut [Dialled]) -> CliError {
     futures::future::select_all(ended).await.0
 }
 
-/// Waits until `peer` is reachable from `node`, failing when a link in
-/// `links` ends first or after `timeout`.
+/// Waits until `peer` is reachable from `node` ([`Node::wait_reachable`],
+/// on the node's tokio timer), failing when a link in `links` ends first
+/// or after `timeout`.
 pub async fn wait_for_peer(
     node: &Node,
-    peers: &mut PeerEvents,
     links: &mut [Dialled],
     peer: &str,
     timeout: Duration,
 ) -> Result<()> {
-    let reachable = async {
-        while !node.is_reachable(peer) {
-            if peers.next().await.is_none() {
-                return pending().await;
-            }
-        }
-    };
     let via = links
         .iter()
         .map(|l| l.address.as_str())
         .collect::<Vec<_>>()
         .join(", ");
     tokio::select! {
-        () = reachable => Ok(()),
+        result = node.wait_reachable(peer, timeout) => match result {
+            Ok(()) => Ok(()),
+            Err(NodeError::NotReachable { .. }) => Err(CliError::Unreachable {
+                peer: peer.to_owned(),
+                via,
+                waited: timeout,
+                reachable: reachable_list(node),
+            }),
+            Err(e) => Err(e.into()),
+        },
         e = any_ended(links) => Err(e),
-        () = tokio::time::sleep(timeout) => Err(CliError::Unreachable {
-            peer: peer.to_owned(),
-            via,
-            waited: timeout,
-            reachable: reachable_list(node),
-        }),
     }
 }
 

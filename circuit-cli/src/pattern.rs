@@ -2,6 +2,7 @@
 //! stream and per offset, cheap to make and to check; and
 //! [`round_trip`], which sends them to an echo and checks what returns.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use circuit_stream::Duplex;
@@ -62,6 +63,45 @@ impl Pattern {
     }
 }
 
+/// How much a stream sends: a number of bytes, or until a moment.
+#[derive(Debug, Clone, Copy)]
+pub enum Limit {
+    /// This many bytes.
+    Bytes(u64),
+    /// Whole chunks until this moment has passed.
+    Until(tokio::time::Instant),
+}
+
+/// Writes stream `id`'s pattern on `writer` in [`CHUNK`] writes up to
+/// `limit`, then closes it; calls `sent(n)` for each `n` written and
+/// returns the bytes written.
+async fn send(
+    writer: &mut circuit_stream::Writer,
+    pattern: &Pattern,
+    id: u32,
+    limit: Limit,
+    mut sent: impl FnMut(usize),
+) -> Result<u64, CliError> {
+    let mut offset = 0;
+    loop {
+        let len = match limit {
+            Limit::Bytes(bytes) if offset >= bytes => break,
+            Limit::Bytes(bytes) => (bytes - offset).min(CHUNK as u64) as usize,
+            Limit::Until(end) if tokio::time::Instant::now() >= end => break,
+            Limit::Until(_) => CHUNK,
+        };
+        AsyncWriteExt::write_all(writer, pattern.at(id, offset, len))
+            .await
+            .map_err(CliError::io(format!("stream {id}: write")))?;
+        offset += len as u64;
+        sent(len);
+    }
+    AsyncWriteExt::close(writer)
+        .await
+        .map_err(CliError::io(format!("stream {id}: close")))?;
+    Ok(offset)
+}
+
 /// Writes `bytes` of stream `id`'s pattern on `stream` in [`CHUNK`]
 /// writes, then closes its write half; meanwhile reads the echo until the
 /// echo closes, checking every byte and calling `echoed(n)` for each `n`
@@ -74,21 +114,34 @@ pub async fn round_trip(
     id: u32,
     bytes: u64,
     timeout: Duration,
-    mut echoed: impl FnMut(usize),
+    echoed: impl FnMut(usize),
 ) -> Result<(), CliError> {
+    round_trip_limit(stream, pattern, id, Limit::Bytes(bytes), timeout, echoed)
+        .await
+        .map(drop)
+}
+
+/// [`round_trip`] sending up to `limit`; returns the bytes echoed (all
+/// that were sent).
+pub async fn round_trip_limit(
+    stream: Duplex,
+    pattern: &Pattern,
+    id: u32,
+    limit: Limit,
+    timeout: Duration,
+    mut echoed: impl FnMut(usize),
+) -> Result<u64, CliError> {
     let (mut reader, mut writer) = stream.into_split();
+    // What the sender wrote in all, once it has closed (u64::MAX before,
+    // with a time limit): an echo past it is too long.
+    let total = AtomicU64::new(match limit {
+        Limit::Bytes(bytes) => bytes,
+        Limit::Until(_) => u64::MAX,
+    });
     let send = async {
-        let mut offset = 0;
-        while offset < bytes {
-            let len = (bytes - offset).min(CHUNK as u64) as usize;
-            AsyncWriteExt::write_all(&mut writer, pattern.at(id, offset, len))
-                .await
-                .map_err(CliError::io(format!("stream {id}: write")))?;
-            offset += len as u64;
-        }
-        AsyncWriteExt::close(&mut writer)
-            .await
-            .map_err(CliError::io(format!("stream {id}: close")))
+        let sent = send(&mut writer, pattern, id, limit, drop).await?;
+        total.store(sent, Ordering::Relaxed);
+        Ok::<_, CliError>(())
     };
     let check = async {
         let mut buf = vec![0; CHUNK];
@@ -105,6 +158,7 @@ pub async fn round_trip(
             if n == 0 {
                 break;
             }
+            let bytes = total.load(Ordering::Relaxed);
             if offset + n as u64 > bytes {
                 return Err(CliError::Mismatch {
                     stream: id,
@@ -117,15 +171,64 @@ pub async fn round_trip(
             offset += n as u64;
             echoed(n);
         }
+        // The echo closes after our close: the total is known by now.
+        let bytes = total.load(Ordering::Relaxed);
         if offset < bytes {
             let context = format!("stream {id}: the echo ended at byte {offset} of {bytes}");
             return Err(CliError::io(context)(
                 std::io::ErrorKind::UnexpectedEof.into(),
             ));
         }
-        Ok(())
+        Ok(offset)
     };
-    futures::try_join!(send, check).map(drop)
+    futures::try_join!(send, check).map(|((), echoed)| echoed)
+}
+
+/// Writes stream `id`'s pattern on `stream` up to `limit`, calling
+/// `sent(n)` for each `n` written, then closes its write half and waits
+/// (at most `timeout` per read) until the peer closes its side, reading
+/// and dropping whatever it sends meanwhile. Returns the bytes sent.
+pub async fn one_way(
+    stream: Duplex,
+    pattern: &Pattern,
+    id: u32,
+    limit: Limit,
+    timeout: Duration,
+    sent: impl FnMut(usize),
+) -> Result<u64, CliError> {
+    let (mut reader, mut writer) = stream.into_split();
+    // Read until the peer closes; no bound while we still send (a discard
+    // peer says nothing until then).
+    let drain = async {
+        let mut buf = vec![0; CHUNK];
+        while AsyncReadExt::read(&mut reader, &mut buf)
+            .await
+            .map_err(CliError::io(format!("stream {id}: read")))?
+            > 0
+        {}
+        Ok::<(), CliError>(())
+    };
+    let mut drain = std::pin::pin!(drain);
+    let mut drained = false;
+    let mut send = std::pin::pin!(send(&mut writer, pattern, id, limit, sent));
+    let sent = loop {
+        tokio::select! {
+            result = &mut send => break result?,
+            result = &mut drain, if !drained => {
+                result?;
+                drained = true;
+            }
+        }
+    };
+    if !drained {
+        tokio::time::timeout(timeout, drain)
+            .await
+            .map_err(|_| CliError::Timeout {
+                what: format!("the peer to close stream {id}"),
+                waited: timeout,
+            })??;
+    }
+    Ok(sent)
 }
 
 #[cfg(test)]

@@ -22,6 +22,19 @@ pub async fn echo(stream: Duplex) -> Result<u64, CliError> {
     Ok(copied)
 }
 
+/// Reads the stream to its end and drops the bytes, then closes this
+/// side, so the opener knows every byte was read.
+pub async fn discard(stream: Duplex) -> Result<u64, CliError> {
+    let (reader, mut writer) = stream.into_split();
+    let read = futures::io::copy(reader, &mut futures::io::sink())
+        .await
+        .map_err(CliError::io("discard"))?;
+    AsyncWriteExt::close(&mut writer)
+        .await
+        .map_err(CliError::io("discard close"))?;
+    Ok(read)
+}
+
 /// Copies both ways between a stream and a new TCP connection to
 /// `address`, each direction closed after its end.
 pub async fn splice_to_tcp(stream: Duplex, address: &str) -> Result<(u64, u64), CliError> {
@@ -46,6 +59,8 @@ pub async fn splice(stream: Duplex, tcp: &mut TcpStream) -> Result<(u64, u64), C
 pub enum Service {
     /// [`echo`] it.
     Echo,
+    /// [`discard`] it.
+    Discard,
     /// [`splice_to_tcp`] to this address.
     ForwardTo(String),
 }
@@ -58,6 +73,7 @@ pub async fn serve(mut incoming: circuit_node::IncomingStreams, service: Service
         tokio::spawn(async move {
             let result = match &service {
                 Service::Echo => echo(stream).await.map(|n| (n, n)),
+                Service::Discard => discard(stream).await.map(|n| (n, 0)),
                 Service::ForwardTo(address) => splice_to_tcp(stream, address).await,
             };
             match result {

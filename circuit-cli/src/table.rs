@@ -4,9 +4,10 @@ use std::fmt::Write;
 
 use circuit_node::routing::LinkId;
 use circuit_node::NodeSnapshot;
+use serde_json::json;
 
 /// The neighbour at the other end of `link`, or the link's id.
-fn neighbour(snapshot: &NodeSnapshot, link: LinkId) -> String {
+pub fn neighbour(snapshot: &NodeSnapshot, link: LinkId) -> String {
     snapshot
         .links
         .iter()
@@ -62,6 +63,54 @@ pub fn routing_table(snapshot: &NodeSnapshot) -> String {
         out += "(no other node is known)\n";
     }
     out
+}
+
+/// The snapshot as lines of JSON (the fields are listed in `routes
+/// --help`): one object per node known, then one per link.
+pub fn json_lines(snapshot: &NodeSnapshot) -> Vec<serde_json::Value> {
+    let own = &snapshot.routing.node;
+    let nodes = snapshot.routing.peers.iter().filter(|p| &p.node != own);
+    let mut lines: Vec<serde_json::Value> = nodes
+        .map(|peer| {
+            let routes: Vec<_> = peer
+                .routes
+                .iter()
+                .map(|r| {
+                    json!({
+                        "next_hop": neighbour(snapshot, r.link),
+                        "quality": r.quality,
+                        "advertised": r.advertised,
+                        "feasible": r.feasible,
+                        "best": r.best,
+                    })
+                })
+                .collect();
+            json!({
+                "node": peer.node,
+                "next_hop": peer.best.map(|(link, _)| neighbour(snapshot, link)),
+                "quality": peer.best.map(|(_, quality)| quality),
+                "feasible_distance": peer.feasible_distance,
+                "routes": routes,
+            })
+        })
+        .collect();
+    lines.extend(snapshot.links.iter().map(|link| {
+        let mux = &link.mux;
+        json!({
+            "peer": link.peer,
+            "mode": match mux.mode {
+                circuit_mux::LinkMode::V0 => "v0",
+                circuit_mux::LinkMode::Credit => "credit",
+            },
+            "bytes_in": mux.bytes_in,
+            "bytes_out": mux.bytes_out,
+            "streams_open": mux.streams_open,
+            "streams_waiting_for_credit": mux.streams_waiting_for_credit,
+            "bytes_granted": mux.bytes_granted,
+            "rtt_us": mux.rtt.map(|rtt| u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX)),
+        })
+    }));
+    lines
 }
 
 /// The mesh as far as `snapshot`'s node sees it, in Graphviz `dot`: its

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
@@ -20,6 +20,8 @@ struct Proc {
     child: Child,
     lines: Receiver<String>,
     stderr: Receiver<String>,
+    /// Held open (never written) by [`Proc::start_with_open_stdin`].
+    _stdin: Option<ChildStdin>,
 }
 
 /// How a process ended.
@@ -40,10 +42,22 @@ impl Proc {
         Proc::spawn(args, Some(input))
     }
 
+    /// Starts `circuit ARGS` with a stdin that stays open, empty, for as
+    /// long as the process runs.
+    fn start_with_open_stdin(args: &[&str]) -> Proc {
+        let mut proc = Proc::spawn_with(args, None, true);
+        proc._stdin = proc.child.stdin.take();
+        proc
+    }
+
     fn spawn(args: &[&str], input: Option<Vec<u8>>) -> Proc {
+        Proc::spawn_with(args, input, false)
+    }
+
+    fn spawn_with(args: &[&str], input: Option<Vec<u8>>, open_stdin: bool) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_circuit"))
             .args(args)
-            .stdin(if input.is_some() {
+            .stdin(if input.is_some() || open_stdin {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -52,7 +66,7 @@ impl Proc {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the circuit binary starts");
-        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        if let Some((input, Some(mut stdin))) = input.map(|i| (i, child.stdin.take())) {
             thread::spawn(move || {
                 // The process may exit before reading it all; that is its
                 // own failure to report.
@@ -81,6 +95,7 @@ impl Proc {
             child,
             lines,
             stderr,
+            _stdin: None,
         }
     }
 
@@ -625,7 +640,15 @@ fn a_port_in_use_is_refused() {
 
 #[test]
 fn every_command_has_examples_in_its_help() {
-    for command in ["demo", "node", "forward", "cat", "bench", "routes"] {
+    for command in [
+        "demo",
+        "node",
+        "forward",
+        "cat",
+        "bench",
+        "routes",
+        "completions",
+    ] {
         let help = run(&[command, "--help"]).ok();
         assert!(
             help.contains("Examples:"),
@@ -633,4 +656,224 @@ fn every_command_has_examples_in_its_help() {
         );
     }
     assert!(run(&["--help"]).ok().contains("Exit status:"));
+}
+
+/// The lines of `stdout`, each parsed as one JSON object.
+fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+#[test]
+fn routes_json_prints_one_object_per_node_and_per_link() {
+    let mut router = Proc::start(&["node", "--name", "r", "--router", "--listen", "127.0.0.1:0"]);
+    let mesh = router.listening();
+    let mut b = Proc::start(&["node", "--name", "b", "--connect", &mesh, "--echo"]);
+    assert_eq!(b.line(), format!("connected to {mesh}"));
+    while router.line() != "peer b reachable" {}
+
+    let stdout = run(&["routes", "--connect", &mesh, "--settle", "200ms", "--json"]).ok();
+    let lines = json_lines(&stdout);
+    let node = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["node"] == name)
+            .unwrap_or_else(|| panic!("no {name}:\n{stdout}"))
+    };
+    let b = node("b");
+    assert_eq!(b["next_hop"], "r", "{b}");
+    assert_eq!(b["quality"], 4, "{b}");
+    assert!(b.get("feasible_distance").is_some(), "{b}");
+    let routes = b["routes"].as_array().expect("routes");
+    assert!(
+        routes
+            .iter()
+            .any(|r| r["best"] == true && r["next_hop"] == "r"),
+        "{b}"
+    );
+    assert_eq!(node("r")["next_hop"], "r");
+    let link = lines
+        .iter()
+        .find(|l| l.get("peer").is_some())
+        .unwrap_or_else(|| panic!("no link:\n{stdout}"));
+    assert_eq!(link["peer"], "r");
+    assert_eq!(link["mode"], "credit");
+    assert!(link["bytes_in"].as_u64().is_some_and(|n| n > 0), "{link}");
+    for field in [
+        "bytes_out",
+        "streams_open",
+        "streams_waiting_for_credit",
+        "bytes_granted",
+        "rtt_us",
+    ] {
+        assert!(link.get(field).is_some(), "{field} missing: {link}");
+    }
+}
+
+#[test]
+fn bench_json_duration_and_bits_per_second() {
+    let (_node, address) = echo_node("echo");
+    let args = [
+        "bench",
+        "--name",
+        "bencher",
+        "--connect",
+        &address,
+        "--peer",
+        "echo",
+    ];
+    let bench = |extra: &[&str]| run(&[&args[..], extra].concat()).ok();
+
+    let stdout = bench(&["--bytes", "1MiB", "--streams", "2", "--json"]);
+    let result = &json_lines(&stdout)[0];
+    assert_eq!(result["mode"], "throughput");
+    assert_eq!(result["direction"], "echo");
+    assert_eq!(result["streams"], 2);
+    assert_eq!(result["bytes"], 2 << 20);
+    let rate = result["bytes_per_sec"].as_f64().expect("bytes_per_sec");
+    let bits = result["bits_per_sec"].as_f64().expect("bits_per_sec");
+    assert!(
+        rate > 0.0 && (bits - 8.0 * rate).abs() < 1e-6 * bits,
+        "{result}"
+    );
+
+    // --duration: sends for that long, however many bytes that is.
+    let stdout = bench(&["--duration", "300ms", "--json"]);
+    let result = &json_lines(&stdout)[0];
+    assert_eq!(result["streams"], 1);
+    assert!(result["bytes"].as_u64().is_some_and(|n| n > 0), "{result}");
+    assert!(
+        result["seconds"].as_f64().is_some_and(|s| s >= 0.3),
+        "{result}"
+    );
+
+    let stdout = bench(&["--duration", "100ms", "--streams", "2"]);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("throughput: ") && last.contains(" MB/s, ") && last.contains("bit/s"),
+        "{stdout}"
+    );
+
+    let stdout = bench(&["--latency", "50", "--json"]);
+    let result = &json_lines(&stdout)[0];
+    assert_eq!(result["mode"], "latency");
+    assert_eq!(result["count"], 50);
+    let (p50, p99) = (result["p50_us"].as_f64(), result["p99_us"].as_f64());
+    assert!(
+        p50.zip(p99).is_some_and(|(a, b)| 0.0 < a && a <= b),
+        "{result}"
+    );
+    assert!(
+        result["mean_us"].as_f64().is_some_and(|m| m > 0.0),
+        "{result}"
+    );
+}
+
+#[test]
+fn bench_one_way_to_a_discarding_node() {
+    let mut sink = Proc::start(&[
+        "node",
+        "--name",
+        "sink",
+        "--listen",
+        "127.0.0.1:0",
+        "--discard",
+    ]);
+    let address = sink.listening();
+    let args = [
+        "bench",
+        "--name",
+        "bencher",
+        "--connect",
+        &address,
+        "--peer",
+        "sink",
+        "--one-way",
+    ];
+    let bench = |extra: &[&str]| run(&[&args[..], extra].concat()).ok();
+
+    let stdout = bench(&["--bytes", "4MiB", "--streams", "2", "--json"]);
+    let result = &json_lines(&stdout)[0];
+    assert_eq!(result["direction"], "one-way");
+    assert_eq!(result["bytes"], 8 << 20, "{result}");
+
+    let stdout = bench(&["--duration", "200ms"]);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("throughput: ") && last.contains("sent one way"),
+        "{stdout}"
+    );
+    // One way against an echo node works too: its answer is read and dropped.
+    let (_echo, echo_address) = echo_node("echo");
+    let stdout = run(&[
+        "bench",
+        "--name",
+        "b",
+        "--connect",
+        &echo_address,
+        "--peer",
+        "echo",
+        "--one-way",
+        "--bytes",
+        "2MiB",
+        "--json",
+    ])
+    .ok();
+    assert_eq!(json_lines(&stdout)[0]["bytes"], 2 << 20, "{stdout}");
+}
+
+#[test]
+fn cat_listen_receives_exactly_what_another_cat_sends_through_a_router() {
+    let mut router = Proc::start(&["node", "--name", "r", "--router", "--listen", "127.0.0.1:0"]);
+    let mesh = router.listening();
+    // Its stdin stays open: what it prints is only what it received.
+    let listener =
+        Proc::start_with_open_stdin(&["cat", "--name", "inbox", "--connect", &mesh, "--listen"]);
+    while router.line() != "peer inbox reachable" {}
+    let input: Vec<u8> = (0..50_000u32)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let sender = Proc::start_with_input(
+        &["cat", "--name", "a", "--connect", &mesh, "inbox"],
+        input.clone(),
+    );
+    let received = listener.finish();
+    assert!(
+        received.stderr.contains("accepted from a"),
+        "{}",
+        received.stderr
+    );
+    let received = received.ok();
+    assert_eq!(received.len(), input.len());
+    assert!(
+        received.as_bytes() == input,
+        "the listener's output differs"
+    );
+    assert_eq!(sender.finish().ok(), "");
+}
+
+#[test]
+fn version_names_the_wire_versions() {
+    let stdout = run(&["--version"]).ok();
+    assert_eq!(
+        stdout.trim_end(),
+        format!(
+            "circuit {} (protocol 0, credit extension 1)",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["completions", shell]).ok();
+        assert!(
+            script.len() > 100 && script.contains("circuit") && script.contains("--listen"),
+            "circuit completions {shell}:\n{script}"
+        );
+    }
+    assert_eq!(run(&["completions", "tcsh"]).code, Some(2));
 }

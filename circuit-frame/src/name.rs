@@ -22,6 +22,8 @@ pub const MAX_NAME_LEN: usize = 255;
 /// assert_eq!(Name::new("router-1").unwrap().as_str(), "router-1");
 /// assert!(Name::new("x".repeat(256)).is_err());
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Name(String);
 

@@ -16,6 +16,8 @@ use crate::FrameError;
 /// assert_eq!(Quality::WORST.combine(Quality::USB), Quality::WORST);
 /// assert!(Quality::new(255).is_err());
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Quality(u8);
 

@@ -48,6 +48,15 @@ pub enum NodeError {
         /// The node that was asked for.
         peer: Name,
     },
+    /// [`Node::wait_reachable`](crate::Node::wait_reachable) gave up: the
+    /// peer was not reachable by the deadline.
+    #[error("peer {peer} not reachable within {waited:?}")]
+    NotReachable {
+        /// The node waited for.
+        peer: Name,
+        /// How long the wait lasted, on the node's timer.
+        waited: std::time::Duration,
+    },
     /// A stream arrived for a node this node cannot forward to; the stream
     /// was refused (reported through the link's mux), the link stays up.
     #[error("{node}: no route to {destination}")]

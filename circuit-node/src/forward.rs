@@ -9,6 +9,7 @@ use std::sync::Arc;
 use circuit_frame::{Decode, Decoded, Name};
 use circuit_mux::{ErrorReporter, IncomingStream as MuxIncoming};
 use circuit_stream::{Duplex, Reader, StreamError, Writer};
+use tracing::{Instrument, Span};
 
 use crate::events::IncomingStream;
 use crate::node::NodeInner;
@@ -56,13 +57,37 @@ struct Header {
 /// Handles one stream the peer on `link` opened. Runs as its own
 /// sub-future of the link future, so a stream whose header is slow to come
 /// delays nothing else.
-pub(crate) async fn handle_stream(node: Arc<NodeInner>, link: LinkId, incoming: MuxIncoming) {
+///
+/// Its work runs inside a `DEBUG` span `stream` with the link, the mux
+/// stream `id`, and, once read, the `destination` and `source` of the
+/// routing header. The source of a forwarded stream is read only while
+/// reports are wanted or that span is enabled.
+pub(crate) fn handle_stream(
+    node: Arc<NodeInner>,
+    link: LinkId,
+    incoming: MuxIncoming,
+) -> impl std::future::Future<Output = ()> {
+    let span = tracing::debug_span!(
+        "stream",
+        %link,
+        id = incoming.id(),
+        destination = tracing::field::Empty,
+        source = tracing::field::Empty,
+    );
+    handle_stream_in(node, link, incoming, span.clone()).instrument(span)
+}
+
+async fn handle_stream_in(node: Arc<NodeInner>, link: LinkId, incoming: MuxIncoming, span: Span) {
     let (stream, reporter) = incoming.into_parts();
     let id = stream.id();
     let (reader, writer) = stream.into_split();
     // Decided once per stream: with no one listening nothing is watched.
     let watch = node.reports.wanted();
-    let (destination, len) = match peek_name(&reader, 0).await {
+    let peeked = peek_name(&reader, 0).await;
+    if let Ok((destination, _)) = &peeked {
+        span.record("destination", tracing::field::display(destination));
+    }
+    let (destination, len) = match peeked {
         Ok(found) => found,
         Err(Peek::Ended(e)) => {
             tracing::debug!(stream = id, error = %e, "stream ended before its routing header");
@@ -89,10 +114,15 @@ pub(crate) async fn handle_stream(node: Arc<NodeInner>, link: LinkId, incoming: 
         // The source is only reported: a stream whose source cannot be
         // read is forwarded all the same, as it would be unwatched. (Its
         // opener wrote it with the destination, so this rarely waits.)
-        let source = match watch {
+        let source = match watch || !span.is_disabled() {
             true => peek_name(&reader, len).await.ok().map(|(name, _)| name),
             false => None,
         };
+        if let Some(source) = &source {
+            span.record("source", tracing::field::display(source));
+        }
+        // Reports name the source only when watched, as before.
+        let source = source.filter(|_| watch);
         let header = Header {
             destination,
             source,
@@ -135,6 +165,7 @@ async fn deliver(
             return;
         }
     };
+    tracing::Span::current().record("source", tracing::field::display(&source));
     {
         let now = node.now();
         let mut shared = node.lock();

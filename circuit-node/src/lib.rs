@@ -47,7 +47,8 @@
 //!   [`PeerEvents`] (peers becoming reachable and unreachable) and its
 //!   [`IncomingStreams`] (routed streams for it, with their source).
 //!   [`Node::connect_to_peer`] opens a routed stream to any reachable node
-//!   (to itself without a link).
+//!   (to itself without a link). [`Node::wait_reachable`] waits, on the
+//!   node's timer, until a peer is reachable.
 //! - Links ([`Node::link`] over a ready mux, [`Node::link_io`] over any
 //!   futures-io byte stream), in either role: the handshake of PROTOCOL 2.1
 //!   (a version or protocol mismatch closes the link at once and is
@@ -104,6 +105,7 @@ mod events;
 mod forward;
 mod link;
 mod node;
+mod reach;
 mod report;
 pub mod routing;
 mod snapshot;

@@ -55,6 +55,10 @@ pub(crate) struct Shared {
     pub(crate) deadline: Option<Duration>,
     pub(crate) peer_events_waker: Option<Waker>,
     pub(crate) peer_events_open: bool,
+    /// [`Node::wait_reachable`] calls waiting for a routing change, by key;
+    /// every [`Shared::pump`] wakes them all.
+    pub(crate) reach_waiters: BTreeMap<u64, Waker>,
+    pub(crate) next_reach_waiter: u64,
 }
 
 /// One link that finished its handshake.
@@ -105,6 +109,8 @@ impl Node {
                 deadline: None,
                 peer_events_waker: None,
                 peer_events_open: true,
+                reach_waiters: BTreeMap::new(),
+                next_reach_waiter: 0,
             }),
         });
         let events = PeerEvents::new(Arc::clone(&inner));
@@ -335,6 +341,9 @@ impl Shared {
             }
         } else {
             self.core.drain_events();
+        }
+        for (_, waker) in std::mem::take(&mut self.reach_waiters) {
+            waker.wake();
         }
         let deadline = self.core.next_deadline();
         if deadline != self.deadline {

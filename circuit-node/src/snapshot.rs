@@ -10,6 +10,7 @@ use crate::routing::{LinkId, RoutingSnapshot};
 /// What [`Node::snapshot`](crate::Node::snapshot) returns: the routing
 /// table (node -> routes with next-hop link and quality, counters) and
 /// every link that is up. `Display` prints both as a table.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NodeSnapshot {
@@ -24,6 +25,7 @@ pub struct NodeSnapshot {
 }
 
 /// One link in a [`NodeSnapshot`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LinkInfo {
@@ -33,9 +35,14 @@ pub struct LinkInfo {
     pub peer: Name,
     /// The link's quality.
     pub quality: Quality,
-    /// This end's role on the mux.
+    /// This end's role on the mux (`"client"` or `"server"` when
+    /// serialized).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::mux_role"))]
     pub role: circuit_mux::Role,
-    /// The mux counters (bytes, frames, streams, errors).
+    /// The mux counters (bytes, frames, streams, errors). Serialized as an
+    /// object with the same field names, `mode` as `"v0"` or `"credit"`
+    /// and `rtt` as `rtt_us` (microseconds, or null while unknown).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::counters"))]
     pub mux: Counters,
 }
 
@@ -95,5 +102,45 @@ impl fmt::Display for NodeSnapshot {
             )?;
         }
         Ok(())
+    }
+}
+
+/// How the mux's types, which have no `Serialize` of their own, are written.
+#[cfg(feature = "serde")]
+mod ser {
+    use circuit_mux::{Counters, LinkMode, Role};
+    use serde::ser::{SerializeStruct, Serializer};
+
+    pub(super) fn mux_role<S: Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match role {
+            Role::Client => "client",
+            Role::Server => "server",
+        })
+    }
+
+    pub(super) fn counters<S: Serializer>(c: &Counters, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_struct("Counters", 14)?;
+        out.serialize_field("bytes_in", &c.bytes_in)?;
+        out.serialize_field("bytes_out", &c.bytes_out)?;
+        out.serialize_field("frames_in", &c.frames_in)?;
+        out.serialize_field("frames_out", &c.frames_out)?;
+        out.serialize_field("streams_open", &c.streams_open)?;
+        out.serialize_field("streams_opened", &c.streams_opened)?;
+        out.serialize_field("streams_closed", &c.streams_closed)?;
+        out.serialize_field("streams_refused", &c.streams_refused)?;
+        out.serialize_field("errors", &c.errors)?;
+        out.serialize_field("receive_buffered", &c.receive_buffered)?;
+        let mode = match c.mode {
+            LinkMode::V0 => "v0",
+            LinkMode::Credit => "credit",
+        };
+        out.serialize_field("mode", mode)?;
+        out.serialize_field("streams_waiting_for_credit", &c.streams_waiting_for_credit)?;
+        out.serialize_field("bytes_granted", &c.bytes_granted)?;
+        let rtt_us = c
+            .rtt
+            .map(|rtt| u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX));
+        out.serialize_field("rtt_us", &rtt_us)?;
+        out.end()
     }
 }

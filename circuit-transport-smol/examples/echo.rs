@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use circuit_node::{routing::RouteEvent, Node, NodeConfig};
-use circuit_transport_smol::{connect, listen};
+use circuit_node::{Node, NodeConfig};
+use circuit_transport_smol::{connect, listen, SmolTimer};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:0".into());
     smol::block_on(async {
         let (server, _, mut incoming) = Node::new("server", "echo", NodeConfig::leaf())?;
-        let (client, mut peers, _) = Node::new("client", "echo", NodeConfig::leaf())?;
+        // The client waits for the server on its timer.
+        let config = NodeConfig::leaf().timer(SmolTimer::shared());
+        let (client, _, _) = Node::new("client", "echo", config)?;
 
         let listener = listen(&server, address.as_str()).await?;
         println!("server listening on {}", listener.local_addr());
@@ -37,7 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .detach();
 
         let link = connect(&client, listener.local_addr()).await?;
-        while peers.next().await != Some(RouteEvent::PeerReachable(server.id().clone())) {}
+        client
+            .wait_reachable("server", Duration::from_secs(10))
+            .await?;
         let mut stream = client.connect_to_peer("server").await?;
         stream.write_all(b"hello through a circuit").await?;
         stream.close().await?;

@@ -7,14 +7,15 @@
 
 use std::time::Duration;
 
-use circuit_node::{routing::RouteEvent, Node, NodeConfig};
+use circuit_node::{Node, NodeConfig};
 use circuit_transport_smol::{connect_with, listen_with, LinkOptions, Shutdown, SmolTimer};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     smol::block_on(async {
         let (r, _, _) = Node::new("r", "mesh", NodeConfig::router(SmolTimer::shared()))?;
-        let (a, mut a_peers, _) = Node::new("a", "mesh", NodeConfig::leaf())?;
+        // a waits for b on its timer.
+        let (a, _, _) = Node::new("a", "mesh", NodeConfig::leaf().timer(SmolTimer::shared()))?;
         let (b, _, mut b_incoming) = Node::new("b", "mesh", NodeConfig::leaf())?;
 
         // One shutdown group for the listener and both dialled links.
@@ -36,8 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .detach();
 
         // a learns of b through the router's advertisements.
-        let b_id = b.id().clone();
-        while a_peers.next().await != Some(RouteEvent::PeerReachable(b_id.clone())) {}
+        a.wait_reachable("b", Duration::from_secs(10)).await?;
         println!("a: next hop to b is {:?}", a.snapshot().next_hop("b"));
         let mut stream = a.connect_to_peer("b").await?;
         let mut answer = String::new();

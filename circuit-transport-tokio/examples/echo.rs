@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use circuit_node::{routing::RouteEvent, Node, NodeConfig};
-use circuit_transport_tokio::{connect, listen, tokio_io};
+use circuit_node::{Node, NodeConfig};
+use circuit_transport_tokio::{connect, listen, tokio_io, TokioTimer};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -20,7 +20,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:0".into());
     let (server, _, mut incoming) = Node::new("server", "echo", NodeConfig::leaf())?;
-    let (client, mut peers, _) = Node::new("client", "echo", NodeConfig::leaf())?;
+    // The client waits for the server on its timer.
+    let config = NodeConfig::leaf().timer(TokioTimer::shared());
+    let (client, _, _) = Node::new("client", "echo", config)?;
 
     let listener = listen(&server, address.as_str()).await?;
     println!("server listening on {}", listener.local_addr());
@@ -37,7 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let link = connect(&client, listener.local_addr()).await?;
-    while peers.next().await != Some(RouteEvent::PeerReachable(server.id().clone())) {}
+    client
+        .wait_reachable("server", Duration::from_secs(10))
+        .await?;
     let mut stream = tokio_io(client.connect_to_peer("server").await?);
     stream.write_all(b"hello through a circuit").await?;
     stream.shutdown().await?;

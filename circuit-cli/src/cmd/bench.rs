@@ -1,5 +1,6 @@
-//! `circuit bench`: throughput over concurrent streams, or the latency of
-//! one-byte round trips, against a node running `circuit node --echo`.
+//! `circuit bench`: throughput over concurrent streams (echoed and
+//! checked, or one way to a discarding peer), or the latency of one-byte
+//! round trips, against a node running `circuit node --echo`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,35 +8,100 @@ use std::time::{Duration, Instant};
 
 use circuit_node::Node;
 use futures::{AsyncReadExt, AsyncWriteExt};
+use serde::Serialize;
 
 use crate::cli::BenchArgs;
 use crate::error::CliError;
 use crate::mesh::{any_ended, check_name, make_node, wait_for_peer, Dialled, Result};
-use crate::pattern::{round_trip, Pattern};
+use crate::pattern::{one_way as one_way_send, round_trip_limit, Limit, Pattern};
 use crate::progress::{track, Meter, Progress, Target};
 use crate::size::format_bytes;
+
+/// What `--json` prints for a throughput run (fields in `bench --help`).
+#[derive(Debug, Serialize)]
+struct ThroughputReport {
+    mode: &'static str,
+    direction: &'static str,
+    streams: u32,
+    seconds: f64,
+    bytes: u64,
+    bytes_per_sec: f64,
+    bits_per_sec: f64,
+}
+
+/// What `--json` prints for a latency run (fields in `bench --help`).
+#[derive(Debug, Serialize)]
+struct LatencyReport {
+    mode: &'static str,
+    streams: u32,
+    seconds: f64,
+    count: u32,
+    mean_us: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// Prints `report` as one line of JSON.
+fn print_json(report: &impl Serialize) -> Result<()> {
+    let line = serde_json::to_string(report)
+        .map_err(|e| CliError::io("write the JSON result")(std::io::Error::other(e)))?;
+    println!("{line}");
+    Ok(())
+}
+
+/// A rate in bits per second for people: kbit/s, Mbit/s or Gbit/s (powers
+/// of 10).
+pub fn format_bits(bits_per_sec: f64) -> String {
+    if bits_per_sec >= 1e9 {
+        format!("{:.2} Gbit/s", bits_per_sec / 1e9)
+    } else if bits_per_sec >= 1e6 {
+        format!("{:.1} Mbit/s", bits_per_sec / 1e6)
+    } else {
+        format!("{:.1} kbit/s", bits_per_sec / 1e3)
+    }
+}
+
+/// How much each throughput stream sends.
+#[derive(Debug, Clone, Copy)]
+enum Amount {
+    /// `--bytes`.
+    Bytes(u64),
+    /// `--duration`.
+    For(Duration),
+}
 
 /// Runs the bench the arguments ask for.
 pub async fn run(args: BenchArgs, timeout: Duration) -> Result<()> {
     check_name("the peer name", &args.peer)?;
     let identity = &args.identity;
-    let (node, mut peers, incoming) =
+    let (node, _, incoming) =
         make_node(&identity.name, &identity.protocol, false, identity.credit)?;
     drop(incoming);
     let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
-    wait_for_peer(&node, &mut peers, &mut links, &args.peer, timeout).await?;
+    wait_for_peer(&node, &mut links, &args.peer, timeout).await?;
 
+    let streams = args.streams.unwrap_or(1);
     let bench = async {
-        match (args.latency, args.bytes, args.streams) {
-            (Some(count), _, _) => latency(&node, &args.peer, count, timeout).await,
-            (None, Some(bytes), Some(streams)) => {
-                throughput(&node, &args.peer, bytes, streams, timeout).await
+        let amount = match (args.latency, args.bytes, args.duration) {
+            (Some(count), _, _) => {
+                return latency(&node, &args.peer, count, timeout, args.json).await
             }
-            // clap requires a mode, and --streams with --bytes.
-            _ => Err(CliError::Usage(
-                "give --bytes SIZE --streams S, or --latency COUNT",
-            )),
-        }
+            (None, Some(bytes), None) => Amount::Bytes(bytes),
+            (None, None, Some(duration)) => Amount::For(duration),
+            // clap requires one mode.
+            _ => {
+                return Err(CliError::Usage(
+                    "give --bytes SIZE or --duration DURATION, or --latency COUNT",
+                ))
+            }
+        };
+        let run = Throughput {
+            amount,
+            streams,
+            one_way: args.one_way,
+            json: args.json,
+        };
+        run.run(&node, &args.peer, timeout).await
     };
     tokio::select! {
         result = bench => result,
@@ -43,55 +109,98 @@ pub async fn run(args: BenchArgs, timeout: Duration) -> Result<()> {
     }
 }
 
-/// Writes `bytes` on each of `streams` concurrent streams in 64 KiB
-/// writes, checks every echoed byte, and prints MB/s (10^6 bytes).
-async fn throughput(
-    node: &Node,
-    peer: &str,
-    bytes: u64,
+/// A throughput run.
+#[derive(Debug)]
+struct Throughput {
+    amount: Amount,
     streams: u32,
-    timeout: Duration,
-) -> Result<()> {
-    let pattern = Arc::new(Pattern::new());
-    let meter = Meter::default();
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for stream in 0..streams {
-        let duplex = node.connect_to_peer(peer).await?;
-        let (pattern, meter) = (Arc::clone(&pattern), Arc::clone(&meter));
-        tasks.push(tokio::spawn(async move {
-            let echoed = |n: usize| {
-                meter.fetch_add(n as u64, Ordering::Relaxed);
-            };
-            round_trip(duplex, &pattern, stream, bytes, timeout, echoed).await
-        }));
-    }
-    let all = async {
-        for task in tasks {
-            task.await.map_err(|e| CliError::Io {
-                context: "a stream task".into(),
-                source: std::io::Error::other(e),
-            })??;
+    one_way: bool,
+    json: bool,
+}
+
+impl Throughput {
+    /// Sends on each of the concurrent streams in 64 KiB writes, up to the
+    /// amount; with an echo checks every byte that returns, one-way only
+    /// sends and waits for the peer's close. Prints the rate.
+    async fn run(&self, node: &Node, peer: &str, timeout: Duration) -> Result<()> {
+        let pattern = Arc::new(Pattern::new());
+        let meter = Meter::default();
+        let start = Instant::now();
+        let limit = match self.amount {
+            Amount::Bytes(bytes) => Limit::Bytes(bytes),
+            Amount::For(duration) => Limit::Until(tokio::time::Instant::now() + duration),
+        };
+        let mut tasks = Vec::new();
+        for stream in 0..self.streams {
+            let duplex = node.connect_to_peer(peer).await?;
+            let (pattern, meter) = (Arc::clone(&pattern), Arc::clone(&meter));
+            let one_way = self.one_way;
+            tasks.push(tokio::spawn(async move {
+                let count = |n: usize| {
+                    meter.fetch_add(n as u64, Ordering::Relaxed);
+                };
+                if one_way {
+                    one_way_send(duplex, &pattern, stream, limit, timeout, count).await
+                } else {
+                    round_trip_limit(duplex, &pattern, stream, limit, timeout, count).await
+                }
+            }));
         }
-        Ok::<(), CliError>(())
-    };
-    let total = bytes.saturating_mul(u64::from(streams));
-    let progress = Progress::new("bench", Some(total), Target::StderrIfTerminal);
-    track(progress, &meter, String::new, all).await?;
-    let seconds = start.elapsed().as_secs_f64();
-    println!(
-        "throughput: {:.1} MB/s ({streams} streams x {} echoed in {seconds:.2} s)",
-        total as f64 / seconds / 1e6,
-        format_bytes(bytes),
-    );
-    Ok(())
+        let all = async {
+            for task in tasks {
+                task.await.map_err(|e| CliError::Io {
+                    context: "a stream task".into(),
+                    source: std::io::Error::other(e),
+                })??;
+            }
+            Ok::<(), CliError>(())
+        };
+        let total = match self.amount {
+            Amount::Bytes(bytes) => Some(bytes.saturating_mul(u64::from(self.streams))),
+            Amount::For(_) => None,
+        };
+        let progress = Progress::new("bench", total, Target::StderrIfTerminal);
+        track(progress, &meter, String::new, all).await?;
+        let seconds = start.elapsed().as_secs_f64();
+        let bytes = meter.load(Ordering::Relaxed);
+        let bytes_per_sec = bytes as f64 / seconds;
+        let direction = if self.one_way { "one-way" } else { "echo" };
+        if self.json {
+            return print_json(&ThroughputReport {
+                mode: "throughput",
+                direction,
+                streams: self.streams,
+                seconds,
+                bytes,
+                bytes_per_sec,
+                bits_per_sec: bytes_per_sec * 8.0,
+            });
+        }
+        let each = match self.amount {
+            Amount::Bytes(bytes) => format_bytes(bytes),
+            Amount::For(duration) => format!("{duration:?}, {} in all", format_bytes(bytes)),
+        };
+        let how = if self.one_way {
+            "sent one way"
+        } else {
+            "echoed"
+        };
+        println!(
+            "throughput: {:.1} MB/s, {} ({} streams x {each} {how} in {seconds:.2} s)",
+            bytes_per_sec / 1e6,
+            format_bits(bytes_per_sec * 8.0),
+            self.streams,
+        );
+        Ok(())
+    }
 }
 
 /// Sends one byte and reads its echo `count` times on one stream; prints
-/// the mean and the 99th percentile in microseconds.
-async fn latency(node: &Node, peer: &str, count: u32, timeout: Duration) -> Result<()> {
+/// the mean, the median and the 99th percentile in microseconds.
+async fn latency(node: &Node, peer: &str, count: u32, timeout: Duration, json: bool) -> Result<()> {
     let mut stream = node.connect_to_peer(peer).await?;
     let mut samples = Vec::with_capacity(count as usize);
+    let run_start = Instant::now();
     for i in 0..count {
         let byte = [i as u8];
         let start = Instant::now();
@@ -115,12 +224,29 @@ async fn latency(node: &Node, peer: &str, count: u32, timeout: Duration) -> Resu
             });
         }
     }
+    let seconds = run_start.elapsed().as_secs_f64();
     let _ = stream.close().await;
     samples.sort();
     let micros = |d: Duration| d.as_secs_f64() * 1e6;
     let mean = samples.iter().copied().map(micros).sum::<f64>() / samples.len().max(1) as f64;
-    let p99_index = (samples.len() * 99).div_ceil(100).saturating_sub(1);
-    let p99 = samples.get(p99_index).copied().map_or(0.0, micros);
-    println!("latency: mean {mean:.1} us, p99 {p99:.1} us over {count} round trips");
+    let percentile = |p: usize| {
+        let index = (samples.len() * p).div_ceil(100).saturating_sub(1);
+        samples.get(index).copied().map_or(0.0, micros)
+    };
+    let (p50, p99) = (percentile(50), percentile(99));
+    if json {
+        return print_json(&LatencyReport {
+            mode: "latency",
+            streams: 1,
+            seconds,
+            count,
+            mean_us: mean,
+            p50_us: p50,
+            p99_us: p99,
+        });
+    }
+    println!(
+        "latency: mean {mean:.1} us, p50 {p50:.1} us, p99 {p99:.1} us over {count} round trips"
+    );
     Ok(())
 }

@@ -1,10 +1,13 @@
 //! `circuit cat`: netcat over the mesh. Stdin goes to a new stream to a
-//! peer; the stream comes out on stdout.
+//! peer, or with `--listen` to the first stream another node opens to this
+//! one; the stream comes out on stdout.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use circuit_node::{IncomingStream, IncomingStreams};
 use circuit_transport_tokio::tokio_io;
+use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::cli::CatArgs;
@@ -13,17 +16,30 @@ use crate::mesh::{any_ended, check_name, make_node, wait_for_peer, Dialled, Resu
 use crate::progress::{track, Meter, Progress, Target};
 use crate::size::format_bytes;
 
-/// Opens the stream, copies both ways, closes the write half at end of
-/// stdin and returns when the peer has closed its side.
+/// Opens the stream (or, with `--listen`, takes the first that arrives),
+/// copies both ways, closes the write half at end of stdin and returns
+/// when the peer has closed its side.
 pub async fn run(args: CatArgs, timeout: Duration) -> Result<()> {
-    check_name("the peer name", &args.peer)?;
     let identity = &args.identity;
-    let (node, mut peers, incoming) =
+    let (node, _, incoming) =
         make_node(&identity.name, &identity.protocol, false, identity.credit)?;
-    drop(incoming);
     let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
-    wait_for_peer(&node, &mut peers, &mut links, &args.peer, timeout).await?;
-    let stream = node.connect_to_peer(&args.peer).await?;
+    let (stream, peer) = match &args.peer {
+        Some(peer) => {
+            check_name("the peer name", peer)?;
+            drop(incoming);
+            wait_for_peer(&node, &mut links, peer, timeout).await?;
+            (node.connect_to_peer(peer).await?, peer.clone())
+        }
+        None => {
+            let IncomingStream { source, stream } = tokio::select! {
+                first = accept(incoming, timeout) => first?,
+                e = any_ended(&mut links) => return Err(e),
+            };
+            eprintln!("accepted from {source}");
+            (stream, source.into_string())
+        }
+    };
     let (mut from_peer, mut to_peer) = tokio::io::split(tokio_io(stream));
 
     let sent = Meter::default();
@@ -66,10 +82,36 @@ pub async fn run(args: CatArgs, timeout: Duration) -> Result<()> {
             format_bytes(received.load(Ordering::Relaxed))
         )
     };
-    let progress = Progress::new(args.peer.clone(), None, Target::StderrIfTerminal);
-    tokio::select! {
+    let progress = Progress::new(peer, None, Target::StderrIfTerminal);
+    let result = tokio::select! {
         result = track(progress, &total, detail, both) => result,
-        e = any_ended(&mut links) => Err(e),
+        e = any_ended(&mut links) => return Err(e),
+    };
+    // The peer closed its side, maybe while stdin was still open: close
+    // ours cleanly too, and let the link carry both closes out before the
+    // process ends, so the peer reads end of stream, not a cut link.
+    let _ = to_peer.shutdown().await;
+    drop((from_peer, to_peer));
+    for link in &links {
+        link.cut(LINGER).await;
+    }
+    result
+}
+
+/// How long the link may take to carry the stream's last bytes and closes
+/// out at the end.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// The first stream another node opens to this one, waited for at most
+/// `timeout`. `incoming` is dropped then: the node refuses later streams.
+async fn accept(mut incoming: IncomingStreams, timeout: Duration) -> Result<IncomingStream> {
+    match tokio::time::timeout(timeout, incoming.next()).await {
+        Ok(Some(first)) => Ok(first),
+        Ok(None) => Err(CliError::Usage("the node stopped accepting streams")),
+        Err(_) => Err(CliError::Timeout {
+            what: "a stream to this node".into(),
+            waited: timeout,
+        }),
     }
 }
 

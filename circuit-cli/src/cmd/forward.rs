@@ -20,12 +20,11 @@ pub async fn run(args: ForwardArgs, timeout: Duration) -> Result<()> {
     check_name("the peer name", &args.peer)?;
     let local = tcp_address(&args.local)?;
     let identity = &args.identity;
-    let (node, mut peers, incoming) =
+    let (node, _, incoming) =
         make_node(&identity.name, &identity.protocol, false, identity.credit)?;
     drop(incoming);
     let mut links = vec![Dialled::connect_redialling(&node, &args.connect).await?];
-    wait_for_peer(&node, &mut peers, &mut links, &args.peer, timeout).await?;
-    drop(peers);
+    wait_for_peer(&node, &mut links, &args.peer, timeout).await?;
 
     let listener = bind(&local).await?;
     let bound = listener

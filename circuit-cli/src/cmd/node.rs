@@ -1,5 +1,5 @@
 //! `circuit node`: a long-running node that listens, dials, routes and
-//! answers streams (echo, or splice to a TCP service).
+//! answers streams (echo, discard, or splice to a TCP service).
 
 use std::time::Duration;
 
@@ -52,10 +52,11 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
         links.push(link);
     }
 
-    let service = match (args.echo, args.forward_to) {
-        (true, _) => Some(Service::Echo),
-        (false, Some(address)) => Some(Service::ForwardTo(address)),
-        (false, None) => None,
+    let service = match (args.echo, args.discard, args.forward_to) {
+        (true, _, _) => Some(Service::Echo),
+        (false, true, _) => Some(Service::Discard),
+        (false, false, Some(address)) => Some(Service::ForwardTo(address)),
+        (false, false, None) => None,
     };
     match service {
         Some(service) => drop(tokio::spawn(serve(incoming, service))),

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::cli::RoutesArgs;
 use crate::mesh::{any_ended, make_node, wait_for_any_peer, Dialled, Result};
-use crate::table::{dot, routing_table};
+use crate::table::{dot, json_lines, routing_table};
 
 /// Links a leaf at `--connect`, waits until no peer has come or gone for
 /// `--settle` (at most `timeout` in all), and prints what it sees.
@@ -40,6 +40,10 @@ pub async fn run(args: RoutesArgs, timeout: Duration) -> Result<()> {
     let snapshot = node.snapshot();
     if args.dot {
         print!("{}", dot(&snapshot));
+    } else if args.json {
+        for line in json_lines(&snapshot) {
+            println!("{line}");
+        }
     } else {
         println!(
             "routes seen by {name} through {neighbour} at {}:",

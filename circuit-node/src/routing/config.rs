@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 /// Whether a node forwards streams and advertises routes for others.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Advertises every node it reaches to every neighbour (PROTOCOL 2.3)

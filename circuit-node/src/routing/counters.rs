@@ -3,6 +3,7 @@
 
 /// Control-stream traffic on one link, counted in `NodeState` messages and
 /// their encoded bytes (mux framing and `Identify` not included).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LinkCounters {
@@ -25,6 +26,7 @@ pub(crate) fn count(messages: &mut u64, bytes: &mut u64, len: usize) {
 
 /// Totals for a whole [`RouteCore`](super::RouteCore), including links that
 /// have gone down.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RouterCounters {

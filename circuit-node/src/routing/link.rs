@@ -12,6 +12,8 @@ use super::counters::LinkCounters;
 /// Identifies one link of a node. Chosen by the caller (the async layer
 /// numbers its links); only equality and order matter. Ties between routes
 /// of equal quality go to the lowest `LinkId`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LinkId(pub u64);
 

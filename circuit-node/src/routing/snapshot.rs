@@ -9,6 +9,7 @@ use super::{LinkCounters, LinkId, Role, RouteCore, RouterCounters};
 
 /// The whole state of a [`RouteCore`] at one moment, detached from it.
 /// Its `Display` is a table meant for people.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RoutingSnapshot {
@@ -25,6 +26,7 @@ pub struct RoutingSnapshot {
 }
 
 /// One link in a [`RoutingSnapshot`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LinkSnapshot {
@@ -39,6 +41,7 @@ pub struct LinkSnapshot {
 }
 
 /// One node in a [`RoutingSnapshot`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PeerSnapshot {
@@ -55,6 +58,7 @@ pub struct PeerSnapshot {
 }
 
 /// One route in a [`PeerSnapshot`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RouteSnapshot {

@@ -7,8 +7,12 @@ mod connection;
 mod control;
 mod diamond;
 mod mesh;
+mod reach;
 mod reports;
 mod ring;
+#[cfg(feature = "serde")]
+mod serde_snapshot;
+mod spans;
 mod stuck;
 mod support;
 mod vectors;

@@ -45,8 +45,7 @@ pub async fn run(args: DemoArgs, timeout: Duration) -> Result<()> {
     let (r, _, r_incoming) = make_node("r", PROTOCOL, true, circuit_mux::CreditMode::Auto)?;
     drop(r_incoming);
     let r_listener = listen_with(&r, "127.0.0.1:0", options.clone()).await?;
-    let (a, mut a_peers, a_incoming) =
-        make_node("a", PROTOCOL, false, circuit_mux::CreditMode::Auto)?;
+    let (a, _, a_incoming) = make_node("a", PROTOCOL, false, circuit_mux::CreditMode::Auto)?;
     drop(a_incoming);
     let b = echo_node("b")?;
     let c = echo_node("c")?;
@@ -65,7 +64,7 @@ pub async fn run(args: DemoArgs, timeout: Duration) -> Result<()> {
     println!("mesh: router r on {r_addr}; a, b and c linked to r; a also linked straight to b on {b_addr}");
 
     for peer in ["b", "c"] {
-        wait_for_peer(&a, &mut a_peers, &mut a_links, peer, timeout).await?;
+        wait_for_peer(&a, &mut a_links, peer, timeout).await?;
     }
     wait_until("a's direct route to b", timeout, || {
         next_hop(&a, "b") == "b"
