@@ -350,7 +350,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             };
             let idle = this.wpos == this.wbuf.len() && !this.need_flush;
             let close = idle && {
-                let gathered = this.shared.lock().close_gathered();
+                let gathered = this.shared.closing.load(Ordering::Acquire)
+                    && this.shared.lock().close_gathered();
                 gathered || this.shared.is_abandoned()
             };
             if close {

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<AtomicCounters>,
     handles: AtomicUsize,
     failures: Mutex<Failures>,
+    /// Set by [`Mux::close`], so that the driver looks at the core's close
+    /// only once there is one.
+    pub(crate) closing: AtomicBool,
     ending: Mutex<Ending>,
 }
 
@@ -147,6 +150,7 @@ impl Mux {
             counters,
             handles: AtomicUsize::new(2),
             failures: Mutex::new(Failures::default()),
+            closing: AtomicBool::new(false),
             ending: Mutex::new(Ending::default()),
         });
         let driver = Driver::new(io, Arc::clone(&shared));
@@ -248,6 +252,7 @@ impl Mux {
     /// link resolves at once.
     pub fn close(&self, epitaph: &str) -> Close {
         self.shared.lock().close(epitaph);
+        self.shared.closing.store(true, Ordering::Release);
         self.shared.ready.wake_driver();
         Close {
             shared: Arc::clone(&self.shared),
