@@ -26,9 +26,11 @@ const BUDGET: usize = 32;
 /// sends what streams write. Poll it or spawn it; nothing else runs the link.
 ///
 /// It completes with `Ok(())` when the link ends cleanly (the peer closed it
-/// at a frame boundary, or every [`Mux`](crate::Mux) and
-/// [`Incoming`](crate::Incoming) handle was dropped and every stream ended,
-/// in which case the driver closes the link itself), and with a
+/// at a frame boundary; every [`Mux`](crate::Mux) and
+/// [`Incoming`](crate::Incoming) handle was dropped and every stream ended;
+/// or [`Mux::close`](crate::Mux::close) was called and every close frame
+/// was flushed: in the last two cases the driver closes the link itself
+/// with `poll_close`), and with a
 /// [`MuxError`] when the link fails or the peer breaks the protocol. Either
 /// way every stream still open is closed with an epitaph that says why.
 /// Dropping the driver closes every stream too.
@@ -49,6 +51,8 @@ pub struct Driver<IO> {
     done: bool,
     /// The time this poll began, for the core to take with its next lock.
     now: Option<std::time::Instant>,
+    /// The link's io is being closed: nothing more is read or written.
+    closing_io: bool,
     /// The keep-alive's settings and its running timer.
     keep_alive: Option<(crate::config::KeepAlive, Option<Sleep>)>,
     span: tracing::Span,
@@ -93,6 +97,7 @@ impl<IO> Driver<IO> {
             direct_writes: true,
             done: false,
             now: None,
+            closing_io: false,
             keep_alive: keep_alive.map(|k| (k, None)),
             span,
         }
@@ -141,6 +146,7 @@ impl<IO> Driver<IO> {
             }
         };
         self.shared.lock().close_all(&epitaph);
+        self.shared.driver_ended(result.is_ok());
         Poll::Ready(result)
     }
 }
@@ -330,6 +336,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             return this.finish(Err(e));
         }
         for _ in 0..BUDGET {
+            if this.closing_io {
+                return this.poll_close_io(cx);
+            }
             let input = match this.pump_input(cx) {
                 Ok(Some(progress)) => progress,
                 Ok(None) if this.rstart < this.rend || this.shared.lock().partial_frame() > 0 => {
@@ -347,14 +356,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 Err(e) => return this.finish(Err(e)),
             };
             let idle = this.wpos == this.wbuf.len() && !this.need_flush;
-            if idle && this.shared.is_abandoned() {
-                return match Pin::new(&mut this.io).poll_close(cx) {
-                    Poll::Ready(result) => {
-                        let result = result.map_err(|e| this.io_error(e));
-                        this.finish(result)
-                    }
-                    Poll::Pending => Poll::Pending,
-                };
+            let close = idle && {
+                let gathered = this.shared.closing.load(Ordering::Acquire)
+                    && this.shared.lock().close_gathered();
+                gathered || this.shared.is_abandoned()
+            };
+            if close {
+                // Every frame that had to go is written and flushed.
+                tracing::debug!("closing the link");
+                this.closing_io = true;
+                return this.poll_close_io(cx);
             }
             if !input && !output {
                 return Poll::Pending;
@@ -365,12 +376,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     }
 }
 
+impl<IO: AsyncWrite + Unpin> Driver<IO> {
+    /// Closes the link's io, then ends.
+    fn poll_close_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MuxError>> {
+        match Pin::new(&mut self.io).poll_close(cx) {
+            Poll::Ready(result) => {
+                let result = result.map_err(|e| self.io_error(e));
+                self.finish(result)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 impl<IO> Drop for Driver<IO> {
     fn drop(&mut self) {
         if !self.done {
             self.shared
                 .lock()
                 .close_all("the link's driver was dropped");
+            self.shared.driver_ended(false);
         }
     }
 }

@@ -2,8 +2,9 @@
 
 use std::collections::VecDeque;
 use std::error::Error as StdError;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -39,6 +40,16 @@ struct Failures {
     waker: Option<Waker>,
 }
 
+/// How the driver ended, for [`Close`] futures.
+#[derive(Debug, Default)]
+struct Ending {
+    /// `Some(true)`: the driver returned `Ok(())`; `Some(false)`: it
+    /// failed or was dropped.
+    clean: Option<bool>,
+    /// [`Close`] futures waiting for the end.
+    wakers: Vec<Waker>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     core: Mutex<Core>,
@@ -46,6 +57,10 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<AtomicCounters>,
     handles: AtomicUsize,
     failures: Mutex<Failures>,
+    /// Set by [`Mux::close`], so that the driver looks at the core's close
+    /// only once there is one.
+    pub(crate) closing: AtomicBool,
+    ending: Mutex<Ending>,
 }
 
 impl Shared {
@@ -56,6 +71,17 @@ impl Shared {
     /// No handle left and no stream open: the driver may close the link.
     pub(crate) fn is_abandoned(&self) -> bool {
         self.handles.load(Ordering::Acquire) == 0 && self.lock().is_idle()
+    }
+
+    /// The driver has ended (`clean`: with `Ok(())`): wakes the [`Close`]
+    /// futures.
+    pub(crate) fn driver_ended(&self, clean: bool) {
+        let wakers = {
+            let mut ending = self.ending.lock().unwrap_or_else(PoisonError::into_inner);
+            ending.clean.get_or_insert(clean);
+            std::mem::take(&mut ending.wakers)
+        };
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     fn drop_handle(&self) {
@@ -124,6 +150,8 @@ impl Mux {
             counters,
             handles: AtomicUsize::new(2),
             failures: Mutex::new(Failures::default()),
+            closing: AtomicBool::new(false),
+            ending: Mutex::new(Ending::default()),
         });
         let driver = Driver::new(io, Arc::clone(&shared));
         (
@@ -201,6 +229,36 @@ impl Mux {
         self.shared.ready.wake_driver();
     }
 
+    /// Closes the link gracefully, as yamux's `Connection::poll_close`
+    /// does: no stream may open from now on ([`open`](Self::open) and
+    /// [`attach`](Self::attach) fail with [`MuxError::LinkClosed`]), the
+    /// peer's new streams are refused and [`Incoming`] ends; every stream is
+    /// closed with `epitaph` as [`close_streams`](Self::close_streams) does
+    /// (unsent bytes are dropped, the peer gets a close frame carrying
+    /// `epitaph` for each stream it knows, local readers end with it). The
+    /// driver writes and flushes the close frames, then closes the link
+    /// (`poll_close` on its io) and returns `Ok(())`.
+    ///
+    /// The close starts here, not when the returned future is first
+    /// polled, and the driver carries it out whether or not the future is
+    /// awaited or kept. The future resolves when the driver has ended:
+    /// `Ok(())` once it closed the link (or the peer ended the link cleanly
+    /// first), `Err(`[`MuxError::LinkClosed`]`)` if the link failed or the
+    /// driver was dropped (the driver's own result says why). A peer that
+    /// never reads can keep the close frames from going out: the future
+    /// then waits until the driver is dropped, so bound the wait with a
+    /// deadline of your own and drop the driver when it passes. Closing
+    /// twice does nothing more (the first epitaph wins); closing an ended
+    /// link resolves at once.
+    pub fn close(&self, epitaph: &str) -> Close {
+        self.shared.lock().close(epitaph);
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared.ready.wake_driver();
+        Close {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Waits until the link's mode is decided (PROTOCOL.md section 4) and
     /// returns it: [`LinkMode::Credit`] once both ends' HELLOs have crossed,
     /// so that every stream opened from then on runs under credit;
@@ -224,6 +282,36 @@ impl Mux {
     }
 }
 
+/// The future of [`Mux::close`]: resolves when the link's driver has
+/// ended. Dropping it does not stop the close.
+#[must_use = "the close goes on without it; await it to learn when the link is closed"]
+#[derive(Debug)]
+pub struct Close {
+    shared: Arc<Shared>,
+}
+
+impl Future for Close {
+    type Output = Result<(), MuxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut ending = self
+            .shared
+            .ending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match ending.clean {
+            Some(true) => Poll::Ready(Ok(())),
+            Some(false) => Poll::Ready(Err(MuxError::LinkClosed)),
+            None => {
+                if !ending.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    ending.wakers.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
 impl Clone for Mux {
     fn clone(&self) -> Self {
         self.shared.handles.fetch_add(1, Ordering::AcqRel);
@@ -240,7 +328,8 @@ impl Drop for Mux {
 }
 
 /// Streams the peer opened, as a futures `Stream`. It ends when the link
-/// ends. Dropping it makes the mux refuse new incoming streams.
+/// ends or [`Mux::close`] was called (streams accepted before stay in it
+/// until taken). Dropping it makes the mux refuse new incoming streams.
 #[derive(Debug)]
 pub struct Incoming {
     shared: Arc<Shared>,
@@ -262,7 +351,7 @@ impl Stream for Incoming {
                 },
             }));
         }
-        if core.ended {
+        if core.ended || core.closing {
             return Poll::Ready(None);
         }
         core.accept_waker = Some(cx.waker().clone());

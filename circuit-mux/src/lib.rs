@@ -39,6 +39,10 @@
 //! - **Ending.** On end of link, on an I/O error or on a protocol error
 //!   every open stream is closed with an epitaph that says why and the
 //!   driver returns; a protocol error names the stream id.
+//! - **Closing.** [`Mux::close`] closes the link gracefully: new streams
+//!   are refused, every stream gets a close frame with the epitaph, the
+//!   driver flushes them, closes the link's io and returns `Ok(())`; the
+//!   future it returns resolves then.
 //! - **Observing closes.** A stream may be given a [`StreamObserver`]
 //!   ([`Mux::attach_observed`], [`Mux::observe`]): a callback told, with
 //!   the epitaph and a [`CloseCause`], when the mux closes a direction of
@@ -104,7 +108,9 @@ pub use config::{Config, CreditMode, Sleeper};
 pub use counters::{Counters, LinkMode};
 pub use driver::Driver;
 pub use error::{AttachError, MuxError};
-pub use handle::{ErrorReporter, Incoming, IncomingStream, Mux, StreamFailure, StreamFailures};
+pub use handle::{
+    Close, ErrorReporter, Incoming, IncomingStream, Mux, StreamFailure, StreamFailures,
+};
 pub use ids::Role;
 pub use observe::{CloseCause, CloseDirection, StreamClose, StreamObserver};
 pub use stream::MuxStream;

@@ -30,11 +30,13 @@ pub const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 /// the control stream closed both ways) or the deadline passes. Then the
 /// link is closed through its [`LinkControl`](circuit_node::LinkControl):
 /// every stream still open gets a close frame with the epitaph
-/// "node N is shutting down", and the transport is dropped once they are
-/// written (or after [`CLOSE_LIMIT`]). The guard records how the link
-/// ended. The grace of the shutdown and the close limit are measured on
-/// `timer` (the runtime's clock) from the moment the link sees the shutdown
-/// begin; nothing is spawned.
+/// "node N is shutting down", the mux flushes them and closes the
+/// transport (`circuit_mux::Mux::close`); if that takes longer than
+/// [`CLOSE_LIMIT`] (a peer that does not read), the link is dropped with
+/// its transport. The guard records how the link ended. The grace of the
+/// shutdown and the close limit are measured on `timer` (the runtime's
+/// clock) from the moment the link sees the shutdown begin; nothing is
+/// spawned.
 pub async fn run_link<IO, T>(
     node: Node,
     io: IO,

@@ -118,6 +118,10 @@ pub struct Core {
     pub(crate) counters: Arc<AtomicCounters>,
     /// Set once the link ended: no new stream may open.
     pub(crate) ended: bool,
+    /// Set by [`Core::close`]: no new stream may open, the peer's new
+    /// streams are refused, and the link closes once every close frame
+    /// went out.
+    pub(crate) closing: bool,
     /// Credit negotiation and the link's side of credit.
     credit: credit::LinkCredit,
 }
@@ -160,6 +164,7 @@ impl Core {
             ready,
             counters,
             ended: false,
+            closing: false,
             credit: credit::LinkCredit::new(config.credit),
             config,
         }
@@ -238,7 +243,7 @@ impl Core {
                 sink,
             })
         };
-        if self.ended {
+        if self.ended || self.closing {
             return refuse(MuxError::LinkClosed, source, sink);
         }
         let Some(id) = self.next_local_id else {
@@ -340,6 +345,42 @@ impl Core {
                 sink.close(epitaph);
             }
         }
+    }
+
+    /// Starts closing the link (yamux's `Connection::poll_close`): no new
+    /// stream may open from now on ([`attach`](Core::attach) fails with
+    /// [`MuxError::LinkClosed`]), the peer's new streams are refused, and
+    /// every stream is closed with `epitaph` as
+    /// [`close_streams`](Core::close_streams) does (unsent bytes are
+    /// dropped). Once [`close_gathered`](Core::close_gathered) says so and
+    /// what [`transmit`](Core::transmit) gave is written and flushed, the
+    /// link may be closed. A second close does nothing: the first epitaph
+    /// wins.
+    pub fn close(&mut self, epitaph: &str) {
+        if self.closing || self.ended {
+            return;
+        }
+        self.closing = true;
+        self.accepting = false;
+        self.close_streams(epitaph);
+        if let Some(w) = self.accept_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Whether [`close`](Core::close) was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// After [`close`](Core::close): whether every stream's close frame has
+    /// been gathered by [`transmit`](Core::transmit), so that the link may
+    /// be closed once that output is written. Frames for the peer's
+    /// directions are not waited for; link-control frames still queued
+    /// (grants, PONGs, refusals of streams the peer opened meanwhile) are
+    /// dropped with the link.
+    pub fn close_gathered(&self) -> bool {
+        self.closing && self.streams.values().all(|st| st.source.is_none())
     }
 
     /// Ends every stream with `epitaph` (the link is gone).

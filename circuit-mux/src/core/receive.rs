@@ -322,7 +322,9 @@ impl Core {
             self.refused.insert(id);
             AtomicCounters::add(&self.counters.streams_refused, 1);
             tracing::debug!(stream = id, "refused an incoming stream");
-            let why = if self.accepting {
+            let why = if self.closing {
+                "refused: this end is closing the link"
+            } else if self.accepting {
                 "refused: too many incoming streams"
             } else {
                 "refused: this end accepts no streams"

@@ -12,7 +12,6 @@ use circuit_frame::Name;
 use futures::task::AtomicWaker;
 
 use super::port::LinkPort;
-use super::watched::WriteWatch;
 use crate::node::lock;
 
 /// A handle on one link, made with its future by
@@ -134,11 +133,14 @@ impl LinkControl {
         }
     }
 
-    /// Ends the link: closes every stream with `epitaph` as
-    /// [`close_streams`](Self::close_streams) does, lets the mux write the
-    /// close frames out, then the link future returns `Ok(())` and its
-    /// transport is dropped, which ends the peer's link too. The first
-    /// epitaph given wins; after the link ended this does nothing.
+    /// Ends the link with `circuit_mux::Mux::close`: no new stream opens,
+    /// every stream is closed with `epitaph` as
+    /// [`close_streams`](Self::close_streams) does, the mux flushes the
+    /// close frames and closes the transport, which ends the peer's link
+    /// too, then the link future returns `Ok(())`. A peer that never reads
+    /// can hold the close up: bound the wait for the link future and drop
+    /// it when the bound passes. The first epitaph given wins; after the
+    /// link ended this does nothing.
     pub fn close(&self, epitaph: &str) {
         {
             let mut state = lock(&self.shared.state);
@@ -190,9 +192,6 @@ impl ControlShared {
 /// future) marks the link ended.
 pub(crate) struct LinkSide {
     shared: Arc<ControlShared>,
-    /// Watches the transport's writes; `None` for a link over a ready mux,
-    /// whose transport the node cannot see.
-    writes: Option<Arc<WriteWatch>>,
     /// The mux's open-stream count when last reported (`u64::MAX`: never).
     reported: AtomicU64,
     /// The asked-for close has been passed to the mux.
@@ -201,7 +200,7 @@ pub(crate) struct LinkSide {
 
 impl LinkSide {
     /// A new control for the link on `port`, and the link future's side.
-    pub(crate) fn new(port: Arc<LinkPort>, writes: Option<Arc<WriteWatch>>) -> (LinkControl, Self) {
+    pub(crate) fn new(port: Arc<LinkPort>) -> (LinkControl, Self) {
         let shared = Arc::new(ControlShared {
             port,
             state: Mutex::new(State::default()),
@@ -209,7 +208,6 @@ impl LinkSide {
         });
         let side = LinkSide {
             shared: Arc::clone(&shared),
-            writes,
             reported: AtomicU64::new(u64::MAX),
             closing: AtomicBool::new(false),
         };
@@ -218,8 +216,7 @@ impl LinkSide {
 
     /// At the start of each poll of the link future: registers its waker,
     /// and passes a close asked for to the mux (once). Returns whether the
-    /// link is closing; the driver must then be polled before
-    /// [`closed_out`](Self::closed_out) is asked.
+    /// link is closing: its driver then ends once the mux closed the link.
     pub(crate) fn begin(&self, cx: &Context<'_>) -> bool {
         self.shared.link_waker.register(cx.waker());
         if self.closing.load(Ordering::Relaxed) {
@@ -231,19 +228,18 @@ impl LinkSide {
         };
         tracing::debug!(%epitaph, "link closing");
         if let Some(mux) = self.shared.port.mux() {
-            mux.close_streams(&epitaph);
+            // The driver, which the link future polls, carries the close
+            // out and then ends: its end is the link's. Nothing needs the
+            // close future.
+            drop(mux.close(&epitaph));
         }
         self.closing.store(true, Ordering::Relaxed);
         true
     }
 
-    /// After a close was passed to the mux and its driver was polled since
-    /// and is pending: whether every close frame is out and flushed.
-    pub(crate) fn closed_out(&self) -> bool {
-        // A pending driver has gathered every close frame (they were queued
-        // before it was polled); what it gathered waits only in the
-        // transport, unless the last write was taken and flushed.
-        self.closing.load(Ordering::Relaxed) && self.writes.as_ref().is_none_or(|w| w.is_flushed())
+    /// Whether a close was passed to the mux.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
     }
 
     /// The handshake picked the control stream.

@@ -15,7 +15,6 @@ mod control;
 mod handshake;
 mod port;
 mod run;
-mod watched;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,7 +24,6 @@ use circuit_mux::{Driver, Incoming, Mux, Role as MuxRole};
 use control::LinkSide;
 use futures::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
-use watched::Watched;
 
 pub use control::LinkControl;
 pub(crate) use port::{LinkPort, LinkSignal};
@@ -55,7 +53,7 @@ impl Node {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let port = LinkPort::new(mux.clone());
-        let (_, side) = LinkSide::new(Arc::clone(&port), None);
+        let (_, side) = LinkSide::new(Arc::clone(&port));
         self.run(port, mux, incoming, driver, quality, side)
     }
 
@@ -80,7 +78,7 @@ impl Node {
     /// returns a [`LinkControl`] on it beside its future: the link's open
     /// streams, a wait for them to drain, and a close with an epitaph
     /// ([`LinkControl::close`] makes the future return `Ok(())` once the
-    /// close frames are written).
+    /// close frames are flushed and the transport closed).
     pub fn link_io_with_control<IO>(
         &self,
         io: IO,
@@ -93,10 +91,9 @@ impl Node {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (io, writes) = Watched::new(io);
         let (mux, incoming, driver) = Mux::new(io, role, self.inner.config.mux.clone());
         let port = LinkPort::new(mux.clone());
-        let (control, side) = LinkSide::new(Arc::clone(&port), Some(writes));
+        let (control, side) = LinkSide::new(Arc::clone(&port));
         (
             control,
             self.run(port, mux, incoming, driver, quality, side),

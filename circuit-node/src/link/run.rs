@@ -64,6 +64,7 @@ where
                 }
             }
             match slot.poll(cx) {
+                Poll::Ready(Ok(())) if closing => return Poll::Ready(Ok(None)),
                 Poll::Ready(ended) => {
                     // The driver may have delivered the peer's Identify in
                     // the same turn it saw the link end (a peer that found a
@@ -80,9 +81,6 @@ where
                     }));
                 }
                 Poll::Pending => {}
-            }
-            if side.closed_out() {
-                return Poll::Ready(Ok(None));
             }
             side.report();
             Poll::Pending
@@ -177,11 +175,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkRun<IO> {
         self.signal.waker.register(cx.waker());
         self.side.begin(cx);
         if let Poll::Ready(result) = self.slot.poll(cx) {
+            if result.is_ok() && self.side.is_closing() {
+                tracing::info!("link closed by its control");
+            }
             return Poll::Ready(result.map_err(NodeError::Mux));
-        }
-        if self.side.closed_out() {
-            tracing::info!("link closed by its control");
-            return Poll::Ready(Ok(()));
         }
         self.poll_incoming(cx);
         while let Poll::Ready(Some(())) = self.streams.poll_next_unpin(cx) {}

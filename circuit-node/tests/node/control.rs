@@ -1,12 +1,18 @@
 //! A link's control: its open streams, the wait for them to drain, and
 //! closing its streams or the whole link with an epitaph.
 
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use circuit_frame::Quality;
 use circuit_mux::Role as MuxRole;
 use circuit_node::routing::RouteEvent;
 use circuit_node::{LinkControl, Node, NodeError};
 use futures::future::RemoteHandle;
-use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt};
 
 use crate::support::*;
 
@@ -191,4 +197,120 @@ fn close_during_the_handshake_ends_the_link() {
     control.close("never mind");
     assert!(net.run(a_link).is_ok());
     assert!(control.is_closed());
+}
+
+/// A transport end that records `poll_close` and can stop taking writes
+/// (a peer that never reads).
+struct Recorded {
+    inner: circuit_stream::Duplex,
+    closed: Arc<AtomicBool>,
+    stall: Arc<AtomicBool>,
+}
+
+impl AsyncRead for Recorded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Recorded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.stall.load(Ordering::SeqCst) {
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.stall.load(Ordering::SeqCst) {
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_close(cx);
+        if let Poll::Ready(Ok(())) = polled {
+            self.closed.store(true, Ordering::SeqCst);
+        }
+        polled
+    }
+}
+
+/// `a` (client, on a [`Recorded`] transport) linked to `b`: a's control,
+/// both futures, and the transport's flags (closed, stall).
+fn recorded_link(net: &Net, a: &Node, b: &Node) -> (Controlled, Arc<AtomicBool>, Arc<AtomicBool>) {
+    let (a_io, b_io) = circuit_stream::duplex_pair(net.pipe_capacity);
+    let (closed, stall) = (Arc::default(), Arc::default());
+    let a_io = Recorded {
+        inner: a_io,
+        closed: Arc::clone(&closed),
+        stall: Arc::clone(&stall),
+    };
+    let (a_control, a_link) = a.link_io_with_control(a_io, MuxRole::Client, Quality::IN_PROCESS);
+    let (b_control, b_link) = b.link_io_with_control(b_io, MuxRole::Server, Quality::IN_PROCESS);
+    let link = Controlled {
+        a: a_control,
+        b: b_control,
+        a_link: net.spawn(a_link),
+        b_link: net.spawn(b_link),
+    };
+    (link, closed, stall)
+}
+
+#[test]
+fn close_closes_the_transport_before_the_link_future_returns() {
+    let mut net = Net::new();
+    let (mut a, b) = (net.leaf("a"), net.leaf("b"));
+    let (link, closed, _stall) = recorded_link(&net, &a.node, &b.node);
+    let (a_ended, b_ended) = net.run(async {
+        a.peers.next().await;
+        link.a.close("a is shutting down");
+        futures::join!(link.a_link, link.b_link)
+    });
+    assert!(a_ended.is_ok(), "{a_ended:?}");
+    assert!(b_ended.is_ok(), "{b_ended:?}");
+    assert!(
+        closed.load(Ordering::SeqCst),
+        "the mux closed the transport"
+    );
+    assert!(link.a.is_closed() && link.b.is_closed());
+}
+
+#[test]
+fn a_close_held_up_by_a_peer_that_never_reads_ends_when_the_link_future_is_dropped() {
+    let mut net = Net::new();
+    let (mut a, mut b) = (net.leaf("a"), net.leaf("b"));
+    let (link, closed, stall) = recorded_link(&net, &a.node, &b.node);
+    let mut theirs = net.run(async {
+        a.peers.next().await;
+        let mut ours = a.node.connect_to_peer("b").await.unwrap();
+        ours.write_all(b"held").await.unwrap();
+        b.incoming.next().await.unwrap().stream
+    });
+    stall.store(true, Ordering::SeqCst);
+    link.a.close("a is shutting down");
+    net.settle();
+    // The close frames cannot go: the link future waits, the transport is
+    // not closed.
+    assert!(!link.a.is_closed());
+    assert!(!closed.load(Ordering::SeqCst));
+    // The caller's grace period passes: it drops the link future.
+    drop(link.a_link);
+    net.settle();
+    assert!(link.a.is_closed());
+    assert!(!closed.load(Ordering::SeqCst));
+    // b's link ends with the dropped transport, its stream with it.
+    assert!(net.run(link.b_link).is_ok());
+    let mut got = Vec::new();
+    assert!(net.run(theirs.read_to_end(&mut got)).is_err());
+    assert_eq!(got, b"held");
 }
