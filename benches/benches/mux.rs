@@ -868,7 +868,8 @@ fn report(_: &mut Criterion) {
     );
     println!("  held = most one stream reader held before a read (exact);");
     println!("  counter = Counters::receive_buffered sampled every ~50 us;");
-    println!("  mode, granted (Counters::bytes_granted, KiB) and rtt after the run;");
+    println!("  mode, granted (Counters::bytes_granted, KiB), rtt and the client's link bytes per");
+    println!("  frame (all frames, control ones included) after the run;");
     println!("  the server's mux is not seen over tcp2p (-)");
     for medium in MUX_MEDIA {
         let mut runs = vec![(1, sizes.w1)];
@@ -907,7 +908,8 @@ fn report(_: &mut Criterion) {
                 let held_server = server_kib(peaks.server.load(Ordering::Relaxed));
                 println!(
                     "  {:<6} {:<10} {streams:>3} x {:>6} KiB: {:?}; held client {:>5} server {}; \
-                     counter client {:>6} server {}; granted client {:>7} server {}; rtt client {} server {}",
+                     counter client {:>6} server {}; granted client {:>7} server {}; rtt client {} server {}; \
+                     client bytes per frame out {:.0}, in {:.0}",
                     medium.name(),
                     kind.name(),
                     each >> 10,
@@ -920,6 +922,8 @@ fn report(_: &mut Criterion) {
                     server_kib(sc.map_or(0, |c| c.bytes_granted)),
                     rtt(cc.rtt),
                     sc.map_or("-".to_owned(), |c| rtt(c.rtt)),
+                    cc.bytes_out as f64 / cc.frames_out.max(1) as f64,
+                    cc.bytes_in as f64 / cc.frames_in.max(1) as f64,
                 );
             }
         }
