@@ -9,7 +9,11 @@
 //! `circuit_transport_tokio::FuturesIo`. The server echoes every stream
 //! back. In each criterion group the same workload
 //! runs over
-//! - `circuit`: `circuit_mux::Mux` (default `Config`) over the link,
+//! - `circuit`: `circuit_mux::Mux` (default `Config`: credit flow control,
+//!   `CreditMode::Auto` on both ends, so the link runs in credit mode),
+//! - `circuit_v0`: the same with `CreditMode::Off` on both ends (v0
+//!   framing); in W1 and W2-16 over every link, in W2-256 and W4 over
+//!   `tcp2p` only (to keep the CI smoke run short),
 //! - `yamux`: yamux 0.14 (default config) over the same kind of link,
 //! - `raw`: the link itself, one connection (`tokio::io::duplex` in memory),
 //!   over TCP echoed full duplex by `circuit_benches::tcp::duplex_echo`
@@ -34,11 +38,25 @@
 //!   one connection can reach).
 //! - `w4_<link>`: open a stream, echo 1 byte, drop it; time per iteration.
 //!   `raw` opens a new connection each time.
+//! - `credit_stuck_<memory|tcp2p>`: the stuck consumer. One stream echoes
+//!   `W1` bytes over a credit link `alone`, then `with_stuck` on the same
+//!   link beside a [`Stuck`] stream (its reader never reads, its writer is
+//!   blocked before the measurement), and `v0_alone` over a v0 link. A v0
+//!   link with a stuck stream deadlocks by design and is not run.
+//!
+//! Every circuit link is warmed up before it is measured (one stream
+//! echoes a byte, then the muxes must say the mode of the variant), so
+//! that the measured streams of a `circuit` link run under credit: a
+//! link reaches credit mode only after the server's first data frame.
 //!
 //! After the groups a report pass (skip it with `CIRCUIT_BENCH_REPORT=0`)
-//! prints the peak of `Counters::receive_buffered` sampled on both muxes
-//! during W1 and W2 against the configured limits, and the mean / p50 / p99
-//! of sequential open + 1-byte echo.
+//! prints, for `circuit` and `circuit_v0` over every link, the most a
+//! reader held and the peak of `Counters::receive_buffered` during W1 and
+//! W2 against the configured limits, the mode (asserted), bytes granted,
+//! the round-trip estimate and the client's link bytes per frame; then
+//! the stuck consumer (medians of 3 alternated runs, their ratio and what
+//! the stuck reader holds: its window), and the mean / p50 / p99 of
+//! sequential open + 1-byte echo.
 //!
 //! Sizes: small by default so that a CI smoke run is quick; set
 //! `CIRCUIT_BENCH_FULL=1` for the sizes of the baseline set-up in
