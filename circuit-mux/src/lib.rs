@@ -61,12 +61,16 @@
 //! a stream out of credit waits while the others go on, and the receiver
 //! grants more (CREDIT, sent ahead of data) as the application reads, in
 //! batches of half a window. A window doubles when its reader took half
-//! of it within two round trips (measured with PING / PONG), up to
+//! of it within two round trips (measured with PING / PONG; never less
+//! than 2 ms, so that a link whose round trip is shorter than a read still
+//! lets a fast reader's window grow), up to
 //! [`Config::stream_receive_limit`], while the link's windows together stay
 //! within [`Config::link_receive_limit`]. So one slow reader holds only its
 //! own window, and the link is never left unread for it: memory held for
 //! streams under credit is at most `max(link_receive_limit, n x 64 KiB)`
-//! for `n` such streams. [`Counters`] say the mode, the streams waiting for
+//! for `n` such streams. A stream whose reader was dropped has what comes
+//! for it discarded and credited back at once, so its peer's writer is
+//! never left waiting. [`Counters`] say the mode, the streams waiting for
 //! credit, the bytes granted and the round-trip estimate.
 //!
 //! On a v0 link (and for the streams of a credit link opened before the

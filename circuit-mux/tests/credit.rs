@@ -555,3 +555,30 @@ fn a_peer_that_stops_answering_pings_ends_the_link_by_keep_alive() {
         drop(a_driver);
     });
 }
+
+#[test]
+fn a_dropped_reader_under_credit_discards_and_never_leaves_its_writer_stuck() {
+    let pool = pool();
+    let p = pair(&pool, Config::default(), Config::default());
+    futures::executor::block_on(async {
+        let mut first = p.b.open().unwrap();
+        first.write_all(b"x").await.unwrap();
+        assert_eq!(p.a.mode_settled().await, LinkMode::Credit);
+        let mut incoming = p.b_incoming;
+        let (_reader, writer) = p.a.open().unwrap().into_split();
+        writer.write_all(b"hi").await.unwrap();
+        // The server drops its reader of that stream at once...
+        let (dropped, _keep_writer) = incoming.next().await.unwrap().into_stream().into_split();
+        drop(dropped);
+        // ...and the client can still write far past the 64 KiB of credit
+        // and the 256 KiB of its send pipe: the bytes are discarded and
+        // credited back, as section 1 discards them on a v0 link.
+        writer.write_all(&vec![9; 8 * MIB]).await.unwrap();
+        let mut other = p.a.open().unwrap();
+        other.write_all(b"after").await.unwrap();
+        let mut next = incoming.next().await.unwrap().into_stream();
+        let mut got = [0; 5];
+        next.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"after");
+    });
+}

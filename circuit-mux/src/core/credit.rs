@@ -22,7 +22,7 @@ use circuit_frame::{
 };
 use circuit_stream::Writer;
 
-use super::Core;
+use super::{Core, Recv};
 use crate::counters::AtomicCounters;
 use crate::ids::Role;
 use crate::ready::StreamWaker;
@@ -33,6 +33,11 @@ const MAX_CREDIT: u64 = 1 << 31;
 /// Room past a window in a stream's incoming pipe (a header read too
 /// early and pushed back, say), so that delivery never has to wait.
 const SINK_SLACK: usize = 4 << 10;
+/// A window grows when its reader took half of it within two round trips
+/// of the last grant, or within this, whichever is longer: on a link whose
+/// round trip is shorter than a reader's read, a round trip alone would
+/// never let a window grow.
+const QUICK_FLOOR: Duration = Duration::from_millis(2);
 /// A PING goes out with a grant at most this often.
 const PING_EVERY: Duration = Duration::from_millis(250);
 
@@ -356,24 +361,40 @@ impl Core {
         let budget = self.config.link_receive_limit as u64;
         let max_window = (self.config.stream_receive_limit as u64).max(u64::from(INITIAL_CREDIT));
         let now = self.credit.now;
-        let rtt = self.credit.rtt;
+        let quick_within = (2 * self.credit.rtt.unwrap_or_default()).max(QUICK_FLOOR);
         let pending = self.payload_pending(id);
         let st = self.streams.get_mut(&id)?;
-        let sink = st.sink.as_ref()?;
+        // A reader that is gone takes everything: what comes for it is
+        // discarded (section 1's rule), and credited back so that the
+        // peer's writer is never stuck on a stream nobody reads.
+        if st.recv == Recv::Open && st.sink.as_ref().is_some_and(|s| s.is_closed()) {
+            st.recv = Recv::Discarding;
+            st.sink = None;
+        }
         let c = st.credit.as_mut()?;
         let delivered = c.received - pending;
-        let consumed = delivered - (sink.buffered() as u64).min(delivered);
+        let sink = match st.recv {
+            Recv::Open => Some(st.sink.as_ref()?),
+            Recv::Discarding => None,
+            Recv::Closed => return None,
+        };
+        let consumed = match sink {
+            Some(sink) => delivered - (sink.buffered() as u64).min(delivered),
+            None => delivered,
+        };
         if consumed + c.window - c.limit < c.window / 2 {
-            arm(c, sink, pending);
+            if let Some(sink) = sink {
+                arm(c, sink, pending);
+            }
             return None;
         }
         // The reader took half a window within two round trips of the last
-        // grant: the window, not the reader, limits the stream.
-        let quick = match (c.last_grant, rtt) {
-            (Some(at), Some(rtt)) => now.duration_since(at) < 2 * rtt,
-            _ => false,
-        };
-        if quick && c.window < max_window {
+        // grant (and never less than QUICK_FLOOR): the window, not the
+        // reader, limits the stream.
+        let quick = sink.is_some()
+            && c.last_grant
+                .is_some_and(|at| now.saturating_duration_since(at) < quick_within);
+        if let (true, Some(sink)) = (quick && c.window < max_window, sink) {
             let grown = (c.window * 2).min(max_window);
             if self.credit.windows + (grown - c.window) <= budget {
                 self.credit.windows += grown - c.window;
@@ -384,7 +405,9 @@ impl Core {
         let bytes = consumed + c.window - c.limit;
         c.limit += bytes;
         c.last_grant = Some(now);
-        arm(c, sink, pending);
+        if let Some(sink) = sink {
+            arm(c, sink, pending);
+        }
         AtomicCounters::add(&self.counters.bytes_granted, bytes);
         // At most a window, and windows are at most a `usize` config.
         Some(u32::try_from(bytes).unwrap_or(u32::MAX))
@@ -485,8 +508,17 @@ impl Core {
         let Some(st) = self.streams.get_mut(&id) else {
             return;
         };
-        if let (Some(c), Some(sink)) = (st.credit.as_mut(), st.sink.as_ref()) {
-            arm(c, sink, pending);
+        let Some(c) = st.credit.as_mut() else {
+            return;
+        };
+        match (st.recv, st.sink.as_ref()) {
+            (Recv::Open, Some(sink)) => arm(c, sink, pending),
+            // Discarded bytes are taken at once: grant when half a window
+            // of them came.
+            (Recv::Discarding, _) if c.received - pending + c.window - c.limit >= c.window / 2 => {
+                Waker::from(Arc::clone(&c.grant_waker)).wake();
+            }
+            _ => {}
         }
     }
 
@@ -611,7 +643,8 @@ impl Core {
             return;
         }
         self.credit.ping = None;
-        let sample = self.credit.now.saturating_duration_since(at);
+        // Timed as it is read, not at the start of the driver's poll.
+        let sample = Instant::now().saturating_duration_since(at);
         let rtt = match self.credit.rtt {
             Some(rtt) => (rtt * 7 + sample) / 8,
             None => sample,
