@@ -582,3 +582,48 @@ fn a_dropped_reader_under_credit_discards_and_never_leaves_its_writer_stuck() {
         assert_eq!(&got, b"after");
     });
 }
+
+#[test]
+fn a_stream_out_of_credit_sends_nothing_until_a_grant_never_an_empty_frame() {
+    let mut client = credit_client();
+    let (source, writer) = circuit_stream::stream_unbounded();
+    let (_reader, sink) = circuit_stream::stream();
+    writer.try_write(&vec![1; 65_536]).unwrap();
+    let id = client.attach(source, sink).unwrap();
+    let sent: usize = drain_core(&mut client)
+        .iter()
+        .map(|f| match f {
+            Owned::Data(i, p) if *i == id => p.len(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .sum();
+    assert_eq!(sent, 65_536);
+    // More bytes, no credit: not a frame, not a 0-length frame (a close).
+    writer.try_write(&[2; 10]).unwrap();
+    assert_eq!(drain_core(&mut client), []);
+    assert_eq!(client.counters().streams_waiting_for_credit, 1);
+    feed(
+        &mut client,
+        &control(&[LinkControl::Credit {
+            stream_id: id,
+            bytes: 4,
+        }]),
+    )
+    .unwrap();
+    assert_eq!(drain_core(&mut client), [Owned::Data(id, vec![2; 4])]);
+    assert_eq!(drain_core(&mut client), []);
+    // The rest and the close: the close frame spends no credit.
+    writer.close("bye");
+    feed(
+        &mut client,
+        &control(&[LinkControl::Credit {
+            stream_id: id,
+            bytes: 6,
+        }]),
+    )
+    .unwrap();
+    assert_eq!(
+        drain_core(&mut client),
+        [Owned::Data(id, vec![2; 6]), Owned::Close(id, "bye".into())]
+    );
+}

@@ -43,6 +43,8 @@ enum Sent {
     /// took only part of is in the gather buffer).
     Direct(usize, u64),
     WouldBlock,
+    /// Bytes are waiting and the stream has no credit for any of them.
+    NoCredit,
 }
 
 impl Core {
@@ -118,7 +120,7 @@ impl Core {
             return Ok(match self.transmit_one(&waker, out, Some(write))? {
                 Sent::Direct(written, _) => DirectSent::Wrote(written),
                 Sent::WouldBlock => DirectSent::Blocked,
-                Sent::Gathered | Sent::Nothing => DirectSent::Nothing,
+                Sent::Gathered | Sent::Nothing | Sent::NoCredit => DirectSent::Nothing,
             });
         }
         // Others wait: one frame of each of the next streams, in queue
@@ -179,14 +181,9 @@ impl Core {
         let Some(source) = &st.source else {
             return Ok(Sent::Nothing);
         };
-        let cap = Core::send_cap(st, open_credit);
-        if cap == Some(0) && source.buffered() > 0 {
-            // Out of the queue until a CREDIT for it comes; a close frame
-            // spends no credit, so a drained and closed pipe goes on.
-            self.wait_for_credit(id);
-            return Ok(Sent::Nothing);
-        }
-        let cap = cap.unwrap_or(usize::MAX);
+        // With no credit left the pipe is still polled: a close frame
+        // spends none, and an empty pipe registers for its writer's bytes.
+        let cap = Core::send_cap(st, open_credit).unwrap_or(usize::MAX);
         let first = !st.peer_knows;
         let mut taken = 0;
         let w = Waker::from(Arc::clone(waker));
@@ -199,6 +196,11 @@ impl Core {
         };
         let polled = source.poll_read_with(&mut cx, 1, |buf| {
             let buf = buf.get(..buf.len().min(cap)).unwrap_or(buf);
+            if buf.is_empty() {
+                // Bytes and no credit for them: never a frame of 0 bytes,
+                // which would read as a close.
+                return (Ok(Sent::NoCredit), 0);
+            }
             let (sent, n) = match direct
                 .as_mut()
                 .filter(|_| buf.len().min(MAX_PAYLOAD_LEN) >= DIRECT_MIN)
@@ -218,13 +220,18 @@ impl Core {
         });
         match polled {
             Poll::Pending => Ok(Sent::Nothing),
+            Poll::Ready(Ok(Ok(Sent::NoCredit))) => {
+                // Out of the queue until a CREDIT for it comes.
+                self.wait_for_credit(id);
+                Ok(Sent::Nothing)
+            }
             Poll::Ready(Ok(result)) => {
                 // More may be waiting (or this frame was not taken): come
                 // back after the others.
                 self.ready.push_quiet(waker);
                 let sent = result?;
                 let frames = match sent {
-                    Sent::WouldBlock => 0,
+                    Sent::WouldBlock | Sent::NoCredit => 0,
                     Sent::Direct(_, frames) => frames,
                     Sent::Nothing | Sent::Gathered => 1,
                 };
