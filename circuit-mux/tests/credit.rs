@@ -279,6 +279,15 @@ fn required_ends_a_link_to_a_v0_peer_in_either_role() {
     assert!(matches!(err, MuxError::CreditRequired { .. }), "{err}");
 }
 
+/// The server speaks first (its HELLO follows its first frame) and the
+/// link settles in credit mode; the stream it spoke on, to keep open.
+async fn settle_in_credit_mode(p: &common::Pair) -> circuit_mux::MuxStream {
+    let mut first = p.b.open().unwrap();
+    first.write_all(b"x").await.unwrap();
+    assert_eq!(p.a.mode_settled().await, LinkMode::Credit);
+    first
+}
+
 /// Opens a stream on `mux`, writes `bytes` of pattern `seed` and closes.
 async fn send(mux: &circuit_mux::Mux, seed: u64, bytes: usize) {
     let mut stream = mux.open().unwrap();
@@ -413,9 +422,7 @@ fn a_thousand_streams_whose_echo_is_never_read_hold_one_window_each() {
     let p = pair(&pool, Config::default(), Config::default());
     futures::executor::block_on(async {
         // The server speaks first, so the link settles in credit mode.
-        let mut first = p.b.open().unwrap();
-        first.write_all(b"x").await.unwrap();
-        assert_eq!(p.a.mode_settled().await, LinkMode::Credit);
+        let _first = settle_in_credit_mode(&p).await;
         // The server echoes every stream.
         let mut b_incoming = p.b_incoming;
         let spawner = pool.clone();
@@ -561,9 +568,7 @@ fn a_dropped_reader_under_credit_discards_and_never_leaves_its_writer_stuck() {
     let pool = pool();
     let p = pair(&pool, Config::default(), Config::default());
     futures::executor::block_on(async {
-        let mut first = p.b.open().unwrap();
-        first.write_all(b"x").await.unwrap();
-        assert_eq!(p.a.mode_settled().await, LinkMode::Credit);
+        let _first = settle_in_credit_mode(&p).await;
         let mut incoming = p.b_incoming;
         let (_reader, writer) = p.a.open().unwrap().into_split();
         writer.write_all(b"hi").await.unwrap();

@@ -32,10 +32,10 @@ use futures::task::noop_waker_ref;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../shared/offered.rs"]
+#[path = "../common/offered.rs"]
 mod offered;
 use offered::Offered;
-#[path = "../shared/control.rs"]
+#[path = "../common/control.rs"]
 mod control;
 
 const PIPE: usize = 4096;

@@ -26,10 +26,10 @@ use circuit_stream::{Reader, Writer};
 use futures::task::noop_waker_ref;
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../shared/offered.rs"]
+#[path = "../common/offered.rs"]
 mod offered;
 use offered::Offered;
-#[path = "../shared/control.rs"]
+#[path = "../common/control.rs"]
 mod control;
 use control::well_framed;
 
