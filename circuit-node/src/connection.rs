@@ -34,7 +34,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 
-use crate::node::lock;
+use crate::sync::lock;
 use crate::{IncomingStream, IncomingStreams, Node, NodeError};
 
 /// Streams of one connection that may wait for [`Connection::bind_stream`].
@@ -44,6 +44,9 @@ pub const MAX_HEADER_READS: usize = 256;
 
 type Key = (Name, u64);
 
+/// The connections of a [`ConnectionNode`], by peer and `conn_id`. Its
+/// lock and each connection's `streams` are leaves of the lock order
+/// (`crate::sync`).
 #[derive(Default)]
 struct Table {
     connections: HashMap<Key, Weak<ConnShared>>,

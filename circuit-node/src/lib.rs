@@ -109,6 +109,7 @@ mod reach;
 mod report;
 pub mod routing;
 mod snapshot;
+mod sync;
 pub mod timer;
 
 pub use config::NodeConfig;

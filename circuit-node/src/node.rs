@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use crate::link::{LinkPort, LinkSignal};
 use crate::report::{ForwardReports, Reports};
 use crate::routing::{LinkId, Role, RouteCore};
 use crate::snapshot::{LinkInfo, NodeSnapshot};
+use crate::sync::lock;
 use crate::timer::Timer;
 use crate::{NodeConfig, NodeError};
 
@@ -40,13 +41,13 @@ pub(crate) struct NodeInner {
     pub(crate) config: NodeConfig,
     pub(crate) timer: Arc<dyn Timer>,
     pub(crate) incoming_tx: mpsc::Sender<IncomingStream>,
-    /// Reports on forwarded streams (their own leaf lock).
+    /// Reports on forwarded streams (their own lock: see `crate::sync`).
     pub(crate) reports: Arc<Reports>,
     shared: Mutex<Shared>,
 }
 
-/// The node's mutable state, behind one lock. Never held across an await
-/// nor while polling a link's driver.
+/// The node's mutable state, behind one lock: the outermost of the
+/// crate's lock order (`crate::sync`).
 pub(crate) struct Shared {
     pub(crate) core: RouteCore,
     pub(crate) links: BTreeMap<LinkId, LinkEntry>,
@@ -73,12 +74,6 @@ pub(crate) struct LinkEntry {
     /// The handshake already wrote `Online(self, SELF)`: drop it from the
     /// routing core's first batch.
     pub(crate) skip_greeting: bool,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update under these locks leaves the state consistent, so a
-    // panic elsewhere does not make it unusable.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Node {

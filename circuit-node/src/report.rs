@@ -20,8 +20,8 @@ use circuit_frame::Name;
 use circuit_mux::{CloseCause, CloseDirection, StreamClose, StreamObserver};
 use futures::Stream;
 
-use crate::node::lock;
 use crate::routing::LinkId;
+use crate::sync::lock;
 
 /// One end of a stream a node forwarded or refused: a close that went
 /// through this node, in one direction, and who closed it.
@@ -166,8 +166,9 @@ impl fmt::Display for ForwardEnd {
 }
 
 /// The node's forward reports: whether anyone listens, the bounded queue
-/// of a subscription, and what was dropped. Its lock is a leaf: it is
-/// taken inside a mux's lock and nothing is locked under it.
+/// of a subscription, and what was dropped. Its lock is taken inside a
+/// mux's lock and nothing is locked under it (the lock order is in
+/// `crate::sync`).
 pub(crate) struct Reports {
     at: Name,
     bound: usize,

@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+use crate::sync::lock;
 
 /// The future returned by [`Timer::sleep_until`]: owned, `Send`, and not
 /// tied to the timer's lifetime, so a driver can keep it across awaits.
@@ -56,19 +58,13 @@ pub struct ManualClock {
     inner: Arc<Mutex<ClockState>>,
 }
 
+/// Behind the clock's lock, a leaf of the lock order (`crate::sync`).
 #[derive(Default)]
 struct ClockState {
     now: Duration,
     next_id: u64,
     /// Registered sleepers by (deadline, id).
     sleepers: BTreeMap<(Duration, u64), Waker>,
-}
-
-fn lock(inner: &Mutex<ClockState>) -> MutexGuard<'_, ClockState> {
-    // A panic while holding this lock cannot leave the state inconsistent
-    // (every update is a single assignment or map operation), so poisoning
-    // is ignored rather than spread to every later caller.
-    inner.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl ManualClock {

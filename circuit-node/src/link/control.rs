@@ -12,7 +12,7 @@ use circuit_frame::Name;
 use futures::task::AtomicWaker;
 
 use super::port::LinkPort;
-use crate::node::lock;
+use crate::sync::lock;
 
 /// A handle on one link, made with its future by
 /// [`Node::link_io_with_control`](crate::Node::link_io_with_control).
@@ -56,7 +56,8 @@ pub struct LinkControl {
     shared: Arc<ControlShared>,
 }
 
-/// What a [`LinkControl`] and its link future share.
+/// What a [`LinkControl`] and its link future share. Its lock is a leaf
+/// of the lock order (`crate::sync`).
 pub(crate) struct ControlShared {
     port: Arc<LinkPort>,
     state: Mutex<State>,

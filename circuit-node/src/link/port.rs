@@ -19,9 +19,10 @@ use circuit_stream::{Reader, Writer};
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::task::AtomicWaker;
 
-use crate::node::lock;
+use crate::sync::lock;
 
-/// The link's mux while its driver runs, `None` after.
+/// The link's mux while its driver runs, `None` after. Its locks' place
+/// in the lock order: see `crate::sync`.
 #[derive(Debug)]
 pub(crate) struct LinkPort {
     mux: Mutex<Option<Mux>>,
