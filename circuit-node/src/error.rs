@@ -4,7 +4,7 @@ use circuit_frame::{FrameError, Name};
 use circuit_mux::MuxError;
 use circuit_stream::StreamError;
 
-use crate::routing::LinkId;
+use crate::routing::link::LinkId;
 
 /// Why a node-layer operation failed or a link ended.
 ///

@@ -12,9 +12,9 @@ use circuit_stream::{Duplex, Reader, StreamError, Writer};
 use tracing::{Instrument, Span};
 
 use crate::events::IncomingStream;
-use crate::node::NodeInner;
 use crate::report::{Forwarded, Hop, LocalReason};
 use crate::routing::{LinkId, Role};
+use crate::state::NodeInner;
 use crate::NodeError;
 
 /// Why a name of the routing header could not be read.

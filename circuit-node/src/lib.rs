@@ -109,13 +109,14 @@ mod reach;
 mod report;
 pub mod routing;
 mod snapshot;
+mod state;
 mod sync;
 pub mod timer;
 
 pub use config::NodeConfig;
 pub use error::NodeError;
-pub use events::{IncomingStream, IncomingStreams, PeerEvents};
+pub use events::{IncomingStream, IncomingStreams};
 pub use link::LinkControl;
-pub use node::Node;
+pub use node::{Node, PeerEvents};
 pub use report::{ClosedBy, ForwardEnd, ForwardReports, Hop, LocalReason, Toward};
 pub use snapshot::{LinkInfo, NodeSnapshot};

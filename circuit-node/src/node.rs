@@ -1,24 +1,27 @@
 //! The node: its identity, its routing core, its links, and routed streams
-//! opened from it (PROTOCOL 2.4).
+//! opened from it (PROTOCOL 2.4); the link futures it runs; its peer
+//! events.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use circuit_frame::{Name, NodeState, RoutingHeader};
+use circuit_frame::{Name, Quality, RoutingHeader};
+use circuit_mux::{Driver, Incoming, Mux, Role as MuxRole};
 use circuit_stream::{duplex_pair, Duplex, DEFAULT_CAPACITY};
 use futures::channel::mpsc;
-use futures::SinkExt;
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::{SinkExt, Stream};
 
-use crate::events::{IncomingStream, IncomingStreams, PeerEvents};
-use crate::link::{LinkPort, LinkSignal};
-use crate::report::{ForwardReports, Reports};
-use crate::routing::{LinkId, Role, RouteCore};
+use crate::events::{IncomingStream, IncomingStreams};
+use crate::link;
+use crate::link::control::{LinkControl, LinkSide};
+use crate::link::port::LinkPort;
+use crate::report::ForwardReports;
+use crate::routing::{Role, RouteEvent};
 use crate::snapshot::{LinkInfo, NodeSnapshot};
-use crate::sync::lock;
-use crate::timer::Timer;
+use crate::state::NodeInner;
 use crate::{NodeConfig, NodeError};
 
 /// A circuit node: an id, a protocol, links to other nodes and the routes
@@ -34,48 +37,6 @@ pub struct Node {
     pub(crate) inner: Arc<NodeInner>,
 }
 
-/// What every handle of one node shares.
-pub(crate) struct NodeInner {
-    pub(crate) id: Name,
-    pub(crate) protocol: Name,
-    pub(crate) config: NodeConfig,
-    pub(crate) timer: Arc<dyn Timer>,
-    pub(crate) incoming_tx: mpsc::Sender<IncomingStream>,
-    /// Reports on forwarded streams (their own lock: see `crate::sync`).
-    pub(crate) reports: Arc<Reports>,
-    shared: Mutex<Shared>,
-}
-
-/// The node's mutable state, behind one lock: the outermost of the
-/// crate's lock order (`crate::sync`).
-pub(crate) struct Shared {
-    pub(crate) core: RouteCore,
-    pub(crate) links: BTreeMap<LinkId, LinkEntry>,
-    next_link: u64,
-    /// The routing core's next deadline, as last seen by [`Shared::pump`].
-    pub(crate) deadline: Option<Duration>,
-    pub(crate) peer_events_waker: Option<Waker>,
-    pub(crate) peer_events_open: bool,
-    /// [`Node::wait_reachable`] calls waiting for a routing change, by key;
-    /// every [`Shared::pump`] wakes them all.
-    pub(crate) reach_waiters: BTreeMap<u64, Waker>,
-    pub(crate) next_reach_waiter: u64,
-}
-
-/// One link that finished its handshake.
-pub(crate) struct LinkEntry {
-    pub(crate) peer: Name,
-    pub(crate) quality: circuit_frame::Quality,
-    pub(crate) role: circuit_mux::Role,
-    pub(crate) port: Arc<LinkPort>,
-    pub(crate) signal: Arc<LinkSignal>,
-    /// Control messages for this link not yet taken by its future.
-    pub(crate) outbox: VecDeque<NodeState>,
-    /// The handshake already wrote `Online(self, SELF)`: drop it from the
-    /// routing core's first batch.
-    pub(crate) skip_greeting: bool,
-}
-
 impl Node {
     /// A node with id `id` speaking application protocol `protocol`, set up
     /// by `config`. Returns the node, its peer events and its incoming
@@ -88,26 +49,7 @@ impl Node {
         let id = Name::new(id)?;
         let protocol = Name::new(protocol)?;
         let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue);
-        let core = RouteCore::new(id.clone(), config.role, config.routing.clone());
-        let reports = Arc::new(Reports::new(id.clone(), config.forward_report_queue));
-        let inner = Arc::new(NodeInner {
-            reports,
-            id,
-            protocol,
-            timer: Arc::clone(&config.timer),
-            config,
-            incoming_tx,
-            shared: Mutex::new(Shared {
-                core,
-                links: BTreeMap::new(),
-                next_link: 0,
-                deadline: None,
-                peer_events_waker: None,
-                peer_events_open: true,
-                reach_waiters: BTreeMap::new(),
-                next_reach_waiter: 0,
-            }),
-        });
+        let inner = Arc::new(NodeInner::new(id, protocol, config, incoming_tx));
         let events = PeerEvents::new(Arc::clone(&inner));
         Ok((Node { inner }, events, IncomingStreams::new(incoming_rx)))
     }
@@ -247,106 +189,138 @@ impl std::fmt::Debug for Node {
     }
 }
 
-impl NodeInner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared> {
-        lock(&self.shared)
+impl Node {
+    /// Runs a link over a ready mux (the seed's
+    /// `multi_stream_node_connection`), in the mux's role, with link
+    /// quality `quality`.
+    ///
+    /// The returned future does everything the link needs and nothing runs
+    /// without it: poll it or spawn it. It completes when the link ends:
+    /// `Ok(())` when the transport closed cleanly, otherwise the error
+    /// ([`NodeError::VersionMismatch`], [`NodeError::ProtocolMismatch`],
+    /// [`NodeError::Handshake`], [`NodeError::Control`],
+    /// [`NodeError::Mux`]). On a handshake error the mux and its transport
+    /// are dropped at once. Dropping the future closes the link too.
+    pub fn link<IO>(
+        &self,
+        mux: Mux,
+        incoming: Incoming,
+        driver: Driver<IO>,
+        quality: Quality,
+    ) -> impl Future<Output = Result<(), NodeError>> + Send + 'static
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let port = LinkPort::new(mux.clone());
+        let (_, side) = LinkSide::new(Arc::clone(&port));
+        self.run(port, mux, incoming, driver, quality, side)
     }
 
-    pub(crate) fn now(&self) -> Duration {
-        self.timer.now()
+    /// Runs a link over any futures-io byte stream (the seed's
+    /// `multi_stream_node_connection_to_async`): a mux is made on `io` in
+    /// `role` (`Server` for the end that accepted the transport) with the
+    /// node's [`NodeConfig::mux`](crate::NodeConfig::mux) settings. See
+    /// [`link`](Self::link) for the future.
+    pub fn link_io<IO>(
+        &self,
+        io: IO,
+        role: MuxRole,
+        quality: Quality,
+    ) -> impl Future<Output = Result<(), NodeError>> + Send + 'static
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.link_io_with_control(io, role, quality).1
     }
 
-    /// Stream `stream_id` of the link `link`, as a report names it.
-    pub(crate) fn hop(&self, link: LinkId, stream_id: u32) -> Option<crate::Hop> {
-        let peer = self.lock().links.get(&link)?.peer.clone();
-        Some(crate::Hop {
-            peer,
-            link,
-            stream_id,
-        })
+    /// Runs a link over `io` as [`link_io`](Self::link_io) does, and
+    /// returns a [`LinkControl`] on it beside its future: the link's open
+    /// streams, a wait for them to drain, and a close with an epitaph
+    /// ([`LinkControl::close`] makes the future return `Ok(())` once the
+    /// close frames are flushed and the transport closed).
+    pub fn link_io_with_control<IO>(
+        &self,
+        io: IO,
+        role: MuxRole,
+        quality: Quality,
+    ) -> (
+        LinkControl,
+        impl Future<Output = Result<(), NodeError>> + Send + 'static,
+    )
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mux, incoming, driver) = Mux::new(io, role, self.inner.config.mux.clone());
+        let port = LinkPort::new(mux.clone());
+        let (control, side) = LinkSide::new(Arc::clone(&port));
+        (
+            control,
+            self.run(port, mux, incoming, driver, quality, side),
+        )
+    }
+
+    fn run<IO>(
+        &self,
+        port: Arc<LinkPort>,
+        mux: Mux,
+        incoming: Incoming,
+        driver: Driver<IO>,
+        quality: Quality,
+        side: LinkSide,
+    ) -> impl Future<Output = Result<(), NodeError>> + Send + 'static
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let node = Arc::clone(&self.inner);
+        link::run_in_span(node, port, mux, incoming, driver, quality, side)
     }
 }
 
-impl Shared {
-    /// Registers a link whose handshake is done: up in the routing core,
-    /// the peer's first `NodeState` applied, the link's first batch queued.
-    pub(crate) fn add_link(
-        &mut self,
-        entry: LinkEntry,
-        first: NodeState,
-        now: Duration,
-    ) -> Result<LinkId, NodeError> {
-        let link = LinkId(self.next_link);
-        self.next_link = self.next_link.wrapping_add(1);
-        self.core.link_up(link, entry.quality, now)?;
-        self.links.insert(link, entry);
-        if let Err(e) = self.core.receive(link, first, now) {
-            tracing::warn!(%link, error = %e, "first route update ignored");
-        }
-        self.pump(now);
-        Ok(link)
-    }
+/// Peers becoming reachable and unreachable, as a futures `Stream` of
+/// [`RouteEvent`]s, oldest first. It never ends on its own.
+///
+/// The events wait in the node's routing core, bounded (twice the peer
+/// table bound plus 1,024; past that, new events are dropped and counted in
+/// the snapshot's `events_dropped`). Dropping this handle discards events
+/// from then on.
+pub struct PeerEvents {
+    inner: Arc<NodeInner>,
+}
 
-    /// Removes a link that ended: its routes go (PROTOCOL 2.2).
-    pub(crate) fn remove_link(&mut self, link: LinkId, now: Duration) {
-        if self.links.remove(&link).is_some() {
-            let _ = self.core.link_down(link, now);
-            self.pump(now);
+impl PeerEvents {
+    pub(crate) fn new(inner: Arc<NodeInner>) -> Self {
+        PeerEvents { inner }
+    }
+}
+
+impl Stream for PeerEvents {
+    type Item = RouteEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RouteEvent>> {
+        let mut shared = self.inner.lock();
+        match shared.core.poll_event() {
+            Some(event) => Poll::Ready(Some(event)),
+            None => {
+                shared.peer_events_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
         }
     }
+}
 
-    /// Takes what the routing core wants done after any change or when its
-    /// deadline passed: route updates go to each link's outbox (waking its
-    /// future), peer events wake the application, and every link re-arms
-    /// its timer if the deadline moved.
-    pub(crate) fn pump(&mut self, now: Duration) {
-        let own = self.core.name().clone();
-        let outbox_bound = self
-            .core
-            .config()
-            .max_peers
-            .saturating_mul(2)
-            .saturating_add(1024);
-        for (link, messages) in self.core.poll_advertisements(now) {
-            let Some(entry) = self.links.get_mut(&link) else {
-                continue;
-            };
-            let mut messages = messages.into_iter().peekable();
-            if entry.skip_greeting {
-                entry.skip_greeting = false;
-                let is_greeting = matches!(
-                    messages.peek(),
-                    Some(NodeState::Online { node, quality }) if *node == own && quality.get() == 0
-                );
-                if is_greeting {
-                    messages.next();
-                }
-            }
-            entry.outbox.extend(messages);
-            if entry.outbox.len() > outbox_bound {
-                entry.outbox.clear();
-                entry.signal.overflow.store(true, Ordering::Release);
-            }
-            entry.signal.outbox.store(true, Ordering::Release);
-            entry.signal.waker.wake();
-        }
-        if self.peer_events_open {
-            if let Some(waker) = self.peer_events_waker.take() {
-                waker.wake();
-            }
-        } else {
-            self.core.drain_events();
-        }
-        for (_, waker) in std::mem::take(&mut self.reach_waiters) {
-            waker.wake();
-        }
-        let deadline = self.core.next_deadline();
-        if deadline != self.deadline {
-            self.deadline = deadline;
-            for entry in self.links.values() {
-                entry.signal.deadline.store(true, Ordering::Release);
-                entry.signal.waker.wake();
-            }
-        }
+impl Drop for PeerEvents {
+    fn drop(&mut self) {
+        let mut shared = self.inner.lock();
+        shared.peer_events_open = false;
+        shared.peer_events_waker = None;
+        shared.core.drain_events();
+    }
+}
+
+impl std::fmt::Debug for PeerEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerEvents")
+            .field("node", &self.inner.id)
+            .finish()
     }
 }

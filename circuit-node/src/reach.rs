@@ -10,7 +10,7 @@ use std::time::Duration;
 use circuit_frame::Name;
 use futures::future::{select, Either};
 
-use crate::node::NodeInner;
+use crate::state::NodeInner;
 use crate::{Node, NodeError};
 
 impl Node {

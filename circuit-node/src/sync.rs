@@ -8,7 +8,7 @@
 //! (which does the link's I/O). Outermost first; a lock may be taken while
 //! holding only those above it on its own line, never the other way:
 //!
-//! 1. The node's state (`NodeInner`'s `shared`, in `node.rs`: routing
+//! 1. The node's state (`NodeInner`'s `shared`, in `state.rs`: routing
 //!    core, links and their outboxes, waiters) →
 //!    a link's mux slot (`LinkPort::mux`, in `link/port.rs`; a snapshot
 //!    reads each link's counters under the node's state) →

@@ -22,8 +22,8 @@ use super::control::LinkSide;
 use super::handshake::handshake;
 use super::port::{DriverSlot, LinkPort, LinkSignal};
 use crate::forward::handle_stream;
-use crate::node::{LinkEntry, NodeInner};
 use crate::routing::{LinkId, Role};
+use crate::state::{LinkEntry, NodeInner};
 use crate::timer::Sleep;
 use crate::NodeError;
 

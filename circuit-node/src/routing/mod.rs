@@ -74,7 +74,7 @@ mod advertise;
 mod config;
 mod counters;
 mod event;
-mod link;
+pub(crate) mod link;
 mod snapshot;
 mod table;
 
