@@ -13,7 +13,7 @@ use tracing::{Instrument, Span};
 
 use crate::events::IncomingStream;
 use crate::report::{Forwarded, Hop, LocalReason};
-use crate::routing::{LinkId, Role};
+use crate::routing::LinkId;
 use crate::state::NodeInner;
 use crate::NodeError;
 
@@ -166,14 +166,7 @@ async fn deliver(
         }
     };
     tracing::Span::current().record("source", tracing::field::display(&source));
-    {
-        let now = node.now();
-        let mut shared = node.lock();
-        if let Err(e) = shared.core.note_incoming_stream_source(&source, link, now) {
-            tracing::debug!(%source, error = %e, "no route recorded for the stream's source");
-        }
-        shared.pump(now);
-    }
+    node.note_source(&source, link);
     tracing::debug!(stream = id, %source, "incoming stream");
     let stream = IncomingStream {
         source,
@@ -210,35 +203,7 @@ fn forward(
         destination,
         source,
     } = header;
-    let (ports, inbound) = {
-        let shared = node.lock();
-        let ports: Vec<_> = if node.config.role == Role::Router {
-            shared
-                .core
-                .forwarding_routes(&destination, link)
-                .into_iter()
-                .filter_map(|(next, _)| {
-                    let entry = shared.links.get(&next)?;
-                    let peer = watch.then(|| entry.peer.clone());
-                    Some((next, Arc::clone(&entry.port), peer))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let inbound = match watch {
-            true => shared.links.get(&link).map(|entry| {
-                let hop = Hop {
-                    peer: entry.peer.clone(),
-                    link,
-                    stream_id: id,
-                };
-                (hop, Arc::clone(&entry.port))
-            }),
-            false => None,
-        };
-        (ports, inbound)
-    };
+    let (ports, inbound) = node.next_hops(&destination, link, id, watch);
     // Watched before it is spliced, so no close of the stream can slip by
     // unseen; a close that came before is read off the pipe it went into.
     let watched = match &inbound {

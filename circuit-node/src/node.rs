@@ -20,7 +20,7 @@ use crate::link::control::{LinkControl, LinkSide};
 use crate::link::port::LinkPort;
 use crate::report::ForwardReports;
 use crate::routing::{Role, RouteEvent};
-use crate::snapshot::{LinkInfo, NodeSnapshot};
+use crate::snapshot::NodeSnapshot;
 use crate::state::NodeInner;
 use crate::{NodeConfig, NodeError};
 
@@ -82,16 +82,7 @@ impl Node {
         if peer == self.inner.id {
             return self.connect_to_self().await;
         }
-        let ports: Vec<Arc<LinkPort>> = {
-            let shared = self.inner.lock();
-            shared
-                .core
-                .routes(&peer)
-                .into_iter()
-                .filter_map(|(link, _)| shared.links.get(&link).map(|l| Arc::clone(&l.port)))
-                .collect()
-        };
-        for port in ports {
+        for port in self.inner.route_ports(&peer) {
             let Some(mux) = port.mux() else { continue };
             let stream = match mux.open() {
                 Ok(stream) => stream,
@@ -128,38 +119,18 @@ impl Node {
 
     /// Whether `peer` is reachable now.
     pub fn is_reachable(&self, peer: &str) -> bool {
-        self.inner
-            .lock()
-            .core
-            .reachable_peers()
-            .any(|n| n.as_str() == peer)
+        self.inner.is_reachable(peer)
     }
 
     /// The nodes reachable now, in name order.
     pub fn reachable_peers(&self) -> Vec<Name> {
-        self.inner.lock().core.reachable_peers().cloned().collect()
+        self.inner.reachable_peers()
     }
 
     /// A copy of the routing table and of every link's state, for tools,
     /// tests and a command line. Its `Display` is a table for people.
     pub fn snapshot(&self) -> NodeSnapshot {
-        let shared = self.inner.lock();
-        let links = shared
-            .links
-            .iter()
-            .map(|(&link, entry)| LinkInfo {
-                link,
-                peer: entry.peer.clone(),
-                quality: entry.quality,
-                role: entry.role,
-                mux: entry.port.counters(),
-            })
-            .collect();
-        NodeSnapshot {
-            routing: shared.core.snapshot(),
-            links,
-            forward_reports_dropped: self.inner.reports.dropped(),
-        }
+        self.inner.snapshot()
     }
 
     /// Subscribes to this node's reports on the streams it forwards and
@@ -297,23 +268,13 @@ impl Stream for PeerEvents {
     type Item = RouteEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RouteEvent>> {
-        let mut shared = self.inner.lock();
-        match shared.core.poll_event() {
-            Some(event) => Poll::Ready(Some(event)),
-            None => {
-                shared.peer_events_waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
+        self.inner.poll_peer_event(cx)
     }
 }
 
 impl Drop for PeerEvents {
     fn drop(&mut self) {
-        let mut shared = self.inner.lock();
-        shared.peer_events_open = false;
-        shared.peer_events_waker = None;
-        shared.core.drain_events();
+        self.inner.close_peer_events();
     }
 }
 

@@ -72,28 +72,14 @@ impl Future for Reachable {
         if this.peer == this.inner.id {
             return Poll::Ready(());
         }
-        let mut shared = this.inner.lock();
-        if shared.core.is_reachable(&this.peer) {
-            if let Some(key) = this.key.take() {
-                shared.reach_waiters.remove(&key);
-            }
-            return Poll::Ready(());
-        }
-        // `pump` empties the waiters when it wakes them: register again.
-        let key = *this.key.get_or_insert_with(|| {
-            let key = shared.next_reach_waiter;
-            shared.next_reach_waiter = key.wrapping_add(1);
-            key
-        });
-        shared.reach_waiters.insert(key, cx.waker().clone());
-        Poll::Pending
+        this.inner.poll_reachable(&this.peer, &mut this.key, cx)
     }
 }
 
 impl Drop for Reachable {
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            self.inner.lock().reach_waiters.remove(&key);
+            self.inner.forget_reach_waiter(key);
         }
     }
 }

@@ -9,21 +9,24 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use circuit_frame::{Name, NodeState};
+use circuit_frame::{Encode, Name, NodeState};
 use futures::channel::mpsc;
 
 use crate::events::IncomingStream;
 use crate::link::port::{LinkPort, LinkSignal};
 use crate::report::{Hop, Reports};
-use crate::routing::{LinkId, RouteCore};
+use crate::routing::{LinkId, Role, RouteCore, RouteEvent};
+use crate::snapshot::{LinkInfo, NodeSnapshot};
 use crate::sync::lock;
 use crate::timer::Timer;
 use crate::{NodeConfig, NodeError};
 
-/// What every handle of one node shares.
+/// What every handle of one node shares. The fields set when the node is
+/// made are read directly; its mutable state is reached only through the
+/// methods here, each of which takes the node's lock once.
 pub(crate) struct NodeInner {
     pub(crate) id: Name,
     pub(crate) protocol: Name,
@@ -37,32 +40,58 @@ pub(crate) struct NodeInner {
 
 /// The node's mutable state, behind one lock: the outermost of the
 /// crate's lock order (`crate::sync`).
-pub(crate) struct Shared {
-    pub(crate) core: RouteCore,
-    pub(crate) links: BTreeMap<LinkId, LinkEntry>,
+struct Shared {
+    core: RouteCore,
+    links: BTreeMap<LinkId, LinkEntry>,
     next_link: u64,
     /// The routing core's next deadline, as last seen by [`Shared::pump`].
-    pub(crate) deadline: Option<Duration>,
-    pub(crate) peer_events_waker: Option<Waker>,
-    pub(crate) peer_events_open: bool,
+    deadline: Option<Duration>,
+    peer_events_waker: Option<Waker>,
+    peer_events_open: bool,
     /// [`Node::wait_reachable`](crate::Node::wait_reachable) calls waiting
     /// for a routing change, by key; every [`Shared::pump`] wakes them all.
-    pub(crate) reach_waiters: BTreeMap<u64, Waker>,
-    pub(crate) next_reach_waiter: u64,
+    reach_waiters: BTreeMap<u64, Waker>,
+    next_reach_waiter: u64,
 }
 
 /// One link that finished its handshake.
 pub(crate) struct LinkEntry {
-    pub(crate) peer: Name,
-    pub(crate) quality: circuit_frame::Quality,
-    pub(crate) role: circuit_mux::Role,
-    pub(crate) port: Arc<LinkPort>,
-    pub(crate) signal: Arc<LinkSignal>,
+    peer: Name,
+    quality: circuit_frame::Quality,
+    role: circuit_mux::Role,
+    port: Arc<LinkPort>,
+    signal: Arc<LinkSignal>,
     /// Control messages for this link not yet taken by its future.
-    pub(crate) outbox: VecDeque<NodeState>,
+    outbox: VecDeque<NodeState>,
     /// The handshake already wrote `Online(self, SELF)`: drop it from the
     /// routing core's first batch.
-    pub(crate) skip_greeting: bool,
+    skip_greeting: bool,
+}
+
+/// A link a stream may be forwarded onto: its id, its port, and the
+/// neighbour at its other end when reports are wanted.
+pub(crate) type NextHop = (LinkId, Arc<LinkPort>, Option<Name>);
+
+impl LinkEntry {
+    /// The link to `peer` whose handshake just finished (and wrote this
+    /// node's greeting), with an empty outbox.
+    pub(crate) fn new(
+        peer: Name,
+        quality: circuit_frame::Quality,
+        role: circuit_mux::Role,
+        port: Arc<LinkPort>,
+        signal: Arc<LinkSignal>,
+    ) -> Self {
+        LinkEntry {
+            peer,
+            quality,
+            role,
+            port,
+            signal,
+            outbox: VecDeque::new(),
+            skip_greeting: true,
+        }
+    }
 }
 
 impl NodeInner {
@@ -96,7 +125,7 @@ impl NodeInner {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared> {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
         lock(&self.shared)
     }
 
@@ -115,10 +144,222 @@ impl NodeInner {
     }
 }
 
+impl NodeInner {
+    /// The ports of the links on routes to `peer`, best route first.
+    pub(crate) fn route_ports(&self, peer: &Name) -> Vec<Arc<LinkPort>> {
+        let shared = self.lock();
+        shared
+            .core
+            .routes(peer)
+            .into_iter()
+            .filter_map(|(link, _)| shared.links.get(&link).map(|l| Arc::clone(&l.port)))
+            .collect()
+    }
+
+    /// Whether `peer` is reachable now.
+    pub(crate) fn is_reachable(&self, peer: &str) -> bool {
+        self.lock()
+            .core
+            .reachable_peers()
+            .any(|n| n.as_str() == peer)
+    }
+
+    /// The nodes reachable now, in name order.
+    pub(crate) fn reachable_peers(&self) -> Vec<Name> {
+        self.lock().core.reachable_peers().cloned().collect()
+    }
+
+    /// The routing table and every link's state, copied.
+    pub(crate) fn snapshot(&self) -> NodeSnapshot {
+        let shared = self.lock();
+        let links = shared
+            .links
+            .iter()
+            .map(|(&link, entry)| LinkInfo {
+                link,
+                peer: entry.peer.clone(),
+                quality: entry.quality,
+                role: entry.role,
+                mux: entry.port.counters(),
+            })
+            .collect();
+        NodeSnapshot {
+            routing: shared.core.snapshot(),
+            links,
+            forward_reports_dropped: self.reports.dropped(),
+        }
+    }
+
+    /// The next peer event, or `Pending` with `cx`'s waker kept for the
+    /// next routing change.
+    pub(crate) fn poll_peer_event(&self, cx: &mut Context<'_>) -> Poll<Option<RouteEvent>> {
+        let mut shared = self.lock();
+        match shared.core.poll_event() {
+            Some(event) => Poll::Ready(Some(event)),
+            None => {
+                shared.peer_events_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The peer events were dropped: discard them from now on.
+    pub(crate) fn close_peer_events(&self) {
+        let mut shared = self.lock();
+        shared.peer_events_open = false;
+        shared.peer_events_waker = None;
+        shared.core.drain_events();
+    }
+
+    /// `Ready` once `peer` is reachable; until then `cx`'s waker waits for
+    /// the next routing change under `key` (given one on the first wait,
+    /// taken back when ready).
+    pub(crate) fn poll_reachable(
+        &self,
+        peer: &Name,
+        key: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let mut shared = self.lock();
+        if shared.core.is_reachable(peer) {
+            if let Some(key) = key.take() {
+                shared.reach_waiters.remove(&key);
+            }
+            return Poll::Ready(());
+        }
+        // `pump` empties the waiters when it wakes them: register again.
+        let key = *key.get_or_insert_with(|| {
+            let key = shared.next_reach_waiter;
+            shared.next_reach_waiter = key.wrapping_add(1);
+            key
+        });
+        shared.reach_waiters.insert(key, cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// A wait for reachability under `key` was dropped.
+    pub(crate) fn forget_reach_waiter(&self, key: u64) {
+        self.lock().reach_waiters.remove(&key);
+    }
+
+    /// Where a stream the peer on `link` opened, for `destination`, may go,
+    /// read under one lock: the links to forward it onto, best first (none
+    /// unless this node routes), naming their neighbours when `watch`;
+    /// and, when `watch`, the stream as it came in (its id on `link` is
+    /// `stream_id`) with `link`'s port.
+    pub(crate) fn next_hops(
+        &self,
+        destination: &Name,
+        link: LinkId,
+        stream_id: u32,
+        watch: bool,
+    ) -> (Vec<NextHop>, Option<(Hop, Arc<LinkPort>)>) {
+        let shared = self.lock();
+        let ports: Vec<_> = if self.config.role == Role::Router {
+            shared
+                .core
+                .forwarding_routes(destination, link)
+                .into_iter()
+                .filter_map(|(next, _)| {
+                    let entry = shared.links.get(&next)?;
+                    let peer = watch.then(|| entry.peer.clone());
+                    Some((next, Arc::clone(&entry.port), peer))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let inbound = match watch {
+            true => shared.links.get(&link).map(|entry| {
+                let hop = Hop {
+                    peer: entry.peer.clone(),
+                    link,
+                    stream_id,
+                };
+                (hop, Arc::clone(&entry.port))
+            }),
+            false => None,
+        };
+        (ports, inbound)
+    }
+
+    /// A stream from `source` came in on `link`: a route back to it, if
+    /// there is none.
+    pub(crate) fn note_source(&self, source: &Name, link: LinkId) {
+        let now = self.now();
+        let mut shared = self.lock();
+        if let Err(e) = shared.core.note_incoming_stream_source(source, link, now) {
+            // Under the target it had before this code moved here from
+            // forward.rs, so that log filters keep working.
+            tracing::debug!(
+                target: "circuit_node::forward",
+                %source,
+                error = %e,
+                "no route recorded for the stream's source"
+            );
+        }
+        shared.pump(now);
+    }
+
+    /// Registers a link whose handshake is done (see [`Shared::add_link`]).
+    pub(crate) fn add_link(&self, entry: LinkEntry, first: NodeState) -> Result<LinkId, NodeError> {
+        let now = self.now();
+        self.lock().add_link(entry, first, now)
+    }
+
+    /// Removes a link that ended: its routes go (PROTOCOL 2.2).
+    pub(crate) fn remove_link(&self, link: LinkId) {
+        let now = self.now();
+        self.lock().remove_link(link, now);
+    }
+
+    /// Applies a batch of route updates the peer on `link` sent.
+    pub(crate) fn receive(&self, link: LinkId, batch: Vec<NodeState>) {
+        let now = self.now();
+        let mut shared = self.lock();
+        for message in batch {
+            // Under the target these events had before this code moved
+            // here from link/run.rs, so that log filters keep working.
+            tracing::trace!(target: "circuit_node::link::run", ?message, "route update");
+            if let Err(e) = shared.core.receive(link, message, now) {
+                tracing::debug!(
+                    target: "circuit_node::link::run",
+                    error = %e,
+                    "route update ignored"
+                );
+            }
+        }
+        shared.pump(now);
+    }
+
+    /// Takes the control messages queued for `link` and encodes them onto
+    /// `out`.
+    pub(crate) fn encode_outbox(&self, link: LinkId, out: &mut Vec<u8>) {
+        let mut shared = self.lock();
+        if let Some(entry) = shared.links.get_mut(&link) {
+            for message in entry.outbox.drain(..) {
+                message.encode_to_vec(out);
+            }
+        }
+    }
+
+    /// The routing core's next deadline, as last seen.
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        self.lock().deadline
+    }
+
+    /// Lets the routing core act now (its deadline passed): see
+    /// [`Shared::pump`].
+    pub(crate) fn pump(&self) {
+        let now = self.now();
+        self.lock().pump(now);
+    }
+}
+
 impl Shared {
     /// Registers a link whose handshake is done: up in the routing core,
     /// the peer's first `NodeState` applied, the link's first batch queued.
-    pub(crate) fn add_link(
+    fn add_link(
         &mut self,
         entry: LinkEntry,
         first: NodeState,
@@ -143,7 +384,7 @@ impl Shared {
     }
 
     /// Removes a link that ended: its routes go (PROTOCOL 2.2).
-    pub(crate) fn remove_link(&mut self, link: LinkId, now: Duration) {
+    fn remove_link(&mut self, link: LinkId, now: Duration) {
         if self.links.remove(&link).is_some() {
             let _ = self.core.link_down(link, now);
             self.pump(now);
@@ -154,7 +395,7 @@ impl Shared {
     /// deadline passed: route updates go to each link's outbox (waking its
     /// future), peer events wake the application, and every link re-arms
     /// its timer if the deadline moved.
-    pub(crate) fn pump(&mut self, now: Duration) {
+    fn pump(&mut self, now: Duration) {
         let own = self.core.name().clone();
         let outbox_bound = self
             .core

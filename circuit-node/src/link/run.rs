@@ -1,7 +1,6 @@
 //! The link future after its handshake: one loop that polls the driver,
 //! the peer's new streams, the control stream both ways and the timer.
 
-use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::atomic::Ordering;
@@ -9,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use circuit_frame::{Decode, Decoded, Encode, NodeState, Quality};
+use circuit_frame::{Decode, Decoded, NodeState, Quality};
 use circuit_mux::{Driver, Incoming, Mux};
 use circuit_stream::{Reader, StreamError, Writer};
 use futures::future::BoxFuture;
@@ -105,17 +104,8 @@ where
     let signal = Arc::new(LinkSignal::default());
     signal.deadline.store(true, Ordering::Release);
     let peer = shaken.peer.clone();
-    let entry = LinkEntry {
-        peer: peer.clone(),
-        quality,
-        role,
-        port,
-        signal: Arc::clone(&signal),
-        outbox: VecDeque::new(),
-        skip_greeting: true,
-    };
-    let now = node.now();
-    let link = node.lock().add_link(entry, shaken.first, now)?;
+    let entry = LinkEntry::new(peer.clone(), quality, role, port, Arc::clone(&signal));
+    let link = node.add_link(entry, shaken.first)?;
     let span = tracing::info_span!("up", %link, %peer);
     span.in_scope(|| tracing::info!("link up"));
     let mut run = LinkRun {
@@ -265,15 +255,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkRun<IO> {
     }
 
     fn apply(&self, batch: Vec<NodeState>) {
-        let now = self.node.now();
-        let mut shared = self.node.lock();
-        for message in batch {
-            tracing::trace!(?message, "route update");
-            if let Err(e) = shared.core.receive(self.link, message, now) {
-                tracing::debug!(error = %e, "route update ignored");
-            }
-        }
-        shared.pump(now);
+        self.node.receive(self.link, batch);
     }
 
     /// Writes queued route updates; a leaf closes its direction once its
@@ -290,12 +272,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkRun<IO> {
                 self.out_pos = 0;
                 if self.signal.outbox.swap(false, Ordering::AcqRel) {
                     self.greeted = true;
-                    let mut shared = self.node.lock();
-                    if let Some(entry) = shared.links.get_mut(&self.link) {
-                        for message in entry.outbox.drain(..) {
-                            message.encode_to_vec(&mut self.out_buf);
-                        }
-                    }
+                    self.node.encode_outbox(self.link, &mut self.out_buf);
                 }
                 if self.out_buf.is_empty() {
                     if self.leaf && self.greeted {
@@ -323,7 +300,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkRun<IO> {
     fn poll_timer(&mut self, cx: &mut Context<'_>) {
         for _ in 0..TIMER_ROUNDS {
             if self.signal.deadline.swap(false, Ordering::AcqRel) {
-                let deadline = self.node.lock().deadline;
+                let deadline = self.node.deadline();
                 let armed = self.sleep.as_ref().map(|(at, _)| *at);
                 if deadline != armed {
                     self.sleep = deadline.map(|at| (at, self.node.timer.sleep_until(at)));
@@ -335,8 +312,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkRun<IO> {
             match sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => {
                     self.sleep = None;
-                    let now = self.node.now();
-                    self.node.lock().pump(now);
+                    self.node.pump();
                     self.signal.deadline.store(true, Ordering::Release);
                 }
                 Poll::Pending => return,
@@ -348,7 +324,6 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LinkRun<IO> {
 
 impl<IO> Drop for LinkRun<IO> {
     fn drop(&mut self) {
-        let now = self.node.now();
-        self.node.lock().remove_link(self.link, now);
+        self.node.remove_link(self.link);
     }
 }
