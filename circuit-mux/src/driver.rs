@@ -154,7 +154,7 @@ impl<IO> Driver<IO> {
 impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// Delivers buffered input and reads more; `Ok(true)` on progress.
     fn pump_input(&mut self, cx: &mut Context<'_>) -> Result<Option<bool>, MuxError> {
-        let progress = {
+        let (progress, hint) = {
             let mut core = self.shared.lock();
             if let Some(now) = self.now.take() {
                 // Once per poll, under a lock taken anyway.
@@ -166,7 +166,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 .counters
                 .receive_buffered
                 .store(core.receive_buffered() as u64, Ordering::Relaxed);
-            progress
+            let rest = input.get(progress.consumed..).unwrap_or(&[]);
+            let hint = match rest.is_empty() || progress.blocked {
+                true => None,
+                false => core.read_hint(rest, DIRECT_MIN),
+            };
+            (progress, hint)
         };
         self.rstart += progress.consumed;
         if progress.blocked {
@@ -181,6 +186,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.rstart = 0;
         }
         let mut end = self.rbuf.len();
+        if let (Some(want), false) = (hint, self.rstart == self.rend) {
+            end = end.min(self.rend + want.max(1));
+        }
         if self.rstart == self.rend {
             match self.read_direct(cx) {
                 Direct::NotNow(hint) => {
@@ -239,6 +247,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             self.wpos = 0;
         }
         let mut direct_progress = false;
+        let mut control_only = false;
         if self.wbuf.is_empty() && self.direct_writes {
             // A large frame goes straight from its pipe to the link.
             let io = &mut self.io;
@@ -250,6 +259,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 .transmit_direct(&mut self.wbuf, &mut write);
             match sent {
                 Ok(DirectSent::Nothing) => {}
+                Ok(DirectSent::Control) => control_only = true,
                 // The link is full: frames gathered now would only be
                 // copied, and go out no sooner.
                 Ok(DirectSent::Blocked) => return Ok(false),
@@ -280,7 +290,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         // After a direct write the buffer holds only the rest of a frame
         // the link cut (and perhaps a small frame): that goes alone, and
         // the next frames straight after it.
-        if !direct_progress && self.wbuf.len() - self.wpos < self.write_limit {
+        if !direct_progress && !control_only && self.wbuf.len() - self.wpos < self.write_limit {
             let limit = self.wpos + self.write_limit;
             self.shared.lock().transmit(&mut self.wbuf, limit);
         }

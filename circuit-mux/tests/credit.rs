@@ -632,3 +632,88 @@ fn a_stream_out_of_credit_sends_nothing_until_a_grant_never_an_empty_frame() {
         [Owned::Data(id, vec![2; 6]), Owned::Close(id, "bye".into())]
     );
 }
+
+/// The grants in the frames `core` sends now: (stream, bytes).
+fn grants(core: &mut Core) -> Vec<(u32, u32)> {
+    drain_core(core)
+        .iter()
+        .flat_map(|f| match f {
+            Owned::Data(LINK_CONTROL_ID, payload) => messages(payload),
+            _ => Vec::new(),
+        })
+        .filter_map(|m| match m {
+            LinkControl::Credit { stream_id, bytes } => Some((stream_id, bytes)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads everything `stream` holds now.
+fn read_all_now(stream: &mut circuit_mux::MuxStream) -> usize {
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let mut buf = vec![0; 256 << 10];
+    let mut total = 0;
+    while let std::task::Poll::Ready(Ok(n)) =
+        futures::AsyncRead::poll_read(std::pin::Pin::new(&mut *stream), &mut cx, &mut buf)
+    {
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    total
+}
+
+#[test]
+fn a_window_grows_when_the_peer_used_all_its_credit_however_slow_the_reader() {
+    let start = std::time::Instant::now();
+    let slow = std::time::Duration::from_secs(1);
+    let mut client = credit_client();
+    // Stream 1 carried the server's first frame.
+    assert_eq!(client.accept().unwrap().id(), 1);
+    client.set_now(start);
+    // Stream 3 sends all of its 64 KiB; the reader takes it a second later
+    // (far slower than any round trip): the peer waited on this grant, so
+    // the window doubles and the grant tops it up to 128 KiB.
+    feed(&mut client, &data(3, &vec![1; 65_535])).unwrap();
+    feed(&mut client, &data(3, &[1])).unwrap();
+    let mut three = client.accept().unwrap();
+    assert_eq!(read_all_now(&mut three), 65_536);
+    client.set_now(start + slow);
+    assert_eq!(grants(&mut client), [(3, 128 << 10)]);
+    // Stream 5 sends 40 KiB of its 64 and its reader is as slow: the window
+    // did not limit it, and the grant only gives back what was read.
+    feed(&mut client, &data(5, &vec![1; 40 << 10])).unwrap();
+    let mut five = client.accept().unwrap();
+    assert_eq!(read_all_now(&mut five), 40 << 10);
+    client.set_now(start + 2 * slow);
+    assert_eq!(grants(&mut client), [(5, 40 << 10)]);
+}
+
+#[test]
+fn after_large_data_frames_a_read_asks_for_the_rest_of_a_control_frame_and_the_next_header() {
+    let mut client = credit_client();
+    let grant = control(&[LinkControl::Credit {
+        stream_id: 0,
+        bytes: 1,
+    }]);
+    // Only small data frames so far: no limit on the next read.
+    feed(&mut client, &data(3, &[1; 100])).unwrap();
+    assert_eq!(client.read_hint(&grant[..8], 8 << 10), None);
+    feed(&mut client, &data(3, &vec![1; 60_000])).unwrap();
+    // A large one: the rest of a cut link-control frame and the header
+    // after it, so that the next data frame's payload can go straight to
+    // its stream.
+    assert_eq!(
+        client.read_hint(&grant[..8], 8 << 10),
+        Some(grant.len() - 8 + 6)
+    );
+    // The rest of a cut header.
+    assert_eq!(client.read_hint(&grant[..4], 8 << 10), Some(2));
+    // A close frame's length is not in its header; a data frame's header
+    // is never left over.
+    assert_eq!(
+        client.read_hint(&close(LINK_CONTROL_ID, "")[..6], 8 << 10),
+        None
+    );
+}

@@ -296,3 +296,117 @@ fn several_streams_share_one_straight_write_a_frame_each() {
         writes.len()
     );
 }
+
+/// A link end that passes everything through to `inner`, counting the
+/// bytes that went in vectored writes and in plain (gathered) ones.
+struct Counted<IO> {
+    inner: IO,
+    vectored: Arc<std::sync::atomic::AtomicUsize>,
+    plain: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Counted<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Counted<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.plain
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.vectored
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+#[test]
+fn grants_due_do_not_send_a_streams_large_frames_through_the_gather_buffer() {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let (a_io, b_io) = circuit_stream::duplex_pair(1 << 20);
+    let (vectored, plain) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let a_io = Counted {
+        inner: a_io,
+        vectored: Arc::clone(&vectored),
+        plain: Arc::clone(&plain),
+    };
+    let (a, _, a_driver) = Mux::new(a_io, Role::Client, Config::default());
+    let (b, mut b_incoming, b_driver) = Mux::new(b_io, Role::Server, Config::default());
+    let pool = pool();
+    futures::task::SpawnExt::spawn(&pool, a_driver.map(drop)).unwrap();
+    futures::task::SpawnExt::spawn(&pool, b_driver.map(drop)).unwrap();
+    const TOTAL: usize = 32 << 20;
+    futures::executor::block_on(async {
+        // The server speaks first; then the link is in credit mode.
+        let mut first = b.open().unwrap();
+        first.write_all(b"x").await.unwrap();
+        assert_eq!(a.mode_settled().await, circuit_mux::LinkMode::Credit);
+        // The client writes 32 MiB into a stream the server echoes, and
+        // reads the echo: it sends grants all along, among its own large
+        // frames.
+        let (mut read, mut write) = a.open().unwrap().into_split();
+        let writer = async move {
+            let chunk = vec![7; 256 << 10];
+            for _ in 0..TOTAL / chunk.len() {
+                AsyncWriteExt::write_all(&mut write, &chunk).await.unwrap();
+            }
+            AsyncWriteExt::close(&mut write).await.unwrap();
+        };
+        let echo = async move {
+            let (mut r, mut w) = b_incoming.next().await.unwrap().into_stream().into_split();
+            futures::io::copy(&mut r, &mut w).await.unwrap();
+            AsyncWriteExt::close(&mut w).await.unwrap();
+        };
+        let reader = async move {
+            let mut buf = vec![0; 256 << 10];
+            let mut got = 0;
+            loop {
+                match AsyncReadExt::read(&mut read, &mut buf).await.unwrap() {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            got
+        };
+        let (_, _, got) = futures::join!(writer, echo, reader);
+        assert_eq!(got, TOTAL);
+    });
+    assert!(a.counters().bytes_granted >= (TOTAL / 2) as u64);
+    let (vectored, plain) = (vectored.load(Relaxed), plain.load(Relaxed));
+    // Plain writes carry control frames, small frames and the rest of a
+    // frame a write cut; a grant that pulled a whole write's data into the
+    // gather buffer would make them a third of the bytes.
+    assert!(
+        plain * 10 < vectored,
+        "{plain} bytes gathered, {vectored} written straight"
+    );
+}

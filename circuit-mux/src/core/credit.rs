@@ -391,9 +391,13 @@ impl Core {
         // The reader took half a window within two round trips of the last
         // grant (and never less than QUICK_FLOOR): the window, not the
         // reader, limits the stream.
+        // Or the peer has sent all it may: it waits for this grant, so the
+        // window limits it (a reader that never reads never gets here).
+        let starved = c.received >= c.limit;
         let quick = sink.is_some()
-            && c.last_grant
-                .is_some_and(|at| now.saturating_duration_since(at) < quick_within);
+            && (starved
+                || c.last_grant
+                    .is_some_and(|at| now.saturating_duration_since(at) < quick_within));
         if let (true, Some(sink)) = (quick && c.window < max_window, sink) {
             let grown = (c.window * 2).min(max_window);
             if self.credit.windows + (grown - c.window) <= budget {

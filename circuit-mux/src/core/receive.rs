@@ -276,6 +276,33 @@ impl Core {
         outcome
     }
 
+    /// How much the next read of the link should ask for when `rest`, the
+    /// input [`Core::receive`] left, begins a frame that has not all
+    /// arrived: while recent data frames are at least `large`, the rest of
+    /// that frame and the next header (a link-control frame between large
+    /// data frames would otherwise pull the next data frame through the
+    /// read buffer, when it could go straight to its stream). `None`: no
+    /// limit.
+    pub fn read_hint(&self, rest: &[u8], large: usize) -> Option<usize> {
+        if self.in_frame.is_some() || !self.last_data_len.iter().any(|&len| len >= large) {
+            return None;
+        }
+        match rest.get(..DATA_HEADER_LEN) {
+            // The rest of the header: a data frame's payload then goes
+            // straight.
+            None => Some(DATA_HEADER_LEN - rest.len()),
+            Some(&[a, b, c, d, l0, l1])
+                if u32::from_le_bytes([a, b, c, d]) == RESERVED_STREAM_ID =>
+            {
+                let len = usize::from(u16::from_le_bytes([l0, l1]));
+                // A close frame's length is not in its header.
+                (len > 0)
+                    .then(|| (DATA_HEADER_LEN + len + DATA_HEADER_LEN).saturating_sub(rest.len()))
+            }
+            Some(_) => None,
+        }
+    }
+
     /// [`Direct::NotNow`], with how much the read of an empty read
     /// buffer should ask for: when one of the latest two data frames was at
     /// least `large` (one short frame among large ones changes nothing),

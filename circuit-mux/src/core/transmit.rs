@@ -33,6 +33,9 @@ pub(crate) enum DirectSent {
     Wrote(usize),
     /// Frames were ready but the link took nothing.
     Blocked,
+    /// Control frames (closes, link control) went into the gather buffer,
+    /// and nothing else: write them alone, then data goes straight again.
+    Control,
 }
 
 /// What one turn of a stream put out.
@@ -52,6 +55,19 @@ impl Core {
     /// has data: refusals first, then at most one frame per ready stream per
     /// turn, round-robin.
     pub fn transmit(&mut self, out: &mut Vec<u8>, limit: usize) {
+        self.transmit_control(out, limit);
+        while out.len() < limit {
+            let Some(waker) = self.ready.pop() else {
+                break;
+            };
+            // Without a direct writer nothing can fail.
+            let _ = self.transmit_one(&waker, out, None);
+        }
+    }
+
+    /// Appends the control frames due to `out`: refusals and closes (until
+    /// it holds `limit` bytes), then link control.
+    fn transmit_control(&mut self, out: &mut Vec<u8>, limit: usize) {
         while out.len() < limit {
             let Some((id, epitaph)) = self.control.pop_front() else {
                 break;
@@ -60,13 +76,6 @@ impl Core {
         }
         if self.control_pending() {
             self.push_link_control(out);
-        }
-        while out.len() < limit {
-            let Some(waker) = self.ready.pop() else {
-                break;
-            };
-            // Without a direct writer nothing can fail.
-            let _ = self.transmit_one(&waker, out, None);
         }
     }
 
@@ -109,8 +118,18 @@ impl Core {
         out: &mut Vec<u8>,
         write: DirectWrite<'_, '_>,
     ) -> io::Result<DirectSent> {
-        if self.control_pending() || self.hello_follows_data() {
+        if self.hello_follows_data() {
             return Ok(DirectSent::Nothing);
+        }
+        if self.control_pending() {
+            // Control frames go ahead of data, in a small write of their
+            // own: gathering a whole write's data behind them would copy
+            // it (a grant every half window would do so all along).
+            let before = out.len();
+            self.transmit_control(out, before + DIRECT_MIN);
+            if out.len() > before {
+                return Ok(DirectSent::Control);
+            }
         }
         let Some(waker) = self.ready.pop() else {
             return Ok(DirectSent::Nothing);
