@@ -224,9 +224,18 @@ pub struct NodeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<String>,
 
-    /// Dial a link to this address (dialled again if it drops).
+    /// Dial a link to this address (dialled again if it drops):
+    /// `host:port`, `unix:PATH`, `exec:CMD` (over the stdin and stdout of
+    /// `sh -c CMD`, e.g. `exec:ssh dev circuit node --name dev --stdio`)
+    /// or `serial:PATH?baud=N` (built with the `serial` feature).
     #[arg(long, value_name = "ADDR")]
     pub connect: Vec<String>,
+
+    /// Link over this process's own stdin and stdout (the other end of an
+    /// `exec:` link); every line this command prints goes to stderr, and
+    /// the node stops when the link ends.
+    #[arg(long)]
+    pub stdio: bool,
 
     /// Route: advertise routes and forward streams between links.
     #[arg(long)]

@@ -106,7 +106,9 @@ fn transport_code(e: &TransportError) -> u8 {
     match e {
         TransportError::BadAddress { .. } => 2,
         TransportError::AddressInUse { .. } | TransportError::Listen { .. } => 3,
-        TransportError::Resolve { .. } | TransportError::Connect { .. } => 4,
+        TransportError::Resolve { .. }
+        | TransportError::Connect { .. }
+        | TransportError::Command { .. } => 4,
         TransportError::Link(e) => node_code(e),
         _ => 1,
     }

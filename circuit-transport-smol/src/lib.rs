@@ -86,10 +86,12 @@
 #![deny(missing_docs)]
 
 mod net;
+mod process;
 mod runtime;
 
 pub use circuit_transport::{
     Address, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress, TransportError,
 };
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};
+pub use process::SmolChild;
 pub use runtime::{Aborted, SmolRuntime, SmolTask, SmolTimer};

@@ -14,6 +14,8 @@ use circuit_node::timer::{Sleep, Timer};
 use circuit_transport::runtime::Runtime;
 use smol::net::{TcpListener, TcpStream};
 
+use crate::process::SmolChild;
+
 /// Smol's timers, global executor and sockets: the [`Runtime`] of this
 /// crate's listeners and links, and the node's [`Timer`] (give
 /// [`shared`](Self::shared) to
@@ -174,6 +176,12 @@ impl Runtime for SmolRuntime {
     #[cfg(unix)]
     async fn connect_unix(&self, path: &std::path::Path) -> io::Result<Self::Unix> {
         smol::net::unix::UnixStream::connect(path).await
+    }
+
+    type Child = SmolChild;
+
+    fn spawn_child(&self, command: std::process::Command) -> io::Result<SmolChild> {
+        SmolChild::spawn(command)
     }
 }
 

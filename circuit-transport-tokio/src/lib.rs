@@ -86,6 +86,7 @@
 
 mod io;
 mod net;
+mod process;
 mod runtime;
 
 pub use circuit_transport::{
@@ -93,4 +94,5 @@ pub use circuit_transport::{
 };
 pub use io::{tokio_io, FuturesIo, TokioDuplex};
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};
+pub use process::TokioChild;
 pub use runtime::{TokioRuntime, TokioTimer};

@@ -14,6 +14,7 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
 use crate::io::FuturesIo;
+use crate::process::TokioChild;
 
 /// Tokio's clock, spawn and sockets: the [`Runtime`] of this crate's
 /// listeners and links, and the node's [`Timer`] (give
@@ -140,6 +141,12 @@ impl Runtime for TokioRuntime {
     #[cfg(unix)]
     async fn connect_unix(&self, path: &std::path::Path) -> io::Result<Self::Unix> {
         Ok(FuturesIo::new(tokio::net::UnixStream::connect(path).await?))
+    }
+
+    type Child = TokioChild;
+
+    fn spawn_child(&self, command: std::process::Command) -> io::Result<TokioChild> {
+        TokioChild::spawn(command)
     }
 }
 

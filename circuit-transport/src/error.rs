@@ -53,6 +53,18 @@ pub enum TransportError {
         /// The system's error.
         source: io::Error,
     },
+    /// A command link's command could not be run: it is empty, it did
+    /// not start, or it ended (or closed its stdout) before it wrote a
+    /// byte.
+    #[error("cannot link over `{command}`: {reason}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// What happened, with the last line of the command's stderr.
+        reason: String,
+        /// The last line the command wrote on its stderr, if any.
+        stderr: Option<String>,
+    },
     /// The link ran and ended with an error of the node layer (handshake,
     /// protocol mismatch, a failed mux).
     #[error(transparent)]

@@ -46,7 +46,8 @@
 //!
 //! # What is here
 //!
-//! - [`Address`] (`host:port` or `unix:PATH`) and [`ToAddress`].
+//! - [`Address`] (`host:port`, `unix:PATH`, `exec:CMD` or
+//!   `serial:PATH?baud=N`) and [`ToAddress`].
 //! - [`LinkOptions`]: a link's quality, its [`ReconnectPolicy`], its
 //!   [`Shutdown`] group.
 //! - [`Shutdown`] and [`ShutdownReport`]: graceful shutdown of a group of
@@ -68,22 +69,32 @@
 //!   [`LinkHandle`](net::LinkHandle), [`listen_with`](net::listen_with),
 //!   [`connect_with`](net::connect_with), [`spawn_link`](net::spawn_link).
 //! - [`socket`]: small pieces every runtime's sockets share.
+//! - [`process`]: links over a command's stdin and stdout (`exec:CMD`):
+//!   the [`ChildProcess`](process::ChildProcess) a runtime starts, and
+//!   the [`ChildIo`](process::ChildIo) a link rides on.
+//! - `device` (with the `serial` feature): `BlockingIo`, a link's byte
+//!   stream over a blocking reader and writer; serial links
+//!   (`serial:PATH?baud=N`) ride on it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod address;
+#[cfg(feature = "serial")]
+pub mod device;
 mod drive;
 mod error;
 pub mod net;
 mod options;
+pub mod process;
 mod reconnect;
 pub mod runtime;
+mod serial;
 mod shutdown;
 pub mod socket;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
-pub use address::{Address, ToAddress};
+pub use address::{Address, ToAddress, DEFAULT_BAUD};
 pub use drive::{run_dialled, run_link, CLOSE_LIMIT};
 pub use error::TransportError;
 pub use options::LinkOptions;

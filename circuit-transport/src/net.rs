@@ -33,6 +33,18 @@ pub type SocketIo<R> = Either<<R as Runtime>::Tcp, <R as Runtime>::Unix>;
 #[cfg(not(unix))]
 pub type SocketIo<R> = Either<<R as Runtime>::Tcp, <R as Runtime>::Tcp>;
 
+/// The byte stream under a link over a command or a serial device.
+pub type DeviceIo = Box<dyn ByteStream>;
+
+/// A byte stream a link can ride on, as a trait object.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
+
+/// The byte stream under a dialled link: a socket, or a command or a
+/// serial device.
+pub type DialledIo<R> = Either<SocketIo<R>, DeviceIo>;
+
 /// Accepts links on a TCP or Unix socket, as the server end, until shut
 /// down or dropped. Made by [`listen_with`].
 ///
@@ -143,9 +155,12 @@ pub async fn listen_with<R: Runtime>(
     })
 }
 
-/// Dials `addr` (`host:port` or `unix:PATH`) with `options` on `runtime`
-/// and runs a link to `node` over it, as the client end, in a new task.
-/// Fails at once if the address is bad or the first dial fails. With a
+/// Dials `addr` (`host:port`, `unix:PATH`, `exec:CMD` or
+/// `serial:PATH?baud=N`) with `options` on `runtime` and runs a link to
+/// `node` over it, as the client end, in a new task. Fails at once if the
+/// address is bad or the first dial fails (for a command: it did not
+/// start, or it exited before it wrote a byte; see
+/// [`process`](crate::process)). With a
 /// [`ReconnectPolicy`](crate::ReconnectPolicy), a link that drops is
 /// dialled again.
 pub async fn connect_with<R: Runtime>(
@@ -278,6 +293,12 @@ async fn listen<R: Runtime>(
             };
             (address.clone(), span, task.boxed())
         }
+        Address::Exec(_) | Address::Serial { .. } => {
+            return Err(TransportError::BadAddress {
+                address: address.to_string(),
+                reason: "a command or a serial device can be dialled, not listened on".into(),
+            })
+        }
         #[allow(unreachable_patterns)]
         _ => return Err(TransportError::unsupported(&address)),
     };
@@ -396,7 +417,7 @@ async fn dial<R: Runtime>(
     runtime: R,
     address: Address,
     quality: Option<Quality>,
-) -> Result<(SocketIo<R>, Quality), TransportError> {
+) -> Result<(DialledIo<R>, Quality), TransportError> {
     let connect_error = |source| TransportError::connect(&address, source);
     match &address {
         Address::Tcp(text) => {
@@ -407,16 +428,28 @@ async fn dial<R: Runtime>(
             }
             let quality = quality.unwrap_or_else(|| tcp_quality(runtime.peer_addr(&stream)));
             tracing::info!(%address, quality = quality.get(), "connected");
-            Ok((Either::Left(stream), quality))
+            Ok((Either::Left(Either::Left(stream)), quality))
         }
         #[cfg(unix)]
         Address::Unix(path) => {
             let stream = runtime.connect_unix(path).await.map_err(connect_error)?;
             tracing::info!(%address, "connected");
             Ok((
-                Either::Right(stream),
+                Either::Left(Either::Right(stream)),
                 quality.unwrap_or(Quality::LOCAL_SOCKET),
             ))
+        }
+        Address::Exec(command) => {
+            let io = crate::process::dial_exec(&runtime, command).await?;
+            let quality = quality.unwrap_or(Quality::NETWORK);
+            tracing::info!(%address, id = ?io.id(), quality = quality.get(), "connected");
+            Ok((Either::Right(Box::new(io) as DeviceIo), quality))
+        }
+        Address::Serial { path, baud } => {
+            let io = crate::serial::open(&address, path, *baud)?;
+            let quality = quality.unwrap_or(Quality::USB);
+            tracing::info!(%address, quality = quality.get(), "connected");
+            Ok((Either::Right(io), quality))
         }
         #[allow(unreachable_patterns)]
         _ => Err(TransportError::unsupported(&address)),

@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 use circuit_node::timer::Timer;
 use futures::io::{AsyncRead, AsyncWrite};
 
+use crate::process::ChildProcess;
+
 /// What a transport needs of an async runtime: its clock ([`Timer`], the
 /// node's seam: `now` and `sleep_until` on [`Duration`](std::time::Duration)s
 /// since the runtime's epoch), its spawn, and its sockets.
@@ -96,4 +98,9 @@ pub trait Runtime: Timer + Clone + Debug {
         &self,
         path: &std::path::Path,
     ) -> impl Future<Output = io::Result<Self::Unix>> + Send;
+    /// A child process, for links over a command (`exec:CMD`).
+    type Child: ChildProcess;
+
+    /// Starts `command` (its stdin, stdout and stderr set to be piped).
+    fn spawn_child(&self, command: std::process::Command) -> io::Result<Self::Child>;
 }

@@ -244,6 +244,10 @@ impl<R: Runtime> Runtime for ManualRuntime<R> {
     ) -> impl Future<Output = io::Result<R::Unix>> + Send {
         self.inner.connect_unix(path)
     }
+    type Child = R::Child;
+    fn spawn_child(&self, command: std::process::Command) -> io::Result<R::Child> {
+        self.inner.spawn_child(command)
+    }
 }
 
 /// What the scenarios need of a runtime crate: its public `listen`,

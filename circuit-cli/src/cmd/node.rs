@@ -3,20 +3,36 @@
 
 use std::time::Duration;
 
+use circuit_frame::Quality;
+use circuit_mux::Role;
 use circuit_node::routing::RouteEvent;
-use circuit_transport_tokio::{listen_with, LinkOptions, ReconnectPolicy, Shutdown};
+use circuit_transport_tokio::{listen_with, spawn_link, LinkOptions, ReconnectPolicy, Shutdown};
 use futures::StreamExt;
 
 use crate::cli::NodeArgs;
+use crate::error::CliError;
 use crate::mesh::{any_ended, make_node, Dialled, Result};
 use crate::serve::{serve, Service};
 
 /// How long links may drain after Ctrl-C.
 const GRACE: Duration = Duration::from_secs(1);
 
-/// Runs the node until Ctrl-C, or until a dialled link fails for good
-/// (e.g. a protocol mismatch).
+/// Prints a status line: on stdout, or on stderr when stdout carries the
+/// `--stdio` link.
+macro_rules! say {
+    ($stdio:expr, $($line:tt)*) => {
+        if $stdio {
+            eprintln!($($line)*)
+        } else {
+            println!($($line)*)
+        }
+    };
+}
+
+/// Runs the node until Ctrl-C, until a dialled link fails for good
+/// (e.g. a protocol mismatch), or until its `--stdio` link ends.
 pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
+    let stdio = args.stdio;
     let identity = &args.identity;
     let (node, mut peers, incoming) = make_node(
         &identity.name,
@@ -28,7 +44,7 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
         let mut reports = node.forward_reports();
         tokio::spawn(async move {
             while let Some(report) = reports.next().await {
-                println!("closed: {report}");
+                say!(stdio, "closed: {report}");
             }
         });
     }
@@ -41,16 +57,41 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
     let mut listeners = Vec::new();
     for address in &args.listen {
         let listener = listen_with(&node, address.as_str(), options.clone()).await?;
-        println!("listening on {}", listener.local_addr());
+        say!(stdio, "listening on {}", listener.local_addr());
         listeners.push(listener);
     }
     let mut links = Vec::new();
     for address in &args.connect {
         let policy = ReconnectPolicy::default().max(Duration::from_secs(2));
         let link = Dialled::connect(&node, address, options.clone().reconnect(policy)).await?;
-        println!("connected to {address}");
+        say!(stdio, "connected to {address}");
         links.push(link);
     }
+
+    // The server end of an `exec:` link: the dialling end is the client.
+    let stdio_link = args.stdio.then(|| {
+        let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+        let quality = args.quality.unwrap_or(Quality::NETWORK);
+        spawn_link(&node, io, Role::Server, quality, &shutdown)
+    });
+    let stdio_ended = async {
+        let Some(link) = stdio_link else {
+            return std::future::pending().await;
+        };
+        match link.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CliError::Link {
+                address: "stdio".into(),
+                source: e.into(),
+            }),
+            Err(e) => Err(CliError::Link {
+                address: "stdio".into(),
+                source: circuit_transport_tokio::TransportError::Task {
+                    reason: e.to_string(),
+                },
+            }),
+        }
+    };
 
     let service = match (args.echo, args.discard, args.forward_to) {
         (true, _, _) => Some(Service::Echo),
@@ -66,8 +107,8 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
     tokio::spawn(async move {
         while let Some(event) = peers.next().await {
             match event {
-                RouteEvent::PeerReachable(peer) => println!("peer {peer} reachable"),
-                RouteEvent::PeerUnreachable(peer) => println!("peer {peer} unreachable"),
+                RouteEvent::PeerReachable(peer) => say!(stdio, "peer {peer} reachable"),
+                RouteEvent::PeerUnreachable(peer) => say!(stdio, "peer {peer} unreachable"),
             }
         }
     });
@@ -85,5 +126,10 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
             Ok(())
         }
         e = any_ended(&mut links) => Err(e),
+        result = stdio_ended => {
+            tracing::info!("the link over stdio ended");
+            shutdown.shutdown(GRACE).await;
+            result
+        }
     }
 }

@@ -1,0 +1,286 @@
+//! Links over a command (`exec:CMD`) on tokio. The command that links back
+//! is this test binary itself, started with `CIRCUIT_EXEC_CHILD` set: then
+//! `main` runs a node that links over its own stdin and stdout and echoes
+//! every stream. That is why this target has no libtest harness (libtest
+//! would print on stdout, which carries the link): `main` runs each test in
+//! turn and fails on the first that panics.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use circuit_frame::Quality;
+use circuit_mux::Role;
+use circuit_node::NodeError;
+use circuit_transport_tokio::{
+    connect, connect_with, spawn_link, tokio_io, LinkOptions, ReconnectPolicy, Shutdown,
+    TransportError,
+};
+use common::{leaf, reachable, TEST_LIMIT};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CHILD: &str = "CIRCUIT_EXEC_CHILD";
+
+fn main() {
+    if let Some(name) = std::env::var_os(CHILD) {
+        return child(name.to_str().expect("a UTF-8 name"));
+    }
+    let tests: &[(&str, fn())] = &[
+        (
+            "a_command_link_carries_streams_and_its_child_is_reaped",
+            a_command_link_carries_streams_and_its_child_is_reaped,
+        ),
+        (
+            "a_command_that_exits_at_once_fails_the_dial_with_its_last_stderr_line",
+            a_command_that_exits_at_once_fails_the_dial_with_its_last_stderr_line,
+        ),
+        (
+            "a_command_that_cannot_start_fails_the_dial",
+            a_command_that_cannot_start_fails_the_dial,
+        ),
+        ("an_empty_command_is_refused", an_empty_command_is_refused),
+        (
+            "garbage_on_stdout_ends_the_link_with_a_typed_error",
+            garbage_on_stdout_ends_the_link_with_a_typed_error,
+        ),
+        (
+            "a_link_whose_command_talked_garbage_is_started_again",
+            a_link_whose_command_talked_garbage_is_started_again,
+        ),
+        (
+            "a_command_cannot_be_listened_on",
+            a_command_cannot_be_listened_on,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut ran = 0;
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        println!("test {name} ...");
+        test();
+        println!("test {name} ... ok");
+        ran += 1;
+    }
+    println!("{ran} passed, 0 failed");
+}
+
+/// The node at the other end of the command: links over stdin and stdout
+/// as the server end, echoes every stream, ends with the link.
+fn child(name: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (node, _, mut incoming) = leaf(name);
+        tokio::spawn(async move {
+            while let Some(stream) = incoming.next().await {
+                let (mut read, mut write) = tokio::io::split(tokio_io(stream.stream));
+                tokio::spawn(async move {
+                    tokio::io::copy(&mut read, &mut write).await?;
+                    write.shutdown().await
+                });
+            }
+        });
+        let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+        let link = spawn_link(&node, io, Role::Server, Quality::NETWORK, &Shutdown::new());
+        let _ = link.await;
+    });
+    // A blocked read of stdin must not hold the exit.
+    runtime.shutdown_background();
+}
+
+/// Runs `test` on a fresh tokio runtime, bounded by [`TEST_LIMIT`].
+fn run<F: std::future::Future<Output = ()>>(test: F) {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { tokio::time::timeout(TEST_LIMIT, test).await })
+        .expect("the test took too long");
+}
+
+/// A shell word for `text`.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A command that starts this binary as the child node `name`.
+fn child_command(name: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    format!("{CHILD}={name} exec {}", quoted(exe.to_str().unwrap()))
+}
+
+/// A fresh scratch folder for one test.
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("circuit-exec-tokio-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Waits until process `pid` is gone: exited and reaped (a zombie still
+/// has its `/proc` entry). Polls: nothing signals a reap to a third party.
+async fn reaped(pid: u32) {
+    let proc = format!("/proc/{pid}");
+    while Path::new(&proc).exists() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn a_command_link_carries_streams_and_its_child_is_reaped() {
+    run(async {
+        let dir = scratch("reaped");
+        let pid_file = dir.join("pid");
+        let (node, mut peers, _) = leaf("parent");
+        let command = format!(
+            "echo $$ > {}; {}",
+            quoted(pid_file.to_str().unwrap()),
+            child_command("child")
+        );
+        let link = connect(&node, format!("exec:{command}")).await.unwrap();
+        reachable(&mut peers, "child").await;
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "the child runs"
+        );
+
+        let mut stream = tokio_io(node.connect_to_peer("child").await.unwrap());
+        stream.write_all(b"over a pipe").await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut echo = Vec::new();
+        stream.read_to_end(&mut echo).await.unwrap();
+        assert_eq!(echo, b"over a pipe");
+        drop(stream);
+
+        let report = link.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(report.cut, 0, "{report:?}");
+        link.join().await.unwrap();
+        reaped(pid).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+fn a_command_that_exits_at_once_fails_the_dial_with_its_last_stderr_line() {
+    run(async {
+        let (node, _, _) = leaf("parent");
+        let e = connect(
+            &node,
+            "exec:echo starting >&2; echo no such host >&2; exit 3",
+        )
+        .await
+        .unwrap_err();
+        match &e {
+            TransportError::Command { stderr, reason, .. } => {
+                assert_eq!(stderr.as_deref(), Some("no such host"));
+                assert!(reason.contains("exit status: 3"), "{reason}");
+            }
+            other => panic!("expected a command error, got {other:?}"),
+        }
+        assert!(e.to_string().ends_with(": no such host"), "{e}");
+    });
+}
+
+fn a_command_that_cannot_start_fails_the_dial() {
+    run(async {
+        let (node, _, _) = leaf("parent");
+        let e = connect(&node, "exec:/nonexistent/circuit-node --stdio")
+            .await
+            .unwrap_err();
+        let TransportError::Command { stderr, reason, .. } = &e else {
+            panic!("expected a command error, got {e:?}");
+        };
+        assert!(reason.contains("exit status: 127"), "{reason}");
+        assert!(
+            stderr
+                .as_deref()
+                .unwrap()
+                .contains("/nonexistent/circuit-node"),
+            "{e}"
+        );
+    });
+}
+
+fn an_empty_command_is_refused() {
+    run(async {
+        let (node, _, _) = leaf("parent");
+        for address in ["exec:", "exec:   "] {
+            let e = connect(&node, address).await.unwrap_err();
+            assert!(
+                matches!(&e, TransportError::Command { reason, .. } if reason.contains("empty")),
+                "{address}: {e:?}"
+            );
+        }
+    });
+}
+
+fn garbage_on_stdout_ends_the_link_with_a_typed_error() {
+    run(async {
+        let (node, _, _) = leaf("parent");
+        // Stays up after its garbage: the link must end on the bytes. (The
+        // bytes read as a frame for a stream id of the wrong parity.)
+        let link = connect(
+            &node,
+            "exec:printf 'HTTP/1.1 400 Bad Request\\r\\n\\r\\n'; exec sleep 600",
+        )
+        .await
+        .unwrap();
+        let e = link.join().await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TransportError::Link(NodeError::Mux(_) | NodeError::Handshake { .. })
+            ),
+            "{e:?}"
+        );
+    });
+}
+
+fn a_link_whose_command_talked_garbage_is_started_again() {
+    run(async {
+        // Runs 1 and 2 write garbage; run 3 exits at once, which (with one
+        // attempt allowed) ends the redialling with its last words.
+        let dir = scratch("garbage");
+        let runs = dir.join("runs");
+        let command = format!(
+            "echo run >> {runs}; if [ $(wc -l < {runs}) -ge 3 ]; then echo third run >&2; exit 1; fi; printf 'HTTP/1.1 400 Bad Request\\r\\n\\r\\n'; exec sleep 600",
+            runs = quoted(runs.to_str().unwrap())
+        );
+        let (node, _, _) = leaf("parent");
+        let policy = ReconnectPolicy::default()
+            .initial(Duration::from_millis(1))
+            .max_attempts(Some(1));
+        let link = connect_with(
+            &node,
+            format!("exec:{command}"),
+            LinkOptions::new().reconnect(policy),
+        )
+        .await
+        .unwrap();
+        let e = link.join().await.unwrap_err();
+        assert!(
+            matches!(&e, TransportError::Command { stderr: Some(s), .. } if s == "third run"),
+            "{e:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+fn a_command_cannot_be_listened_on() {
+    run(async {
+        let (node, _, _) = leaf("parent");
+        let e = circuit_transport_tokio::listen(&node, "exec:cat")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TransportError::BadAddress { .. }), "{e:?}");
+    });
+}
