@@ -89,7 +89,8 @@ mod net;
 mod runtime;
 
 pub use circuit_transport::{
-    Address, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress, TransportError,
+    Address, Backoff, Jitter, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress,
+    TransportError,
 };
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};
 pub use runtime::{Aborted, SmolRuntime, SmolTask, SmolTimer};

@@ -89,7 +89,8 @@ mod net;
 mod runtime;
 
 pub use circuit_transport::{
-    Address, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress, TransportError,
+    Address, Backoff, Jitter, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress,
+    TransportError,
 };
 pub use io::{tokio_io, FuturesIo, TokioDuplex};
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};

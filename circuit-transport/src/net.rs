@@ -8,6 +8,8 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -19,11 +21,12 @@ use futures::io::{AsyncRead, AsyncWrite};
 use futures::FutureExt;
 use tracing::Instrument;
 
+use crate::drive::{run_link_inner, HandshakeSlot};
 use crate::runtime::Runtime;
-use crate::socket::{log_end, resolved, tcp_quality};
+use crate::socket::{resolved, tcp_quality};
 use crate::{
-    run_dialled, run_link, Address, Guard, LinkOptions, Shutdown, ShutdownReport, ToAddress,
-    TransportError,
+    run_dialled, run_link, Address, Dialling, Guard, LinkOptions, Shutdown, ShutdownReport,
+    ToAddress, TransportError,
 };
 
 /// The byte stream under a dialled link.
@@ -45,6 +48,7 @@ pub struct Listener<R: Runtime> {
     runtime: R,
     address: Address,
     group: Shutdown,
+    refused: Arc<AtomicU64>,
     accept: R::JoinHandle<()>,
 }
 
@@ -58,6 +62,13 @@ impl<R: Runtime> Listener<R> {
     /// The group of the listener and its links.
     pub fn shutdown_handle(&self) -> &Shutdown {
         &self.group
+    }
+
+    /// Connections closed as soon as accepted because
+    /// [`max_handshakes`](LinkOptions::max_handshakes) links were in their
+    /// handshake already.
+    pub fn handshakes_refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Stops accepting, lets its links drain for at most `grace`, then
@@ -127,27 +138,42 @@ impl<R: Runtime> LinkHandle<R> {
 /// server end, each in a task of its own, until the group shuts down or the
 /// listener is dropped. TCP links get `TCP_NODELAY`. A Unix socket's file
 /// is removed when the listener stops; an existing file at that path is
-/// [`TransportError::AddressInUse`].
+/// [`TransportError::AddressInUse`]. Each link's handshake is bounded by
+/// [`handshake_timeout`](LinkOptions::handshake_timeout), and at most
+/// [`max_handshakes`](LinkOptions::max_handshakes) are under way at once:
+/// a connection beyond them is closed as soon as accepted.
 pub async fn listen_with<R: Runtime>(
     runtime: &R,
     node: &Node,
     addr: impl ToAddress,
     options: LinkOptions,
 ) -> Result<Listener<R>, TransportError> {
-    let (address, group, task) = listen(runtime, node, addr.to_address()?, options).await?;
+    let refused = Arc::new(AtomicU64::new(0));
+    let (address, group, task) = listen(
+        runtime,
+        node,
+        addr.to_address()?,
+        options,
+        Arc::clone(&refused),
+    )
+    .await?;
     Ok(Listener {
         runtime: runtime.clone(),
         address,
         group,
+        refused,
         accept: runtime.spawn(task),
     })
 }
 
 /// Dials `addr` (`host:port` or `unix:PATH`) with `options` on `runtime`
 /// and runs a link to `node` over it, as the client end, in a new task.
-/// Fails at once if the address is bad or the first dial fails. With a
+/// Fails at once if the address is bad or the first dial fails (unless
+/// [`retry_first_dial`](LinkOptions::retry_first_dial)). With a
 /// [`ReconnectPolicy`](crate::ReconnectPolicy), a link that drops is
-/// dialled again.
+/// dialled again. Each dial is bounded by
+/// [`connect_timeout`](LinkOptions::connect_timeout), each handshake by
+/// [`handshake_timeout`](LinkOptions::handshake_timeout).
 pub async fn connect_with<R: Runtime>(
     runtime: &R,
     node: &Node,
@@ -215,12 +241,19 @@ async fn listen<R: Runtime>(
     node: &Node,
     address: Address,
     options: LinkOptions,
+    refused: Arc<AtomicU64>,
 ) -> Result<Started<()>, TransportError> {
     let rt = runtime.clone();
     let group = options.group();
     let guard = group.listener_guard();
     let quality = options.get_quality();
     let node = node.clone();
+    let limits = Limits {
+        handshake: options.get_handshake_timeout(),
+        max: options.get_max_handshakes(),
+        shaking: Arc::new(AtomicUsize::new(0)),
+        refused,
+    };
     let (address, span, task): (_, _, BoxFuture<'static, ()>) = match &address {
         Address::Tcp(text) => {
             let addrs = resolve(runtime, &address, text).await?;
@@ -246,7 +279,7 @@ async fn listen<R: Runtime>(
                     let quality = quality.unwrap_or_else(|| tcp_quality(rt.peer_addr(&stream)));
                     Ok((stream, quality, tracing::info_span!("tcp", %peer)))
                 };
-                accept_loop(rt, node, &guard, accept).await;
+                accept_loop(rt, node, &guard, limits, accept).await;
                 drop(listener);
                 drop(guard);
             };
@@ -271,7 +304,7 @@ async fn listen<R: Runtime>(
                     let stream = rt.accept_unix(bound).await?;
                     Ok((stream, quality, tracing::info_span!("unix")))
                 };
-                accept_loop(rt, node, &guard, accept).await;
+                accept_loop(rt, node, &guard, limits, accept).await;
                 drop(listener);
                 drop(unlink);
                 drop(guard);
@@ -296,11 +329,27 @@ impl Drop for Unlink {
     }
 }
 
+/// The bounds of an accept loop's handshakes.
+struct Limits {
+    handshake: Option<Duration>,
+    max: usize,
+    /// Links in their handshake now.
+    shaking: Arc<AtomicUsize>,
+    /// Connections closed at once for want of a slot.
+    refused: Arc<AtomicU64>,
+}
+
 /// Accepts with `accept` until the guard's group shuts down, running each
-/// link accepted in a task of its own, in the span `accept` gave it. The
-/// caller drops the guard once it has released the socket.
-async fn accept_loop<R, A, F, IO>(runtime: &R, node: Node, guard: &Guard, mut accept: A)
-where
+/// link accepted in a task of its own, in the span `accept` gave it, with
+/// its handshake bounded by `limits`. The caller drops the guard once it
+/// has released the socket.
+async fn accept_loop<R, A, F, IO>(
+    runtime: &R,
+    node: Node,
+    guard: &Guard,
+    limits: Limits,
+    mut accept: A,
+) where
     R: Runtime,
     A: FnMut() -> F,
     F: Future<Output = io::Result<(IO, Quality, tracing::Span)>>,
@@ -321,17 +370,42 @@ where
                 continue;
             }
         };
+        let Some(slot) = HandshakeSlot::take(&limits.shaking, limits.max) else {
+            // Counted, then closed at once: no task, no buffers.
+            let refused = limits.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            drop(io);
+            span.in_scope(|| {
+                tracing::warn!(
+                    max = limits.max,
+                    refused,
+                    "too many links in their handshake; connection closed"
+                )
+            });
+            continue;
+        };
         let mut link_guard = group.guard();
         let node = node.clone();
         let rt = runtime.clone();
+        let handshake = limits.handshake;
         // Detached: the link runs on its own, under the group.
         drop(
             runtime.spawn(
                 async move {
-                    tracing::info!(quality = quality.get(), "accepted");
-                    let result =
-                        run_link(node, io, Role::Server, quality, &mut link_guard, &rt).await;
-                    log_end(&result);
+                    tracing::debug!(quality = quality.get(), "accepted");
+                    let result = run_link_inner(
+                        node,
+                        io,
+                        Role::Server,
+                        quality,
+                        handshake,
+                        Some(slot),
+                        &mut link_guard,
+                        &rt,
+                    )
+                    .await;
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "link ended");
+                    }
                 }
                 .instrument(span),
             ),
@@ -366,16 +440,32 @@ async fn connect<R: Runtime>(
     options: LinkOptions,
 ) -> Result<Started<Result<(), TransportError>>, TransportError> {
     let quality = options.get_quality();
-    let first = dial(runtime.clone(), address.clone(), quality).await?;
+    let timeout = options.get_connect_timeout();
+    let policy = options.get_reconnect().cloned();
+    let first = dial(runtime.clone(), address.clone(), quality, timeout).await;
+    let first = match first {
+        Ok(first) => Ok(first),
+        // Dialled again in the task, as after a drop.
+        Err(e @ (TransportError::Connect { .. } | TransportError::Resolve { .. }))
+            if policy.is_some() && options.get_retry_first_dial() =>
+        {
+            Err(e)
+        }
+        Err(e) => return Err(e),
+    };
     let group = options.group();
     let guard = group.guard();
     let (rt, redial_address) = (runtime.clone(), address.clone());
-    let redial = move || dial(rt.clone(), redial_address.clone(), quality);
+    let redial = move || dial(rt.clone(), redial_address.clone(), quality, timeout);
     let span = tracing::info_span!("transport", %address);
+    let dialling = Dialling {
+        handshake: options.get_handshake_timeout(),
+        policy,
+    };
     let task = run_dialled(
         node.clone(),
         first,
-        options.get_reconnect().cloned(),
+        dialling,
         guard,
         redial,
         runtime.clone(),
@@ -392,33 +482,57 @@ async fn resolve<R: Runtime>(
     resolved(address, runtime.resolve(text).await)
 }
 
+/// Dials `address`, resolving and connecting within `timeout` on the
+/// runtime's clock.
 async fn dial<R: Runtime>(
     runtime: R,
     address: Address,
     quality: Option<Quality>,
+    timeout: Option<Duration>,
 ) -> Result<(SocketIo<R>, Quality), TransportError> {
-    let connect_error = |source| TransportError::connect(&address, source);
-    match &address {
+    let Some(limit) = timeout else {
+        return dial_now(&runtime, &address, quality).await;
+    };
+    let deadline = runtime.sleep_until(runtime.now().saturating_add(limit));
+    match select(pin!(dial_now(&runtime, &address, quality)), deadline).await {
+        Either::Left((dialled, _)) => dialled,
+        Either::Right(_) => Err(TransportError::connect(
+            &address,
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {limit:?}"),
+            ),
+        )),
+    }
+}
+
+async fn dial_now<R: Runtime>(
+    runtime: &R,
+    address: &Address,
+    quality: Option<Quality>,
+) -> Result<(SocketIo<R>, Quality), TransportError> {
+    let connect_error = |source| TransportError::connect(address, source);
+    match address {
         Address::Tcp(text) => {
-            let addrs = resolve(&runtime, &address, text).await?;
+            let addrs = resolve(runtime, address, text).await?;
             let stream = runtime.connect_tcp(&addrs).await.map_err(connect_error)?;
             if let Err(e) = runtime.set_nodelay(&stream) {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
             let quality = quality.unwrap_or_else(|| tcp_quality(runtime.peer_addr(&stream)));
-            tracing::info!(%address, quality = quality.get(), "connected");
+            tracing::debug!(%address, quality = quality.get(), "connected");
             Ok((Either::Left(stream), quality))
         }
         #[cfg(unix)]
         Address::Unix(path) => {
             let stream = runtime.connect_unix(path).await.map_err(connect_error)?;
-            tracing::info!(%address, "connected");
+            tracing::debug!(%address, "connected");
             Ok((
                 Either::Right(stream),
                 quality.unwrap_or(Quality::LOCAL_SOCKET),
             ))
         }
         #[allow(unreachable_patterns)]
-        _ => Err(TransportError::unsupported(&address)),
+        _ => Err(TransportError::unsupported(address)),
     }
 }
