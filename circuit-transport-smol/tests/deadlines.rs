@@ -26,3 +26,9 @@ fn a_client_that_never_speaks_is_closed_at_the_handshake_deadline() {
 fn connections_beyond_the_handshake_cap_are_closed_at_once() {
     run(deadlines::connections_beyond_the_handshake_cap_are_closed_at_once::<Smol>());
 }
+
+#[test]
+fn keepalive_is_set_on_dialled_and_accepted_sockets() {
+    use circuit_transport::test_support::keepalive;
+    run(keepalive::keepalive_is_set_on_dialled_and_accepted_sockets::<Smol>());
+}

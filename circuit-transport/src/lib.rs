@@ -53,7 +53,8 @@
 //!   within a connect timeout, each handshake within a handshake timeout
 //!   (both [`DEFAULT_TIMEOUT`] unless set), at most
 //!   [`DEFAULT_MAX_HANDSHAKES`] accepted links in their handshake at once
-//!   (more are closed as soon as accepted, and counted).
+//!   (more are closed as soon as accepted, and counted), TCP keep-alive
+//!   ([`TcpKeepalive`], on by default) on every TCP socket.
 //! - [`Shutdown`] and [`ShutdownReport`]: graceful shutdown of a group of
 //!   listeners and links. Listeners stop accepting; each link runs until
 //!   every stream on it has closed both ways, or until the deadline, when
@@ -96,6 +97,6 @@ pub mod test_support;
 pub use address::{Address, ToAddress};
 pub use drive::{run_dialled, run_link, run_link_within, Dialling, CLOSE_LIMIT, LINK_EVENTS};
 pub use error::TransportError;
-pub use options::{LinkOptions, DEFAULT_MAX_HANDSHAKES, DEFAULT_TIMEOUT};
+pub use options::{LinkOptions, TcpKeepalive, DEFAULT_MAX_HANDSHAKES, DEFAULT_TIMEOUT};
 pub use reconnect::{Backoff, Jitter, ReconnectPolicy};
 pub use shutdown::{Guard, Shutdown, ShutdownReport};

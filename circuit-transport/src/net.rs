@@ -26,7 +26,7 @@ use crate::runtime::Runtime;
 use crate::socket::{resolved, tcp_quality};
 use crate::{
     run_dialled, run_link, Address, Dialling, Guard, LinkOptions, Shutdown, ShutdownReport,
-    ToAddress, TransportError,
+    TcpKeepalive, ToAddress, TransportError,
 };
 
 /// The byte stream under a dialled link.
@@ -248,6 +248,7 @@ async fn listen<R: Runtime>(
     let guard = group.listener_guard();
     let quality = options.get_quality();
     let node = node.clone();
+    let keepalive = options.get_tcp_keepalive();
     let limits = Limits {
         handshake: options.get_handshake_timeout(),
         max: options.get_max_handshakes(),
@@ -273,9 +274,7 @@ async fn listen<R: Runtime>(
                 let (bound, rt) = (&listener, &rt);
                 let accept = move || async move {
                     let (stream, peer) = rt.accept_tcp(bound).await?;
-                    if let Err(e) = rt.set_nodelay(&stream) {
-                        tracing::debug!(error = %e, "TCP_NODELAY not set");
-                    }
+                    set_options(rt, &stream, keepalive);
                     let quality = quality.unwrap_or_else(|| tcp_quality(rt.peer_addr(&stream)));
                     Ok((stream, quality, tracing::info_span!("tcp", %peer)))
                 };
@@ -439,10 +438,13 @@ async fn connect<R: Runtime>(
     address: Address,
     options: LinkOptions,
 ) -> Result<Started<Result<(), TransportError>>, TransportError> {
-    let quality = options.get_quality();
-    let timeout = options.get_connect_timeout();
+    let how = Dial {
+        quality: options.get_quality(),
+        timeout: options.get_connect_timeout(),
+        keepalive: options.get_tcp_keepalive(),
+    };
     let policy = options.get_reconnect().cloned();
-    let first = dial(runtime.clone(), address.clone(), quality, timeout).await;
+    let first = dial(runtime.clone(), address.clone(), how).await;
     let first = match first {
         Ok(first) => Ok(first),
         // Dialled again in the task, as after a drop.
@@ -456,7 +458,7 @@ async fn connect<R: Runtime>(
     let group = options.group();
     let guard = group.guard();
     let (rt, redial_address) = (runtime.clone(), address.clone());
-    let redial = move || dial(rt.clone(), redial_address.clone(), quality, timeout);
+    let redial = move || dial(rt.clone(), redial_address.clone(), how);
     let span = tracing::info_span!("transport", %address);
     let dialling = Dialling {
         handshake: options.get_handshake_timeout(),
@@ -482,19 +484,40 @@ async fn resolve<R: Runtime>(
     resolved(address, runtime.resolve(text).await)
 }
 
-/// Dials `address`, resolving and connecting within `timeout` on the
+/// Sets what every TCP socket gets: `TCP_NODELAY`, and keep-alive if
+/// asked for. A socket where one cannot be set is used as it is.
+fn set_options<R: Runtime>(runtime: &R, stream: &R::Tcp, keepalive: Option<TcpKeepalive>) {
+    if let Err(e) = runtime.set_nodelay(stream) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set");
+    }
+    if let Some(keepalive) = keepalive {
+        if let Err(e) = runtime.set_keepalive(stream, &keepalive) {
+            tracing::debug!(error = %e, "TCP keep-alive not set");
+        }
+    }
+}
+
+/// How to dial: the link's quality (`None`: from the socket), the bound on
+/// the dial, the keep-alive.
+#[derive(Debug, Clone, Copy)]
+struct Dial {
+    quality: Option<Quality>,
+    timeout: Option<Duration>,
+    keepalive: Option<TcpKeepalive>,
+}
+
+/// Dials `address`, resolving and connecting within the timeout on the
 /// runtime's clock.
 async fn dial<R: Runtime>(
     runtime: R,
     address: Address,
-    quality: Option<Quality>,
-    timeout: Option<Duration>,
+    how: Dial,
 ) -> Result<(SocketIo<R>, Quality), TransportError> {
-    let Some(limit) = timeout else {
-        return dial_now(&runtime, &address, quality).await;
+    let Some(limit) = how.timeout else {
+        return dial_now(&runtime, &address, how).await;
     };
     let deadline = runtime.sleep_until(runtime.now().saturating_add(limit));
-    match select(pin!(dial_now(&runtime, &address, quality)), deadline).await {
+    match select(pin!(dial_now(&runtime, &address, how)), deadline).await {
         Either::Left((dialled, _)) => dialled,
         Either::Right(_) => Err(TransportError::connect(
             &address,
@@ -509,16 +532,15 @@ async fn dial<R: Runtime>(
 async fn dial_now<R: Runtime>(
     runtime: &R,
     address: &Address,
-    quality: Option<Quality>,
+    how: Dial,
 ) -> Result<(SocketIo<R>, Quality), TransportError> {
+    let quality = how.quality;
     let connect_error = |source| TransportError::connect(address, source);
     match address {
         Address::Tcp(text) => {
             let addrs = resolve(runtime, address, text).await?;
             let stream = runtime.connect_tcp(&addrs).await.map_err(connect_error)?;
-            if let Err(e) = runtime.set_nodelay(&stream) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
+            set_options(runtime, &stream, how.keepalive);
             let quality = quality.unwrap_or_else(|| tcp_quality(runtime.peer_addr(&stream)));
             tracing::debug!(%address, quality = quality.get(), "connected");
             Ok((Either::Left(stream), quality))

@@ -10,6 +10,28 @@ use crate::{ReconnectPolicy, Shutdown};
 /// link's handshake ([`LinkOptions::handshake_timeout`]).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// TCP keep-alive on a link's socket: the kernel probes a connection idle
+/// for [`time`](Self::time), every [`interval`](Self::interval), and
+/// ends it when the peer stays silent (the system's count of probes), so
+/// a peer that vanished without a word is noticed even with no stream
+/// open. The default: 30 s, then every 10 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// How long a connection stays idle before the first probe.
+    pub time: Duration,
+    /// The time between two probes (where the system lets it be set).
+    pub interval: Duration,
+}
+
+impl Default for TcpKeepalive {
+    fn default() -> Self {
+        TcpKeepalive {
+            time: Duration::from_secs(30),
+            interval: Duration::from_secs(10),
+        }
+    }
+}
+
 /// The default cap on a listener's links still in their handshake
 /// ([`LinkOptions::max_handshakes`]).
 pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
@@ -17,7 +39,8 @@ pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
 /// How a listener or a dialled link is set up. Every field has a default:
 /// quality from the socket, no reconnecting, a shutdown group of its own,
 /// dials and handshakes bounded by [`DEFAULT_TIMEOUT`], at most
-/// [`DEFAULT_MAX_HANDSHAKES`] accepted links in their handshake at once.
+/// [`DEFAULT_MAX_HANDSHAKES`] accepted links in their handshake at once,
+/// TCP keep-alive on ([`TcpKeepalive::default`]).
 ///
 /// ```
 /// # use circuit_frame::Quality;
@@ -35,6 +58,7 @@ pub struct LinkOptions {
     connect_timeout: Option<Duration>,
     handshake_timeout: Option<Duration>,
     max_handshakes: usize,
+    keepalive: Option<TcpKeepalive>,
     reconnect: Option<ReconnectPolicy>,
     retry_first_dial: bool,
     shutdown: Option<Shutdown>,
@@ -47,6 +71,7 @@ impl Default for LinkOptions {
             connect_timeout: Some(DEFAULT_TIMEOUT),
             handshake_timeout: Some(DEFAULT_TIMEOUT),
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            keepalive: Some(TcpKeepalive::default()),
             reconnect: None,
             retry_first_dial: false,
             shutdown: None,
@@ -120,6 +145,19 @@ impl LinkOptions {
     /// The quality set by [`quality`](Self::quality), if any.
     pub fn get_quality(&self) -> Option<Quality> {
         self.quality
+    }
+
+    /// TCP keep-alive on every TCP socket dialled or accepted (`None`: off).
+    /// Default [`TcpKeepalive::default`]: probes after 30 s idle, every
+    /// 10 s. A socket where it cannot be set is logged and used as it is.
+    pub fn tcp_keepalive(mut self, keepalive: Option<TcpKeepalive>) -> Self {
+        self.keepalive = keepalive;
+        self
+    }
+
+    /// The keep-alive set by [`tcp_keepalive`](Self::tcp_keepalive).
+    pub fn get_tcp_keepalive(&self) -> Option<TcpKeepalive> {
+        self.keepalive
     }
 
     /// The bound set by [`connect_timeout`](Self::connect_timeout).

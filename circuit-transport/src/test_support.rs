@@ -138,6 +138,7 @@ pub struct ManualRuntime<R> {
     clock: ManualClock,
     sleeps: mpsc::UnboundedSender<Duration>,
     stall: Arc<AtomicBool>,
+    keepalives: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The deadlines of the sleeps a [`ManualRuntime`] made, in order.
@@ -162,6 +163,7 @@ impl<R: Runtime> ManualRuntime<R> {
                 clock,
                 sleeps,
                 stall: Arc::new(AtomicBool::new(false)),
+                keepalives: Arc::default(),
             },
             Sleeps(made),
         )
@@ -170,6 +172,11 @@ impl<R: Runtime> ManualRuntime<R> {
     /// The clock, to advance.
     pub fn clock(&self) -> &ManualClock {
         &self.clock
+    }
+
+    /// TCP sockets (of every clone) given keep-alive so far.
+    pub fn keepalives_set(&self) -> usize {
+        self.keepalives.load(Ordering::Relaxed)
     }
 
     /// From now on, TCP connects (of every clone) never complete.
@@ -241,6 +248,10 @@ impl<R: Runtime> Runtime for ManualRuntime<R> {
     }
     fn set_nodelay(&self, stream: &R::Tcp) -> io::Result<()> {
         self.inner.set_nodelay(stream)
+    }
+    fn set_keepalive(&self, stream: &R::Tcp, keepalive: &crate::TcpKeepalive) -> io::Result<()> {
+        self.keepalives.fetch_add(1, Ordering::Relaxed);
+        self.inner.set_keepalive(stream, keepalive)
     }
     fn peer_addr(&self, stream: &R::Tcp) -> io::Result<SocketAddr> {
         self.inner.peer_addr(stream)
@@ -728,6 +739,40 @@ pub mod deadlines {
         reachable(&mut client_events, "server").await;
         assert_eq!(listener.handshakes_refused(), 1);
         drop(link);
+    }
+}
+
+/// TCP keep-alive reaches every TCP socket, dialled and accepted (the
+/// runtime crates read it back from a socket in their unit tests).
+pub mod keepalive {
+    use super::*;
+
+    pub async fn keepalive_is_set_on_dialled_and_accepted_sockets<R: TestRuntime>() {
+        let (server, _, _) = leaf("server");
+        let (client, mut client_events, _) = leaf("client");
+        let (runtime, _sleeps) = ManualRuntime::new(R::runtime());
+        let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", LinkOptions::new())
+            .await
+            .unwrap();
+        let link = net::connect_with(&runtime, &client, listener.local_addr(), LinkOptions::new())
+            .await
+            .unwrap();
+        reachable(&mut client_events, "server").await;
+        // Both ends of the link: the accepted socket's was set before its
+        // link started, so before the client could be up.
+        assert_eq!(runtime.keepalives_set(), 2);
+
+        let (quiet, mut quiet_events, _) = leaf("quiet");
+        let off = LinkOptions::new().tcp_keepalive(None);
+        let listener_off = net::listen_with(&runtime, &server, "127.0.0.1:0", off.clone())
+            .await
+            .unwrap();
+        let quiet_link = net::connect_with(&runtime, &quiet, listener_off.local_addr(), off)
+            .await
+            .unwrap();
+        reachable(&mut quiet_events, "server").await;
+        assert_eq!(runtime.keepalives_set(), 2, "set although turned off");
+        drop((link, quiet_link));
     }
 }
 
