@@ -91,7 +91,7 @@ mod runtime;
 
 pub use circuit_transport::{
     Address, Backoff, Jitter, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, TcpKeepalive,
-    ToAddress, TransportError,
+    ToAddress, TransportError, DEFAULT_MAX_HANDSHAKES, DEFAULT_TIMEOUT,
 };
 pub use io::{tokio_io, FuturesIo, TokioDuplex};
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};

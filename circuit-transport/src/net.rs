@@ -93,6 +93,7 @@ pub struct LinkHandle<R: Runtime> {
     runtime: R,
     address: Address,
     group: Shutdown,
+    first_failed: Option<String>,
     task: R::JoinHandle<Result<(), TransportError>>,
 }
 
@@ -111,6 +112,13 @@ impl<R: Runtime> LinkHandle<R> {
     /// cuts it; resolves when it is closed.
     pub fn shutdown(&self, grace: Duration) -> impl Future<Output = ShutdownReport> + Send {
         self.group.shutdown(grace)
+    }
+
+    /// Why the first dial failed, when it did and the link is being dialled
+    /// again ([`retry_first_dial`](LinkOptions::retry_first_dial)); `None`
+    /// when the first dial connected.
+    pub fn first_dial_failed(&self) -> Option<&str> {
+        self.first_failed.as_deref()
     }
 
     /// Whether the link's task has ended (without a policy: the link ended).
@@ -180,11 +188,13 @@ pub async fn connect_with<R: Runtime>(
     addr: impl ToAddress,
     options: LinkOptions,
 ) -> Result<LinkHandle<R>, TransportError> {
-    let (address, group, task) = connect(runtime, node, addr.to_address()?, options).await?;
+    let ((address, group, task), first_failed) =
+        connect(runtime, node, addr.to_address()?, options).await?;
     Ok(LinkHandle {
         runtime: runtime.clone(),
         address,
         group,
+        first_failed,
         task: runtime.spawn(task),
     })
 }
@@ -437,7 +447,7 @@ async fn connect<R: Runtime>(
     node: &Node,
     address: Address,
     options: LinkOptions,
-) -> Result<Started<Result<(), TransportError>>, TransportError> {
+) -> Result<(Started<Result<(), TransportError>>, Option<String>), TransportError> {
     let how = Dial {
         quality: options.get_quality(),
         timeout: options.get_connect_timeout(),
@@ -445,6 +455,7 @@ async fn connect<R: Runtime>(
     };
     let policy = options.get_reconnect().cloned();
     let first = dial(runtime.clone(), address.clone(), how).await;
+    let first_failed = first.as_ref().err().map(ToString::to_string);
     let first = match first {
         Ok(first) => Ok(first),
         // Dialled again in the task, as after a drop.
@@ -472,7 +483,10 @@ async fn connect<R: Runtime>(
         redial,
         runtime.clone(),
     );
-    Ok((address, group, task.instrument(span).boxed()))
+    Ok((
+        (address, group, task.instrument(span).boxed()),
+        first_failed,
+    ))
 }
 
 /// The socket addresses of a TCP address's host and port.

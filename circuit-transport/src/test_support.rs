@@ -606,6 +606,7 @@ pub mod deadlines {
         let link = net::connect_with(&runtime, &a, address, options)
             .await
             .unwrap();
+        assert!(link.first_dial_failed().is_some());
         let wait = sleeps.next().await;
         assert_eq!(wait, policy.backoff().delay(0));
         assert!(!link.is_finished());
