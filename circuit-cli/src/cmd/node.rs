@@ -4,19 +4,19 @@
 use std::time::Duration;
 
 use circuit_node::routing::RouteEvent;
-use circuit_transport_tokio::{listen_with, LinkOptions, ReconnectPolicy, Shutdown};
+use circuit_transport_tokio::{listen_with, LinkOptions, Shutdown};
 use futures::StreamExt;
 
 use crate::cli::NodeArgs;
-use crate::mesh::{any_ended, make_node, Dialled, Result};
+use crate::mesh::{any_ended, make_node, redial_policy, Dialled, Result};
 use crate::serve::{serve, Service};
 
 /// How long links may drain after Ctrl-C.
 const GRACE: Duration = Duration::from_secs(1);
 
 /// Runs the node until Ctrl-C, or until a dialled link fails for good
-/// (e.g. a protocol mismatch).
-pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
+/// (e.g. a protocol mismatch). Each dial is bounded by `timeout`.
+pub async fn run(args: NodeArgs, timeout: Duration) -> Result<()> {
     let identity = &args.identity;
     let (node, mut peers, incoming) = make_node(
         &identity.name,
@@ -33,7 +33,10 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
         });
     }
     let shutdown = Shutdown::new();
-    let mut options = LinkOptions::new().shutdown(&shutdown);
+    let mut options = LinkOptions::new()
+        .shutdown(&shutdown)
+        .handshake_timeout(Some(args.handshake_timeout))
+        .max_handshakes(args.max_handshakes);
     if let Some(quality) = args.quality {
         options = options.quality(quality);
     }
@@ -46,9 +49,18 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
     }
     let mut links = Vec::new();
     for address in &args.connect {
-        let policy = ReconnectPolicy::default().max(Duration::from_secs(2));
-        let link = Dialled::connect(&node, address, options.clone().reconnect(policy)).await?;
-        println!("connected to {address}");
+        let dialling = options
+            .clone()
+            .reconnect(redial_policy())
+            .retry_first_dial(!args.connect_once);
+        let link = Dialled::connect(&node, address, dialling, timeout).await?;
+        match link.first_dial_failed() {
+            None => println!("connected to {address}"),
+            Some(error) => {
+                tracing::warn!(%address, %error, "first dial failed; dialling again");
+                println!("dialling {address}");
+            }
+        }
         links.push(link);
     }
 
