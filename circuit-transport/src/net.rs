@@ -380,9 +380,9 @@ async fn accept_loop<R, A, F, IO>(
             }
         };
         let Some(slot) = HandshakeSlot::take(&limits.shaking, limits.max) else {
-            // Counted, then closed at once: no task, no buffers.
+            // Counted and logged, then closed at once: no task, no
+            // buffers. (A client that sees the close finds both done.)
             let refused = limits.refused.fetch_add(1, Ordering::Relaxed) + 1;
-            drop(io);
             span.in_scope(|| {
                 tracing::warn!(
                     max = limits.max,
@@ -390,6 +390,7 @@ async fn accept_loop<R, A, F, IO>(
                     "too many links in their handshake; connection closed"
                 )
             });
+            drop(io);
             continue;
         };
         let mut link_guard = group.guard();
