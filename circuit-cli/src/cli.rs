@@ -47,9 +47,9 @@ pub fn command() -> clap::Command {
 #[derive(Debug, Parser)]
 #[command(name = "circuit", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// The longest any wait may take (a link coming up, a peer becoming
-    /// reachable, a stream answering): a duration such as `5s`, `250ms` or
-    /// `1m 30s`; a bare number is seconds.
+    /// The longest any wait may take (a TCP connect, a link coming up, a
+    /// peer becoming reachable, a stream answering): a duration such as
+    /// `5s`, `250ms` or `1m 30s`; a bare number is seconds.
     #[arg(
         long,
         global = true,
@@ -86,7 +86,10 @@ Examples:
   circuit node --name a --listen 127.0.0.1:0 --listen unix:/tmp/a.sock
 
 The first lines on stdout are `listening on ADDR` (the actual address, also
-for port 0), one per --listen, then `connected to ADDR`, one per --connect.
+for port 0), one per --listen, then `connected to ADDR`, one per --connect
+(or `dialling ADDR` when the first dial failed: it is dialled again with
+backoff, as after a drop, unless --connect-once). Each link up, link down
+and redial is an info line on stderr.
 With --reports a router prints `closed: ...` for each direction of a stream
 it forwards as it closes: which way, and which neighbour (or itself) closed
 it, with the epitaph passed on unchanged.")]
@@ -224,10 +227,11 @@ pub struct NodeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<String>,
 
-    /// Dial a link to this address (dialled again if it drops):
-    /// `host:port`, `unix:PATH`, `exec:CMD` (over the stdin and stdout of
-    /// `sh -c CMD`, e.g. `exec:ssh dev circuit node --name dev --stdio`)
-    /// or `serial:PATH?baud=N` (built with the `serial` feature).
+    /// Dial a link to this address (dialled again if it drops, or if the
+    /// first dial fails): `host:port`, `unix:PATH`, `exec:CMD` (over the
+    /// stdin and stdout of `sh -c CMD`, e.g. `exec:ssh dev circuit node
+    /// --name dev --stdio`) or `serial:PATH?baud=N` (built with the
+    /// `serial` feature).
     #[arg(long, value_name = "ADDR")]
     pub connect: Vec<String>,
 
@@ -236,6 +240,31 @@ pub struct NodeArgs {
     /// the node stops when the link ends.
     #[arg(long)]
     pub stdio: bool,
+
+    /// Exit (status 4) if the first dial of a --connect fails, instead of
+    /// dialling it again.
+    #[arg(long, requires = "connect")]
+    pub connect_once: bool,
+
+    /// Drop a link whose peer has not finished the handshake this long
+    /// after it connected (a client that connects and never speaks).
+    #[arg(
+        long,
+        default_value = "10s",
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
+    pub handshake_timeout: Duration,
+
+    /// The most accepted links in their handshake at once; connections
+    /// beyond it are closed at once (and logged).
+    #[arg(
+        long,
+        default_value_t = circuit_transport_tokio::DEFAULT_MAX_HANDSHAKES,
+        value_name = "N",
+        value_parser = clap::value_parser!(usize)
+    )]
+    pub max_handshakes: usize,
 
     /// Route: advertise routes and forward streams between links.
     #[arg(long)]

@@ -41,9 +41,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // Without RUST_LOG, a long-running node warns (refused links, failed
-    // streams); a one-shot command says only its own error line.
+    // streams) and says when each link comes up or goes down and each
+    // redial; a one-shot command says only its own error line.
     let default = match cli.command {
-        Command::Node(_) | Command::Forward(_) => "warn",
+        Command::Node(_) | Command::Forward(_) => "warn,circuit_transport::links=info",
         _ => "error",
     };
     tracing_subscriber::fmt()

@@ -57,26 +57,45 @@ pub struct Dialled {
     /// The address as given.
     pub address: String,
     shutdown: Shutdown,
+    first_failed: Option<String>,
     task: Option<JoinHandle<Result<(), TransportError>>>,
 }
 
 impl Dialled {
-    /// Dials `address` with `options`; fails if the address is bad or the
-    /// first dial fails.
-    pub async fn connect(node: &Node, address: &str, options: LinkOptions) -> Result<Dialled> {
+    /// Dials `address` with `options`, the dial bounded by `timeout`;
+    /// fails if the address is bad or the first dial fails (unless the
+    /// options retry it: then [`first_dial_failed`](Self::first_dial_failed)
+    /// says why it did).
+    pub async fn connect(
+        node: &Node,
+        address: &str,
+        options: LinkOptions,
+        timeout: Duration,
+    ) -> Result<Dialled> {
+        let options = options.connect_timeout(Some(timeout));
         let handle = connect_with(node, address, options).await?;
         Ok(Dialled {
             address: address.to_owned(),
             shutdown: handle.shutdown_handle().clone(),
+            first_failed: handle.first_dial_failed().map(str::to_owned),
             task: Some(handle.into_task()),
         })
     }
 
-    /// Dials `address` and, if the link drops later, dials it again (a
-    /// protocol mismatch ends it for good).
-    pub async fn connect_redialling(node: &Node, address: &str) -> Result<Dialled> {
-        let policy = ReconnectPolicy::default().max(Duration::from_secs(2));
-        Self::connect(node, address, LinkOptions::new().reconnect(policy)).await
+    /// Dials `address` (within `timeout`) and, if the link drops later,
+    /// dials it again (a protocol mismatch ends it for good).
+    pub async fn connect_redialling(
+        node: &Node,
+        address: &str,
+        timeout: Duration,
+    ) -> Result<Dialled> {
+        let options = LinkOptions::new().reconnect(redial_policy());
+        Self::connect(node, address, options, timeout).await
+    }
+
+    /// Why the first dial failed, when the link is being dialled again.
+    pub fn first_dial_failed(&self) -> Option<&str> {
+        self.first_failed.as_deref()
     }
 
     /// Cuts the link: open streams get an epitaph after `grace`.
@@ -104,6 +123,12 @@ impl Dialled {
             },
         }
     }
+}
+
+/// How a long-running command dials again: from 100 ms, doubling up to
+/// 2 s, with jitter, for ever.
+pub fn redial_policy() -> ReconnectPolicy {
+    ReconnectPolicy::default().max(Duration::from_secs(2))
 }
 
 /// Resolves when the first of `links` ends (never if there are none).

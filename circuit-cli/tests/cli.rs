@@ -19,7 +19,9 @@ struct Proc {
     name: String,
     child: Child,
     lines: Receiver<String>,
+    /// Lines of stderr as they come; what was taken is in `stderr_seen`.
     stderr: Receiver<String>,
+    stderr_seen: String,
     /// Held open (never written) by [`Proc::start_with_open_stdin`].
     _stdin: Option<ChildStdin>,
 }
@@ -84,17 +86,21 @@ impl Proc {
             }
         });
         let (err_tx, stderr) = mpsc::channel();
-        let mut err = child.stderr.take().expect("stderr is piped");
+        let err = child.stderr.take().expect("stderr is piped");
         thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            let _ = err_tx.send(text);
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if err_tx.send(line + "\n").is_err() {
+                    break;
+                }
+            }
         });
         Proc {
             name: args.first().copied().unwrap_or("circuit").to_owned(),
             child,
             lines,
             stderr,
+            stderr_seen: String::new(),
             _stdin: None,
         }
     }
@@ -107,7 +113,7 @@ impl Proc {
                 panic!("circuit {}: no output in {LIMIT:?}", self.name)
             }
             Err(RecvTimeoutError::Disconnected) => {
-                let stderr = self.stderr.recv_timeout(LIMIT).unwrap_or_default();
+                let stderr = self.rest_of_stderr();
                 panic!("circuit {} ended early; stderr:\n{stderr}", self.name)
             }
         }
@@ -138,16 +144,59 @@ impl Proc {
                 Err(RecvTimeoutError::Timeout) => panic!("circuit {} did not exit", self.name),
             }
         }
-        let stderr = self
-            .stderr
-            .recv_timeout(LIMIT)
-            .unwrap_or_else(|_| panic!("circuit {} did not close stderr", self.name));
+        let stderr = self.rest_of_stderr();
         let status = self.child.wait().expect("wait for circuit");
         Finished {
             code: status.code(),
             stdout,
             stderr,
         }
+    }
+}
+
+impl Proc {
+    /// What the process wrote on stderr, to its end.
+    fn rest_of_stderr(&mut self) -> String {
+        loop {
+            match self.stderr.recv_timeout(LIMIT) {
+                Ok(line) => self.stderr_seen += &line,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return std::mem::take(&mut self.stderr_seen)
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("circuit {} did not close stderr", self.name)
+                }
+            }
+        }
+    }
+
+    /// The first line on stderr containing `text`, once there is one
+    /// (in any order with the lines asked for before).
+    fn stderr_line(&mut self, text: &str) -> String {
+        if let Some(line) = self.stderr_seen.lines().find(|l| l.contains(text)) {
+            return line.to_owned();
+        }
+        loop {
+            match self.stderr.recv_timeout(LIMIT) {
+                Ok(line) => {
+                    self.stderr_seen += &line;
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "circuit {}: no {text:?} on stderr:\n{}",
+                    self.name, self.stderr_seen
+                ),
+            }
+        }
+    }
+
+    /// Writes `bytes` to a stdin held open by [`Proc::start_with_open_stdin`].
+    fn write_stdin(&mut self, bytes: &[u8]) {
+        let stdin = self._stdin.as_mut().expect("stdin held open");
+        stdin.write_all(bytes).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
     }
 }
 
@@ -876,4 +925,183 @@ fn completions_for_each_shell() {
         );
     }
     assert_eq!(run(&["completions", "tcsh"]).code, Some(2));
+}
+
+/// A listening socket that never accepts, its queue full: a connect to it
+/// hangs, as to an address that drops SYNs. Holds the queued connections.
+struct BlackHole {
+    address: String,
+    _listener: socket2::Socket,
+    _queued: Vec<TcpStream>,
+}
+
+impl BlackHole {
+    fn new() -> BlackHole {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        listener.bind(&any.into()).expect("bind");
+        listener.listen(0).expect("listen");
+        let address = listener
+            .local_addr()
+            .expect("address")
+            .as_socket()
+            .expect("an IP address");
+        // Fill the queue until a connect gets no answer.
+        let mut queued = Vec::new();
+        loop {
+            match TcpStream::connect_timeout(&address, Duration::from_millis(300)) {
+                Ok(stream) => queued.push(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+                Err(e) => panic!("filling the queue: {e}"),
+            }
+            assert!(queued.len() < 64, "the listen queue never filled");
+        }
+        BlackHole {
+            address: address.to_string(),
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+}
+
+#[test]
+fn timeout_bounds_the_tcp_connect() {
+    let hole = BlackHole::new();
+    run(&[
+        "cat",
+        "--timeout",
+        "1",
+        "--name",
+        "c",
+        "--connect",
+        &hole.address,
+        "x",
+    ])
+    .fails_with(4, "no answer within 1s");
+    run(&[
+        "bench",
+        "--timeout",
+        "500ms",
+        "--name",
+        "b",
+        "--connect",
+        &hole.address,
+        "--peer",
+        "x",
+        "--latency",
+        "1",
+    ])
+    .fails_with(4, "no answer within 500ms");
+    // node --connect-once fails the same way instead of dialling again.
+    run(&[
+        "node",
+        "--timeout",
+        "500ms",
+        "--name",
+        "n",
+        "--connect",
+        &hole.address,
+        "--connect-once",
+    ])
+    .fails_with(4, "no answer within 500ms");
+}
+
+/// A raw TCP client of a node that never speaks; reads on a thread until
+/// the node closes the connection.
+fn silent_client(address: &str) -> (TcpStream, Receiver<usize>) {
+    let socket = TcpStream::connect(address).expect("connect");
+    let mut reader = socket.try_clone().expect("clone the socket");
+    let (tx, closed) = mpsc::channel();
+    thread::spawn(move || {
+        let mut total = 0;
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            total += n;
+        }
+        let _ = tx.send(total);
+    });
+    (socket, closed)
+}
+
+#[test]
+fn a_client_that_never_speaks_is_closed_at_the_handshake_timeout() {
+    let mut node = Proc::start(&[
+        "node",
+        "--name",
+        "n",
+        "--listen",
+        "127.0.0.1:0",
+        "--handshake-timeout",
+        "200ms",
+    ]);
+    let address = node.listening();
+    let (_socket, closed) = silent_client(&address);
+    let sent = closed.recv_timeout(LIMIT).expect("the node closes it");
+    assert!(sent > 0, "the node spoke first, then hung up");
+}
+
+#[test]
+fn connections_beyond_max_handshakes_are_closed_at_once() {
+    let mut node = Proc::start(&[
+        "node",
+        "--name",
+        "n",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-handshakes",
+        "1",
+        "--handshake-timeout",
+        "1h",
+    ]);
+    let address = node.listening();
+    // The first is accepted: the node sends it its Identify.
+    let mut first = TcpStream::connect(&address).expect("connect");
+    let mut byte = [0; 1];
+    first.read_exact(&mut byte).expect("the node speaks first");
+    // The second is closed before a byte.
+    let (_second, closed) = silent_client(&address);
+    assert_eq!(closed.recv_timeout(LIMIT), Ok(0));
+    let said = node.stderr_line("too many links in their handshake");
+    assert!(said.contains("WARN"), "{said}");
+}
+
+#[test]
+fn a_node_dials_again_when_its_first_connect_fails() {
+    let address = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("address").to_string()
+    };
+    let mut leaf = Proc::start(&["node", "--name", "leaf", "--connect", &address]);
+    assert_eq!(leaf.line(), format!("dialling {address}"));
+    // The router comes up later on that address: the leaf finds it.
+    let mut router = Proc::start(&["node", "--name", "r", "--router", "--listen", &address]);
+    assert_eq!(router.listening(), address);
+    while router.line() != "peer leaf reachable" {}
+    // The failed first dial, each redial and the link's coming up are
+    // said on stderr, at the default log level.
+    leaf.stderr_line("first dial failed");
+    assert!(leaf.stderr_line("dialling again wait=").contains("INFO"));
+    assert!(leaf.stderr_line("link up").contains("peer=r"));
+}
+
+#[test]
+fn a_stream_broken_behind_a_router_names_the_hop_that_failed() {
+    let mut router = Proc::start(&["node", "--name", "r", "--router", "--listen", "127.0.0.1:0"]);
+    let mesh = router.listening();
+    let mut e4 = Proc::start(&["node", "--name", "e4", "--connect", &mesh, "--echo"]);
+    assert_eq!(e4.line(), format!("connected to {mesh}"));
+    while router.line() != "peer e4 reachable" {}
+    let mut cat = Proc::start_with_open_stdin(&["cat", "--name", "a", "--connect", &mesh, "e4"]);
+    cat.write_stdin(b"ping\n");
+    assert_eq!(cat.line(), "ping");
+    // e4 goes away with the stream open: the router's link to it ends.
+    drop(e4);
+    let finished = cat.finish();
+    assert_eq!(finished.code, Some(1), "stderr:\n{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("r: link to e4 "),
+        "the error does not name the hop:\n{}",
+        finished.stderr
+    );
 }

@@ -243,7 +243,7 @@ fn a_child_that_writes_garbage_ends_its_link_and_the_node_redials() {
         .replace("listening on ", "");
     // Twice: the node lived on after the first garbage and dialled again.
     for _ in 0..2 {
-        let line = node.stderr_line("link failed, dialling again");
+        let line = node.stderr_line("link failed in its handshake");
         assert!(
             line.contains("handshake") || line.contains("stream id"),
             "{line}"

@@ -22,6 +22,7 @@ pub struct Config {
     pub(crate) read_buffer: usize,
     pub(crate) write_buffer: usize,
     pub(crate) peer_name: String,
+    pub(crate) local_name: Option<String>,
     pub(crate) credit: CreditMode,
     pub(crate) keep_alive: Option<KeepAlive>,
 }
@@ -96,6 +97,7 @@ impl Default for Config {
             read_buffer: 256 << 10,
             write_buffer: 256 << 10,
             peer_name: "peer".to_owned(),
+            local_name: None,
             credit: CreditMode::Auto,
             keep_alive: None,
         }
@@ -188,6 +190,16 @@ impl Config {
         self
     }
 
+    /// This end's own name (a node's id). When set, the epitaph every
+    /// stream still open gets as the link ends says who saw it end:
+    /// `"{local}: link to {peer} failed: ..."` instead of
+    /// `"link to {peer} failed: ..."`, so that a reader behind routers
+    /// learns which hop failed. Default: none.
+    pub fn local_name(mut self, name: impl Into<String>) -> Self {
+        self.local_name = Some(name.into());
+        self
+    }
+
     /// Whether the link negotiates credit flow control. Default
     /// [`CreditMode::Auto`].
     pub fn credit(mut self, mode: CreditMode) -> Self {
@@ -230,5 +242,10 @@ impl Config {
     /// The peer's name set by [`Config::peer_name`].
     pub fn get_peer_name(&self) -> &str {
         &self.peer_name
+    }
+
+    /// This end's name set by [`Config::local_name`], if any.
+    pub fn get_local_name(&self) -> Option<&str> {
+        self.local_name.as_deref()
     }
 }

@@ -74,14 +74,12 @@ impl<IO> Driver<IO> {
     pub(crate) fn new(io: IO, shared: Arc<Shared>) -> Self {
         let (read_buffer, write_limit, keep_alive, span) = {
             let core = shared.lock();
-            let span =
-                tracing::debug_span!("link", peer = %core.config().peer_name, role = ?core.role());
             let config = core.config();
             (
                 config.read_buffer,
                 config.write_buffer,
                 config.keep_alive.clone(),
-                span,
+                shared.span.clone(),
             )
         };
         Driver {
@@ -144,6 +142,12 @@ impl<IO> Driver<IO> {
                 tracing::warn!(error = %e, "link failed");
                 e.to_string()
             }
+        };
+        // Who saw the link end, for a reader routers away.
+        let local = self.shared.lock().config().local_name.clone();
+        let epitaph = match local {
+            Some(local) => format!("{local}: {epitaph}"),
+            None => epitaph,
         };
         self.shared.lock().close_all(&epitaph);
         self.shared.driver_ended(result.is_ok());
@@ -402,9 +406,15 @@ impl<IO: AsyncWrite + Unpin> Driver<IO> {
 impl<IO> Drop for Driver<IO> {
     fn drop(&mut self) {
         if !self.done {
-            self.shared
-                .lock()
-                .close_all("the link's driver was dropped");
+            let mut core = self.shared.lock();
+            let config = core.config();
+            let epitaph = format!("link to {} dropped", config.peer_name);
+            let epitaph = match &config.local_name {
+                Some(local) => format!("{local}: {epitaph}"),
+                None => epitaph,
+            };
+            core.close_all(&epitaph);
+            drop(core);
             self.shared.driver_ended(false);
         }
     }

@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     /// only once there is one.
     pub(crate) closing: AtomicBool,
     ending: Mutex<Ending>,
+    /// The driver's span, whose `peer` field follows [`Mux::set_peer_name`].
+    pub(crate) span: tracing::Span,
 }
 
 impl Shared {
@@ -143,6 +145,13 @@ impl Mux {
     {
         let ready = Arc::new(ReadyQueue::default());
         let counters = Arc::new(AtomicCounters::default());
+        // An unnamed peer's field stays empty until named (a node names it
+        // after its handshake): subscribers that append recorded fields
+        // then show one name, not the placeholder and the name.
+        let span = tracing::debug_span!("link", peer = tracing::field::Empty, role = ?role);
+        if config.peer_name != Config::default().peer_name {
+            span.record("peer", tracing::field::display(&config.peer_name));
+        }
         let core = Core::with_parts(role, config, Arc::clone(&ready), Arc::clone(&counters));
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
@@ -152,6 +161,7 @@ impl Mux {
             failures: Mutex::new(Failures::default()),
             closing: AtomicBool::new(false),
             ending: Mutex::new(Ending::default()),
+            span,
         });
         let driver = Driver::new(io, Arc::clone(&shared));
         (
@@ -202,6 +212,24 @@ impl Mux {
     /// [`Core::observe`](crate::Core::observe).
     pub fn observe(&self, id: u32, observer: StreamObserver) -> Option<CloseCause> {
         self.shared.lock().observe(id, observer)
+    }
+
+    /// Names the peer from now on (see [`Config::peer_name`]): in errors,
+    /// in the epitaphs of streams the link's end closes, and in the
+    /// `peer` field of the driver's `link` span. For a peer whose name is
+    /// learned on the link itself, as a node learns its neighbour's in the
+    /// handshake.
+    pub fn set_peer_name(&self, name: &str) {
+        self.shared.lock().set_peer_name(name);
+        self.shared
+            .span
+            .record("peer", tracing::field::display(name));
+    }
+
+    /// Names this end from now on, in the epitaphs of streams the link's
+    /// end closes (see [`Config::local_name`]).
+    pub fn set_local_name(&self, name: &str) {
+        self.shared.lock().set_local_name(name);
     }
 
     /// The counters of this link now.

@@ -105,6 +105,46 @@ fn a_stream_opened_and_closed_without_data_puts_nothing_on_the_wire() {
     });
 }
 
+/// A node learns its neighbour's name in the handshake, after the mux is
+/// made: names set later are the ones the link's end and its errors use.
+#[test]
+fn names_set_after_the_start_are_in_the_epitaphs_of_the_links_end() {
+    let pool = pool();
+    let (ours, theirs) = circuit_stream::duplex_pair(1 << 20);
+    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, Config::default());
+    let (run, done) = driver.remote_handle();
+    futures::task::SpawnExt::spawn(&pool, run).unwrap();
+    futures::executor::block_on(async {
+        let (out_read, _out_write) = mux.open().unwrap().into_split();
+        mux.set_peer_name("e4");
+        mux.set_local_name("r");
+        drop(theirs);
+        assert!(done.await.is_ok());
+        let (_, reason) = drain(&out_read).await;
+        assert_eq!(reason.as_deref(), Some("r: link to e4 closed"));
+    });
+
+    // A link that fails says so with both names too.
+    let (ours, theirs) = circuit_stream::duplex_pair(1 << 20);
+    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, Config::default());
+    let (run, done) = driver.remote_handle();
+    futures::task::SpawnExt::spawn(&pool, run).unwrap();
+    futures::executor::block_on(async {
+        let (out_read, _out_write) = mux.open().unwrap().into_split();
+        mux.set_peer_name("e4");
+        mux.set_local_name("r");
+        let mut theirs = theirs;
+        // Half a frame header, then the end: the link ends mid-frame.
+        theirs.write_all(&[0, 0, 0]).await.unwrap();
+        drop(theirs);
+        let error = done.await.unwrap_err();
+        assert!(error.to_string().starts_with("link to e4 ended"), "{error}");
+        let (_, reason) = drain(&out_read).await;
+        let reason = reason.unwrap_or_default();
+        assert!(reason.starts_with("r: link to e4 ended"), "{reason}");
+    });
+}
+
 #[test]
 fn end_of_link_closes_every_stream_with_an_epitaph_and_returns_ok() {
     let (mux, mut incoming, done, mut peer, _pool) = raw_peer();

@@ -44,7 +44,8 @@
 //!   `host:port` or `unix:PATH` as the server end, each link in its own
 //!   task. [`connect`] / [`connect_with`]: a [`LinkHandle`] on a dialled
 //!   link (the client end), dialled again after a drop with a
-//!   [`ReconnectPolicy`]. TCP links get `TCP_NODELAY`; a link's quality is
+//!   [`ReconnectPolicy`]. TCP links get `TCP_NODELAY` and keep-alive
+//!   ([`TcpKeepalive`]); a link's quality is
 //!   `LOCAL_SOCKET` over a Unix socket or loopback TCP and `NETWORK` over
 //!   other TCP, unless [`LinkOptions::quality`] says otherwise.
 //! - [`link`] (a future) and [`spawn_link`] (a task) over any tokio
@@ -90,7 +91,8 @@ mod process;
 mod runtime;
 
 pub use circuit_transport::{
-    Address, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, ToAddress, TransportError,
+    Address, Backoff, Jitter, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, TcpKeepalive,
+    ToAddress, TransportError, DEFAULT_MAX_HANDSHAKES, DEFAULT_TIMEOUT,
 };
 pub use io::{tokio_io, FuturesIo, TokioDuplex};
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};

@@ -48,14 +48,21 @@
 //!
 //! - [`Address`] (`host:port`, `unix:PATH`, `exec:CMD` or
 //!   `serial:PATH?baud=N`) and [`ToAddress`].
-//! - [`LinkOptions`]: a link's quality, its [`ReconnectPolicy`], its
-//!   [`Shutdown`] group.
+//! - [`LinkOptions`]: a link's quality, its [`ReconnectPolicy`] (exponential
+//!   backoff with [`Jitter`], drawn by a [`Backoff`]; a first dial retried
+//!   too on request), its [`Shutdown`] group, and its bounds: each dial
+//!   within a connect timeout, each handshake within a handshake timeout
+//!   (both [`DEFAULT_TIMEOUT`] unless set), at most
+//!   [`DEFAULT_MAX_HANDSHAKES`] accepted links in their handshake at once
+//!   (more are closed as soon as accepted, and counted), TCP keep-alive
+//!   ([`TcpKeepalive`], on by default) on every TCP socket.
 //! - [`Shutdown`] and [`ShutdownReport`]: graceful shutdown of a group of
 //!   listeners and links. Listeners stop accepting; each link runs until
 //!   every stream on it has closed both ways, or until the deadline, when
 //!   every stream still open gets a close frame with the epitaph
 //!   "node N is shutting down"; then the transport is closed.
-//! - [`run_link`] and [`run_dialled`]: a link's life under a group, on the
+//! - [`run_link`] / [`run_link_within`] (a bounded handshake) and
+//!   [`run_dialled`]: a link's life under a group, on the
 //!   node's [`LinkControl`](circuit_node::LinkControl), which counts the
 //!   link's streams (its control stream aside), says when they have
 //!   drained, and closes them with an epitaph through the mux.
@@ -75,6 +82,10 @@
 //! - `device` (with the `serial` feature): `BlockingIo`, a link's byte
 //!   stream over a blocking reader and writer; serial links
 //!   (`serial:PATH?baud=N`) ride on it.
+//!
+//! Each link's life is logged at `INFO` on the target [`LINK_EVENTS`]
+//! (`circuit_transport::links`): up (with the peer), down, and each
+//! redial with its wait, one line each.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -95,8 +106,8 @@ pub mod socket;
 pub mod test_support;
 
 pub use address::{Address, ToAddress, DEFAULT_BAUD};
-pub use drive::{run_dialled, run_link, CLOSE_LIMIT};
+pub use drive::{run_dialled, run_link, run_link_within, Dialling, CLOSE_LIMIT, LINK_EVENTS};
 pub use error::TransportError;
-pub use options::LinkOptions;
-pub use reconnect::ReconnectPolicy;
+pub use options::{LinkOptions, TcpKeepalive, DEFAULT_MAX_HANDSHAKES, DEFAULT_TIMEOUT};
+pub use reconnect::{Backoff, Jitter, ReconnectPolicy};
 pub use shutdown::{Guard, Shutdown, ShutdownReport};

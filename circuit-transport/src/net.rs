@@ -8,6 +8,8 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -19,11 +21,12 @@ use futures::io::{AsyncRead, AsyncWrite};
 use futures::FutureExt;
 use tracing::Instrument;
 
+use crate::drive::{run_link_inner, HandshakeSlot};
 use crate::runtime::Runtime;
-use crate::socket::{log_end, resolved, tcp_quality};
+use crate::socket::{resolved, tcp_quality};
 use crate::{
-    run_dialled, run_link, Address, Guard, LinkOptions, Shutdown, ShutdownReport, ToAddress,
-    TransportError,
+    run_dialled, run_link, Address, Dialling, Guard, LinkOptions, Shutdown, ShutdownReport,
+    TcpKeepalive, ToAddress, TransportError,
 };
 
 /// The byte stream under a dialled link.
@@ -57,6 +60,7 @@ pub struct Listener<R: Runtime> {
     runtime: R,
     address: Address,
     group: Shutdown,
+    refused: Arc<AtomicU64>,
     accept: R::JoinHandle<()>,
 }
 
@@ -70,6 +74,13 @@ impl<R: Runtime> Listener<R> {
     /// The group of the listener and its links.
     pub fn shutdown_handle(&self) -> &Shutdown {
         &self.group
+    }
+
+    /// Connections closed as soon as accepted because
+    /// [`max_handshakes`](LinkOptions::max_handshakes) links were in their
+    /// handshake already.
+    pub fn handshakes_refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Stops accepting, lets its links drain for at most `grace`, then
@@ -94,6 +105,7 @@ pub struct LinkHandle<R: Runtime> {
     runtime: R,
     address: Address,
     group: Shutdown,
+    first_failed: Option<String>,
     task: R::JoinHandle<Result<(), TransportError>>,
 }
 
@@ -112,6 +124,13 @@ impl<R: Runtime> LinkHandle<R> {
     /// cuts it; resolves when it is closed.
     pub fn shutdown(&self, grace: Duration) -> impl Future<Output = ShutdownReport> + Send {
         self.group.shutdown(grace)
+    }
+
+    /// Why the first dial failed, when it did and the link is being dialled
+    /// again ([`retry_first_dial`](LinkOptions::retry_first_dial)); `None`
+    /// when the first dial connected.
+    pub fn first_dial_failed(&self) -> Option<&str> {
+        self.first_failed.as_deref()
     }
 
     /// Whether the link's task has ended (without a policy: the link ended).
@@ -139,18 +158,30 @@ impl<R: Runtime> LinkHandle<R> {
 /// server end, each in a task of its own, until the group shuts down or the
 /// listener is dropped. TCP links get `TCP_NODELAY`. A Unix socket's file
 /// is removed when the listener stops; an existing file at that path is
-/// [`TransportError::AddressInUse`].
+/// [`TransportError::AddressInUse`]. Each link's handshake is bounded by
+/// [`handshake_timeout`](LinkOptions::handshake_timeout), and at most
+/// [`max_handshakes`](LinkOptions::max_handshakes) are under way at once:
+/// a connection beyond them is closed as soon as accepted.
 pub async fn listen_with<R: Runtime>(
     runtime: &R,
     node: &Node,
     addr: impl ToAddress,
     options: LinkOptions,
 ) -> Result<Listener<R>, TransportError> {
-    let (address, group, task) = listen(runtime, node, addr.to_address()?, options).await?;
+    let refused = Arc::new(AtomicU64::new(0));
+    let (address, group, task) = listen(
+        runtime,
+        node,
+        addr.to_address()?,
+        options,
+        Arc::clone(&refused),
+    )
+    .await?;
     Ok(Listener {
         runtime: runtime.clone(),
         address,
         group,
+        refused,
         accept: runtime.spawn(task),
     })
 }
@@ -160,20 +191,25 @@ pub async fn listen_with<R: Runtime>(
 /// `node` over it, as the client end, in a new task. Fails at once if the
 /// address is bad or the first dial fails (for a command: it did not
 /// start, or it exited before it wrote a byte; see
-/// [`process`](crate::process)). With a
+/// [`process`](crate::process)), unless
+/// [`retry_first_dial`](LinkOptions::retry_first_dial). With a
 /// [`ReconnectPolicy`](crate::ReconnectPolicy), a link that drops is
-/// dialled again.
+/// dialled again. Each dial is bounded by
+/// [`connect_timeout`](LinkOptions::connect_timeout), each handshake by
+/// [`handshake_timeout`](LinkOptions::handshake_timeout).
 pub async fn connect_with<R: Runtime>(
     runtime: &R,
     node: &Node,
     addr: impl ToAddress,
     options: LinkOptions,
 ) -> Result<LinkHandle<R>, TransportError> {
-    let (address, group, task) = connect(runtime, node, addr.to_address()?, options).await?;
+    let ((address, group, task), first_failed) =
+        connect(runtime, node, addr.to_address()?, options).await?;
     Ok(LinkHandle {
         runtime: runtime.clone(),
         address,
         group,
+        first_failed,
         task: runtime.spawn(task),
     })
 }
@@ -230,12 +266,20 @@ async fn listen<R: Runtime>(
     node: &Node,
     address: Address,
     options: LinkOptions,
+    refused: Arc<AtomicU64>,
 ) -> Result<Started<()>, TransportError> {
     let rt = runtime.clone();
     let group = options.group();
     let guard = group.listener_guard();
     let quality = options.get_quality();
     let node = node.clone();
+    let keepalive = options.get_tcp_keepalive();
+    let limits = Limits {
+        handshake: options.get_handshake_timeout(),
+        max: options.get_max_handshakes(),
+        shaking: Arc::new(AtomicUsize::new(0)),
+        refused,
+    };
     let (address, span, task): (_, _, BoxFuture<'static, ()>) = match &address {
         Address::Tcp(text) => {
             let addrs = resolve(runtime, &address, text).await?;
@@ -255,13 +299,11 @@ async fn listen<R: Runtime>(
                 let (bound, rt) = (&listener, &rt);
                 let accept = move || async move {
                     let (stream, peer) = rt.accept_tcp(bound).await?;
-                    if let Err(e) = rt.set_nodelay(&stream) {
-                        tracing::debug!(error = %e, "TCP_NODELAY not set");
-                    }
+                    set_options(rt, &stream, keepalive);
                     let quality = quality.unwrap_or_else(|| tcp_quality(rt.peer_addr(&stream)));
                     Ok((stream, quality, tracing::info_span!("tcp", %peer)))
                 };
-                accept_loop(rt, node, &guard, accept).await;
+                accept_loop(rt, node, &guard, limits, accept).await;
                 drop(listener);
                 drop(guard);
             };
@@ -286,7 +328,7 @@ async fn listen<R: Runtime>(
                     let stream = rt.accept_unix(bound).await?;
                     Ok((stream, quality, tracing::info_span!("unix")))
                 };
-                accept_loop(rt, node, &guard, accept).await;
+                accept_loop(rt, node, &guard, limits, accept).await;
                 drop(listener);
                 drop(unlink);
                 drop(guard);
@@ -317,11 +359,27 @@ impl Drop for Unlink {
     }
 }
 
+/// The bounds of an accept loop's handshakes.
+struct Limits {
+    handshake: Option<Duration>,
+    max: usize,
+    /// Links in their handshake now.
+    shaking: Arc<AtomicUsize>,
+    /// Connections closed at once for want of a slot.
+    refused: Arc<AtomicU64>,
+}
+
 /// Accepts with `accept` until the guard's group shuts down, running each
-/// link accepted in a task of its own, in the span `accept` gave it. The
-/// caller drops the guard once it has released the socket.
-async fn accept_loop<R, A, F, IO>(runtime: &R, node: Node, guard: &Guard, mut accept: A)
-where
+/// link accepted in a task of its own, in the span `accept` gave it, with
+/// its handshake bounded by `limits`. The caller drops the guard once it
+/// has released the socket.
+async fn accept_loop<R, A, F, IO>(
+    runtime: &R,
+    node: Node,
+    guard: &Guard,
+    limits: Limits,
+    mut accept: A,
+) where
     R: Runtime,
     A: FnMut() -> F,
     F: Future<Output = io::Result<(IO, Quality, tracing::Span)>>,
@@ -342,17 +400,43 @@ where
                 continue;
             }
         };
+        let Some(slot) = HandshakeSlot::take(&limits.shaking, limits.max) else {
+            // Counted and logged, then closed at once: no task, no
+            // buffers. (A client that sees the close finds both done.)
+            let refused = limits.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            span.in_scope(|| {
+                tracing::warn!(
+                    max = limits.max,
+                    refused,
+                    "too many links in their handshake; connection closed"
+                )
+            });
+            drop(io);
+            continue;
+        };
         let mut link_guard = group.guard();
         let node = node.clone();
         let rt = runtime.clone();
+        let handshake = limits.handshake;
         // Detached: the link runs on its own, under the group.
         drop(
             runtime.spawn(
                 async move {
-                    tracing::info!(quality = quality.get(), "accepted");
-                    let result =
-                        run_link(node, io, Role::Server, quality, &mut link_guard, &rt).await;
-                    log_end(&result);
+                    tracing::debug!(quality = quality.get(), "accepted");
+                    let result = run_link_inner(
+                        node,
+                        io,
+                        Role::Server,
+                        quality,
+                        handshake,
+                        Some(slot),
+                        &mut link_guard,
+                        &rt,
+                    )
+                    .await;
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "link ended");
+                    }
                 }
                 .instrument(span),
             ),
@@ -385,23 +469,46 @@ async fn connect<R: Runtime>(
     node: &Node,
     address: Address,
     options: LinkOptions,
-) -> Result<Started<Result<(), TransportError>>, TransportError> {
-    let quality = options.get_quality();
-    let first = dial(runtime.clone(), address.clone(), quality).await?;
+) -> Result<(Started<Result<(), TransportError>>, Option<String>), TransportError> {
+    let how = Dial {
+        quality: options.get_quality(),
+        timeout: options.get_connect_timeout(),
+        keepalive: options.get_tcp_keepalive(),
+    };
+    let policy = options.get_reconnect().cloned();
+    let first = dial(runtime.clone(), address.clone(), how).await;
+    let first_failed = first.as_ref().err().map(ToString::to_string);
+    let first = match first {
+        Ok(first) => Ok(first),
+        // Dialled again in the task, as after a drop.
+        Err(e @ (TransportError::Connect { .. } | TransportError::Resolve { .. }))
+            if policy.is_some() && options.get_retry_first_dial() =>
+        {
+            Err(e)
+        }
+        Err(e) => return Err(e),
+    };
     let group = options.group();
     let guard = group.guard();
     let (rt, redial_address) = (runtime.clone(), address.clone());
-    let redial = move || dial(rt.clone(), redial_address.clone(), quality);
+    let redial = move || dial(rt.clone(), redial_address.clone(), how);
     let span = tracing::info_span!("transport", %address);
+    let dialling = Dialling {
+        handshake: options.get_handshake_timeout(),
+        policy,
+    };
     let task = run_dialled(
         node.clone(),
         first,
-        options.get_reconnect().cloned(),
+        dialling,
         guard,
         redial,
         runtime.clone(),
     );
-    Ok((address, group, task.instrument(span).boxed()))
+    Ok((
+        (address, group, task.instrument(span).boxed()),
+        first_failed,
+    ))
 }
 
 /// The socket addresses of a TCP address's host and port.
@@ -413,45 +520,89 @@ async fn resolve<R: Runtime>(
     resolved(address, runtime.resolve(text).await)
 }
 
+/// Sets what every TCP socket gets: `TCP_NODELAY`, and keep-alive if
+/// asked for. A socket where one cannot be set is used as it is.
+fn set_options<R: Runtime>(runtime: &R, stream: &R::Tcp, keepalive: Option<TcpKeepalive>) {
+    if let Err(e) = runtime.set_nodelay(stream) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set");
+    }
+    if let Some(keepalive) = keepalive {
+        if let Err(e) = runtime.set_keepalive(stream, &keepalive) {
+            tracing::debug!(error = %e, "TCP keep-alive not set");
+        }
+    }
+}
+
+/// How to dial: the link's quality (`None`: from the socket), the bound on
+/// the dial, the keep-alive.
+#[derive(Debug, Clone, Copy)]
+struct Dial {
+    quality: Option<Quality>,
+    timeout: Option<Duration>,
+    keepalive: Option<TcpKeepalive>,
+}
+
+/// Dials `address`, resolving and connecting within the timeout on the
+/// runtime's clock.
 async fn dial<R: Runtime>(
     runtime: R,
     address: Address,
-    quality: Option<Quality>,
+    how: Dial,
 ) -> Result<(DialledIo<R>, Quality), TransportError> {
-    let connect_error = |source| TransportError::connect(&address, source);
-    match &address {
+    let Some(limit) = how.timeout else {
+        return dial_now(&runtime, &address, how).await;
+    };
+    let deadline = runtime.sleep_until(runtime.now().saturating_add(limit));
+    match select(pin!(dial_now(&runtime, &address, how)), deadline).await {
+        Either::Left((dialled, _)) => dialled,
+        Either::Right(_) => Err(TransportError::connect(
+            &address,
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {limit:?}"),
+            ),
+        )),
+    }
+}
+
+async fn dial_now<R: Runtime>(
+    runtime: &R,
+    address: &Address,
+    how: Dial,
+) -> Result<(DialledIo<R>, Quality), TransportError> {
+    let quality = how.quality;
+    let connect_error = |source| TransportError::connect(address, source);
+    match address {
         Address::Tcp(text) => {
-            let addrs = resolve(&runtime, &address, text).await?;
+            let addrs = resolve(runtime, address, text).await?;
             let stream = runtime.connect_tcp(&addrs).await.map_err(connect_error)?;
-            if let Err(e) = runtime.set_nodelay(&stream) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
+            set_options(runtime, &stream, how.keepalive);
             let quality = quality.unwrap_or_else(|| tcp_quality(runtime.peer_addr(&stream)));
-            tracing::info!(%address, quality = quality.get(), "connected");
+            tracing::debug!(%address, quality = quality.get(), "connected");
             Ok((Either::Left(Either::Left(stream)), quality))
         }
         #[cfg(unix)]
         Address::Unix(path) => {
             let stream = runtime.connect_unix(path).await.map_err(connect_error)?;
-            tracing::info!(%address, "connected");
+            tracing::debug!(%address, "connected");
             Ok((
                 Either::Left(Either::Right(stream)),
                 quality.unwrap_or(Quality::LOCAL_SOCKET),
             ))
         }
         Address::Exec(command) => {
-            let io = crate::process::dial_exec(&runtime, command).await?;
+            let io = crate::process::dial_exec(runtime, command).await?;
             let quality = quality.unwrap_or(Quality::NETWORK);
-            tracing::info!(%address, id = ?io.id(), quality = quality.get(), "connected");
+            tracing::debug!(%address, id = ?io.id(), quality = quality.get(), "connected");
             Ok((Either::Right(Box::new(io) as DeviceIo), quality))
         }
         Address::Serial { path, baud } => {
-            let io = crate::serial::open(&address, path, *baud)?;
+            let io = crate::serial::open(address, path, *baud)?;
             let quality = quality.unwrap_or(Quality::USB);
-            tracing::info!(%address, quality = quality.get(), "connected");
+            tracing::debug!(%address, quality = quality.get(), "connected");
             Ok((Either::Right(io), quality))
         }
         #[allow(unreachable_patterns)]
-        _ => Err(TransportError::unsupported(&address)),
+        _ => Err(TransportError::unsupported(address)),
     }
 }

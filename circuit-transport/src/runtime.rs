@@ -16,6 +16,7 @@ use circuit_node::timer::Timer;
 use futures::io::{AsyncRead, AsyncWrite};
 
 use crate::process::ChildProcess;
+use crate::TcpKeepalive;
 
 /// What a transport needs of an async runtime: its clock ([`Timer`], the
 /// node's seam: `now` and `sleep_until` on [`Duration`](std::time::Duration)s
@@ -81,6 +82,9 @@ pub trait Runtime: Timer + Clone + Debug {
     ) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
     /// Sets `TCP_NODELAY`.
     fn set_nodelay(&self, stream: &Self::Tcp) -> io::Result<()>;
+    /// Turns TCP keep-alive on with `keepalive`'s idle time and interval
+    /// (the interval where the system lets it be set).
+    fn set_keepalive(&self, stream: &Self::Tcp, keepalive: &TcpKeepalive) -> io::Result<()>;
     /// The peer of a TCP stream.
     fn peer_addr(&self, stream: &Self::Tcp) -> io::Result<SocketAddr>;
     /// Binds a Unix listener at `path`.

@@ -11,6 +11,8 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use circuit_node::routing::RouteEvent;
@@ -127,11 +129,16 @@ pub type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
 /// when the test advances [`clock`](Self::clock), and every sleep it makes
 /// is reported to the [`Sleeps`] made with it, so that a test waits for the
 /// transport to sleep (an event) before it moves the time.
+///
+/// It can also stall its TCP connects ([`stall_connects`](Self::stall_connects)):
+/// a dial that never completes, as to an address that drops SYNs.
 #[derive(Debug, Clone)]
 pub struct ManualRuntime<R> {
     inner: R,
     clock: ManualClock,
     sleeps: mpsc::UnboundedSender<Duration>,
+    stall: Arc<AtomicBool>,
+    keepalives: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The deadlines of the sleeps a [`ManualRuntime`] made, in order.
@@ -155,6 +162,8 @@ impl<R: Runtime> ManualRuntime<R> {
                 inner,
                 clock,
                 sleeps,
+                stall: Arc::new(AtomicBool::new(false)),
+                keepalives: Arc::default(),
             },
             Sleeps(made),
         )
@@ -163,6 +172,16 @@ impl<R: Runtime> ManualRuntime<R> {
     /// The clock, to advance.
     pub fn clock(&self) -> &ManualClock {
         &self.clock
+    }
+
+    /// TCP sockets (of every clone) given keep-alive so far.
+    pub fn keepalives_set(&self) -> usize {
+        self.keepalives.load(Ordering::Relaxed)
+    }
+
+    /// From now on, TCP connects (of every clone) never complete.
+    pub fn stall_connects(&self, stall: bool) {
+        self.stall.store(stall, Ordering::Relaxed);
     }
 }
 
@@ -218,10 +237,21 @@ impl<R: Runtime> Runtime for ManualRuntime<R> {
         self.inner.accept_tcp(listener)
     }
     fn connect_tcp(&self, addrs: &[SocketAddr]) -> impl Future<Output = io::Result<R::Tcp>> + Send {
-        self.inner.connect_tcp(addrs)
+        let stall = self.stall.load(Ordering::Relaxed);
+        let connect = self.inner.connect_tcp(addrs);
+        async move {
+            if stall {
+                std::future::pending::<()>().await;
+            }
+            connect.await
+        }
     }
     fn set_nodelay(&self, stream: &R::Tcp) -> io::Result<()> {
         self.inner.set_nodelay(stream)
+    }
+    fn set_keepalive(&self, stream: &R::Tcp, keepalive: &crate::TcpKeepalive) -> io::Result<()> {
+        self.keepalives.fetch_add(1, Ordering::Relaxed);
+        self.inner.set_keepalive(stream, keepalive)
     }
     fn peer_addr(&self, stream: &R::Tcp) -> io::Result<SocketAddr> {
         self.inner.peer_addr(stream)
@@ -357,7 +387,9 @@ pub mod shutdown {
         let (server, _, mut server_incoming) = leaf("server");
         let (client, mut client_events, _) = leaf("client");
         let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
-        let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", LinkOptions::new())
+        // No handshake deadline: the only sleep is the drain's.
+        let options = LinkOptions::new().handshake_timeout(None);
+        let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", options)
             .await
             .unwrap();
         let link = R::connect(&client, listener.local_addr()).await.unwrap();
@@ -449,8 +481,17 @@ pub mod shutdown {
 pub mod reconnect {
     use super::*;
 
+    /// Options whose only sleeps on the runtime's clock are the waits
+    /// between dials, with `policy`.
+    pub fn redial_only(policy: &ReconnectPolicy) -> LinkOptions {
+        LinkOptions::new()
+            .reconnect(policy.clone())
+            .connect_timeout(None)
+            .handshake_timeout(None)
+    }
+
     /// The dialled link runs on a manual clock: it dials again only once
-    /// the test moves the time past the policy's first delay.
+    /// the test moves the time past the policy's first (jittered) delay.
     pub async fn a_dropped_link_is_dialled_again_when_the_server_returns<R: TestRuntime>() {
         let (r, _, _) = R::router("r");
         let (a, mut a_events, _) = leaf("a");
@@ -458,9 +499,10 @@ pub mod reconnect {
         let address = R::local_addr(&listener).clone();
         let policy = ReconnectPolicy::default()
             .initial(Duration::from_secs(1))
-            .max(Duration::from_secs(20));
+            .max(Duration::from_secs(20))
+            .seed(11);
         let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
-        let options = LinkOptions::new().reconnect(policy.clone());
+        let options = redial_only(&policy);
         let link = net::connect_with(&runtime, &a, &address, options)
             .await
             .unwrap();
@@ -474,7 +516,8 @@ pub mod reconnect {
         drop(listener);
         unreachable(&mut a_events, "r").await;
         let wait = sleeps.next().await;
-        assert_eq!(wait, policy.delay(0));
+        assert_eq!(wait, policy.backoff().delay(0), "the seeded backoff's wait");
+        assert!(policy.delay(0) / 2 <= wait && wait <= policy.delay(0));
 
         // It listens again on the same port; once the delay has passed the
         // client dials and finds it.
@@ -492,7 +535,8 @@ pub mod reconnect {
     }
 
     /// On a manual clock: the test moves the time through each wait of
-    /// the backoff (1 s, 2 s, 4 s); the third failed redial gives up.
+    /// the backoff (about 1 s, 2 s, 4 s, jittered); the third failed
+    /// redial gives up.
     pub async fn a_policy_gives_up_after_its_attempts<R: TestRuntime>() {
         let (r, _, _) = R::router("r");
         let (a, mut a_events, _) = leaf("a");
@@ -500,9 +544,10 @@ pub mod reconnect {
         let policy = ReconnectPolicy::default()
             .initial(Duration::from_secs(1))
             .max(Duration::from_secs(4))
-            .max_attempts(Some(3));
+            .max_attempts(Some(3))
+            .seed(5);
         let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
-        let options = LinkOptions::new().reconnect(policy.clone());
+        let options = redial_only(&policy);
         let link = net::connect_with(&runtime, &a, R::local_addr(&listener), options)
             .await
             .unwrap();
@@ -511,15 +556,228 @@ pub mod reconnect {
             .shutdown(Duration::from_secs(5))
             .await;
         drop(listener);
+        let mut backoff = policy.backoff();
+        let mut total = Duration::ZERO;
         for failed in 0..3 {
             let wait = sleeps.next().await;
-            assert_eq!(wait, runtime.clock().now() + policy.delay(failed));
+            let expected = backoff.delay(failed);
+            assert_eq!(wait, runtime.clock().now() + expected);
+            assert!(expected <= policy.delay(failed) && expected >= policy.delay(failed) / 2);
+            total += expected;
             assert!(!link.is_finished(), "gave up after {failed} attempts");
             runtime.clock().advance_to(wait);
         }
-        assert_eq!(runtime.clock().now(), Duration::from_secs(1 + 2 + 4));
+        assert_eq!(runtime.clock().now(), total);
         let error = link.join().await.unwrap_err();
         assert!(matches!(error, TransportError::Connect { .. }), "{error}");
+    }
+}
+
+/// A free port on loopback (nothing listens there once this returns).
+pub fn free_port() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap()
+}
+
+/// The scenarios of the first dial and of deadlines: a first dial retried
+/// like a redial, a dial and a handshake that take too long, too many
+/// handshakes at once.
+pub mod deadlines {
+    use super::*;
+    use crate::Jitter;
+
+    /// Nothing listens yet: with `retry_first_dial` the link is dialled
+    /// again after the policy's wait instead of failing, and comes up once
+    /// the server listens.
+    pub async fn a_failed_first_dial_is_retried_when_asked<R: TestRuntime>() {
+        let (r, _, _) = R::router("r");
+        let (a, mut a_events, _) = leaf("a");
+        let address = free_port();
+        let policy = ReconnectPolicy::default()
+            .initial(Duration::from_secs(2))
+            .jitter(Jitter::Full)
+            .seed(3);
+        let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
+        // Without retry_first_dial it fails at once, as before.
+        let Err(error) =
+            net::connect_with(&runtime, &a, address, reconnect::redial_only(&policy)).await
+        else {
+            panic!("the first dial did not fail");
+        };
+        assert!(matches!(error, TransportError::Connect { .. }), "{error}");
+
+        let options = reconnect::redial_only(&policy).retry_first_dial(true);
+        let link = net::connect_with(&runtime, &a, address, options)
+            .await
+            .unwrap();
+        assert!(link.first_dial_failed().is_some());
+        let wait = sleeps.next().await;
+        assert_eq!(wait, policy.backoff().delay(0));
+        assert!(!link.is_finished());
+        let listener = R::listen(&r, address).await.unwrap();
+        runtime.clock().advance_to(wait);
+        reachable(&mut a_events, "r").await;
+        link.shutdown(Duration::from_secs(5)).await;
+        link.join().await.unwrap();
+        R::listener_group(&listener)
+            .shutdown(Duration::from_secs(5))
+            .await;
+    }
+
+    /// A dial that never completes (an address that drops SYNs) fails
+    /// once the connect timeout has passed on the runtime's clock.
+    pub async fn a_dial_that_never_completes_fails_at_the_connect_timeout<R: TestRuntime>() {
+        let (a, _, _) = leaf("a");
+        let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
+        runtime.stall_connects(true);
+        let limit = Duration::from_secs(3);
+        let options = LinkOptions::new().connect_timeout(Some(limit));
+        let dial = net::connect_with(&runtime, &a, free_port(), options);
+        let advance = async {
+            let deadline = sleeps.next().await;
+            assert_eq!(deadline, limit);
+            runtime.clock().advance_to(deadline);
+        };
+        let (dialled, ()) = futures::join!(dial, advance);
+        let Err(error) = dialled else {
+            panic!("the stalled dial did not fail");
+        };
+        match &error {
+            TransportError::Connect { source, .. } => {
+                assert_eq!(source.kind(), io::ErrorKind::TimedOut, "{error}")
+            }
+            other => panic!("not a connect error: {other}"),
+        }
+        assert!(error.to_string().contains("no answer within 3s"), "{error}");
+    }
+
+    /// A raw TCP client of the listener: reads everything it is sent
+    /// until the server closes the connection, on a thread of its own.
+    pub struct RawClient {
+        done: futures::channel::oneshot::Receiver<usize>,
+        _socket: std::net::TcpStream,
+    }
+
+    impl RawClient {
+        /// Connects to `address` and says nothing.
+        pub fn connect(address: &Address) -> RawClient {
+            let socket = std::net::TcpStream::connect(address.to_string()).unwrap();
+            let mut reader = socket.try_clone().unwrap();
+            let (tx, done) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || {
+                let mut total = 0;
+                let mut buf = [0; 4096];
+                // End of stream or a reset: the server closed it.
+                while let Ok(n @ 1..) = std::io::Read::read(&mut reader, &mut buf) {
+                    total += n;
+                }
+                let _ = tx.send(total);
+            });
+            RawClient {
+                done,
+                _socket: socket,
+            }
+        }
+
+        /// Whether the server has closed it yet.
+        pub fn is_closed(&mut self) -> bool {
+            !matches!(self.done.try_recv(), Ok(None))
+        }
+
+        /// Waits until the server closes it; the bytes it sent before.
+        pub async fn closed(self) -> usize {
+            self.done.await.expect("the reader thread ended")
+        }
+    }
+
+    /// A client that connects and never speaks has its link dropped at
+    /// the handshake deadline, measured on the runtime's clock.
+    pub async fn a_client_that_never_speaks_is_closed_at_the_handshake_deadline<R: TestRuntime>() {
+        let (server, _, _) = leaf("server");
+        let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
+        let limit = Duration::from_secs(5);
+        let options = LinkOptions::new().handshake_timeout(Some(limit));
+        let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", options)
+            .await
+            .unwrap();
+        let mut silent = RawClient::connect(listener.local_addr());
+        let deadline = sleeps.next().await;
+        assert_eq!(deadline, limit);
+        assert!(!silent.is_closed(), "closed before its deadline");
+        runtime.clock().advance_to(deadline);
+        // The server spoke first (its Identify), then hung up.
+        let sent = silent.closed().await;
+        assert!(sent > 0, "the server said nothing");
+        assert!(server.snapshot().links.is_empty());
+    }
+
+    /// With two handshakes under way, a third connection is closed at
+    /// once, before a byte; once the two are dropped at their deadline a
+    /// real node links.
+    pub async fn connections_beyond_the_handshake_cap_are_closed_at_once<R: TestRuntime>() {
+        let (server, _, _) = leaf("server");
+        let (client, mut client_events, _) = leaf("client");
+        let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
+        let limit = Duration::from_secs(5);
+        let options = LinkOptions::new()
+            .handshake_timeout(Some(limit))
+            .max_handshakes(2);
+        let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", options)
+            .await
+            .unwrap();
+        let address = listener.local_addr().clone();
+        let mut first = RawClient::connect(&address);
+        let mut second = RawClient::connect(&address);
+        // Both accepted: each link sleeps until its handshake deadline.
+        assert_eq!(sleeps.next().await, limit);
+        assert_eq!(sleeps.next().await, limit);
+        let third = RawClient::connect(&address);
+        assert_eq!(third.closed().await, 0, "the third was sent bytes");
+        assert_eq!(listener.handshakes_refused(), 1);
+        assert!(!first.is_closed() && !second.is_closed());
+
+        runtime.clock().advance_to(limit);
+        assert!(first.closed().await > 0);
+        assert!(second.closed().await > 0);
+        // Their slots are free again: a node that speaks links.
+        let link = R::connect(&client, &address).await.unwrap();
+        reachable(&mut client_events, "server").await;
+        assert_eq!(listener.handshakes_refused(), 1);
+        drop(link);
+    }
+}
+
+/// TCP keep-alive reaches every TCP socket, dialled and accepted (the
+/// runtime crates read it back from a socket in their unit tests).
+pub mod keepalive {
+    use super::*;
+
+    pub async fn keepalive_is_set_on_dialled_and_accepted_sockets<R: TestRuntime>() {
+        let (server, _, _) = leaf("server");
+        let (client, mut client_events, _) = leaf("client");
+        let (runtime, _sleeps) = ManualRuntime::new(R::runtime());
+        let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", LinkOptions::new())
+            .await
+            .unwrap();
+        let link = net::connect_with(&runtime, &client, listener.local_addr(), LinkOptions::new())
+            .await
+            .unwrap();
+        reachable(&mut client_events, "server").await;
+        // Both ends of the link: the accepted socket's was set before its
+        // link started, so before the client could be up.
+        assert_eq!(runtime.keepalives_set(), 2);
+
+        let (quiet, mut quiet_events, _) = leaf("quiet");
+        let off = LinkOptions::new().tcp_keepalive(None);
+        let listener_off = net::listen_with(&runtime, &server, "127.0.0.1:0", off.clone())
+            .await
+            .unwrap();
+        let quiet_link = net::connect_with(&runtime, &quiet, listener_off.local_addr(), off)
+            .await
+            .unwrap();
+        reachable(&mut quiet_events, "server").await;
+        assert_eq!(runtime.keepalives_set(), 2, "set although turned off");
+        drop((link, quiet_link));
     }
 }
 

@@ -77,7 +77,8 @@ pub async fn run(args: BenchArgs, timeout: Duration) -> Result<()> {
     let (node, _, incoming) =
         make_node(&identity.name, &identity.protocol, false, identity.credit)?;
     drop(incoming);
-    let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
+    let mut links =
+        vec![Dialled::connect(&node, &args.connect, Default::default(), timeout).await?];
     wait_for_peer(&node, &mut links, &args.peer, timeout).await?;
 
     let streams = args.streams.unwrap_or(1);

@@ -23,7 +23,8 @@ pub async fn run(args: CatArgs, timeout: Duration) -> Result<()> {
     let identity = &args.identity;
     let (node, _, incoming) =
         make_node(&identity.name, &identity.protocol, false, identity.credit)?;
-    let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
+    let mut links =
+        vec![Dialled::connect(&node, &args.connect, Default::default(), timeout).await?];
     let (stream, peer) = match &args.peer {
         Some(peer) => {
             check_name("the peer name", peer)?;

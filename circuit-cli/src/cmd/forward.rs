@@ -23,7 +23,7 @@ pub async fn run(args: ForwardArgs, timeout: Duration) -> Result<()> {
     let (node, _, incoming) =
         make_node(&identity.name, &identity.protocol, false, identity.credit)?;
     drop(incoming);
-    let mut links = vec![Dialled::connect_redialling(&node, &args.connect).await?];
+    let mut links = vec![Dialled::connect_redialling(&node, &args.connect, timeout).await?];
     wait_for_peer(&node, &mut links, &args.peer, timeout).await?;
 
     let listener = bind(&local).await?;

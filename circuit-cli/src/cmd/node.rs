@@ -6,12 +6,12 @@ use std::time::Duration;
 use circuit_frame::Quality;
 use circuit_mux::Role;
 use circuit_node::routing::RouteEvent;
-use circuit_transport_tokio::{listen_with, spawn_link, LinkOptions, ReconnectPolicy, Shutdown};
+use circuit_transport_tokio::{listen_with, spawn_link, LinkOptions, Shutdown};
 use futures::StreamExt;
 
 use crate::cli::NodeArgs;
 use crate::error::CliError;
-use crate::mesh::{any_ended, make_node, Dialled, Result};
+use crate::mesh::{any_ended, make_node, redial_policy, Dialled, Result};
 use crate::serve::{serve, Service};
 
 /// How long links may drain after Ctrl-C.
@@ -30,8 +30,9 @@ macro_rules! say {
 }
 
 /// Runs the node until Ctrl-C, until a dialled link fails for good
-/// (e.g. a protocol mismatch), or until its `--stdio` link ends.
-pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
+/// (e.g. a protocol mismatch), or until its `--stdio` link ends. Each dial
+/// is bounded by `timeout`.
+pub async fn run(args: NodeArgs, timeout: Duration) -> Result<()> {
     let stdio = args.stdio;
     let identity = &args.identity;
     let (node, mut peers, incoming) = make_node(
@@ -49,7 +50,10 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
         });
     }
     let shutdown = Shutdown::new();
-    let mut options = LinkOptions::new().shutdown(&shutdown);
+    let mut options = LinkOptions::new()
+        .shutdown(&shutdown)
+        .handshake_timeout(Some(args.handshake_timeout))
+        .max_handshakes(args.max_handshakes);
     if let Some(quality) = args.quality {
         options = options.quality(quality);
     }
@@ -62,9 +66,18 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
     }
     let mut links = Vec::new();
     for address in &args.connect {
-        let policy = ReconnectPolicy::default().max(Duration::from_secs(2));
-        let link = Dialled::connect(&node, address, options.clone().reconnect(policy)).await?;
-        say!(stdio, "connected to {address}");
+        let dialling = options
+            .clone()
+            .reconnect(redial_policy())
+            .retry_first_dial(!args.connect_once);
+        let link = Dialled::connect(&node, address, dialling, timeout).await?;
+        match link.first_dial_failed() {
+            None => say!(stdio, "connected to {address}"),
+            Some(error) => {
+                tracing::warn!(%address, %error, "first dial failed; dialling again");
+                say!(stdio, "dialling {address}");
+            }
+        }
         links.push(link);
     }
 

@@ -21,7 +21,8 @@ pub async fn run(args: RoutesArgs, timeout: Duration) -> Result<()> {
         make_node(&name, &args.protocol, false, circuit_mux::CreditMode::Auto)?;
     drop(incoming);
     let deadline = Instant::now() + timeout;
-    let mut links = vec![Dialled::connect(&node, &args.connect, Default::default()).await?];
+    let mut links =
+        vec![Dialled::connect(&node, &args.connect, Default::default(), timeout).await?];
     let neighbour = wait_for_any_peer(&mut peers, &mut links, timeout).await?;
 
     loop {

@@ -190,6 +190,19 @@ impl Core {
         &self.config
     }
 
+    /// Names the peer from now on, in errors and epitaphs (see
+    /// [`Config::peer_name`]): for a peer whose name is learned on the
+    /// link itself.
+    pub fn set_peer_name(&mut self, name: impl Into<String>) {
+        self.config.peer_name = name.into();
+    }
+
+    /// Names this end from now on, in the epitaphs of a link's end (see
+    /// [`Config::local_name`]).
+    pub fn set_local_name(&mut self, name: impl Into<String>) {
+        self.config.local_name = Some(name.into());
+    }
+
     /// Streams with at least one direction open.
     pub fn streams_open(&self) -> usize {
         self.streams.len()

@@ -113,6 +113,19 @@ impl LinkControl {
         poll_fn(|cx| self.shared.poll_until(cx, || self.streams_open() == 0)).await
     }
 
+    /// Resolves once the link's handshake is done (its
+    /// [`peer`](Self::peer) is known), or the link has ended without one.
+    /// A transport bounds the handshake with it, and says "link up".
+    pub async fn handshaken(&self) {
+        poll_fn(|cx| {
+            self.shared.poll_until(cx, || {
+                let state = lock(&self.shared.state);
+                state.peer.is_some() || state.ended
+            })
+        })
+        .await
+    }
+
     /// Resolves once the link future has returned or was dropped.
     pub async fn closed(&self) {
         poll_fn(|cx| self.shared.poll_until(cx, || self.is_closed())).await

@@ -46,6 +46,10 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let role = mux.role();
+    // Epitaphs of the link's end say which node saw it end, and (once the
+    // handshake names it) to which neighbour: a reader behind routers
+    // learns which hop failed.
+    mux.set_local_name(node.id.as_str());
     let mut slot = DriverSlot::new(Arc::clone(&port), driver);
     let shaken = {
         let mut shake = pin!(handshake(
@@ -86,6 +90,9 @@ where
         })
         .await
     };
+    if let Ok(Some(shaken)) = &shaken {
+        mux.set_peer_name(shaken.peer.as_str());
+    }
     drop(mux);
     let shaken = match shaken {
         Ok(Some(shaken)) => shaken,

@@ -194,9 +194,32 @@ fn close_during_the_handshake_ends_the_link() {
     let a_link = net.spawn(a_link);
     net.settle();
     assert_eq!(control.peer(), None);
+    let handshaken = net.spawn({
+        let control = control.clone();
+        async move { control.handshaken().await }
+    });
+    net.settle();
+    let mut handshaken = handshaken;
+    assert!(
+        (&mut handshaken).now_or_never().is_none(),
+        "no handshake yet"
+    );
     control.close("never mind");
     assert!(net.run(a_link).is_ok());
     assert!(control.is_closed());
+    // A link that ended without a handshake ends the wait too.
+    net.run(handshaken);
+}
+
+#[test]
+fn handshaken_resolves_once_the_peer_is_known() {
+    let mut net = Net::new();
+    let (a, b) = (net.leaf("a"), net.leaf("b"));
+    let link = link(&net, &a.node, &b.node);
+    let control = link.a.clone();
+    net.run(async move { control.handshaken().await });
+    assert_eq!(link.a.peer(), Some(name("b")));
+    assert!(!link.a.is_closed());
 }
 
 /// A transport end that records `poll_close` and can stop taking writes

@@ -242,7 +242,8 @@ fn a_cut_link_is_reported_by_the_router_on_it_and_its_epitaph_passed_on() {
 
     c.r2_b.cut();
     let epitaph = epitaph_read(&mut c.net, &mut at_a);
-    assert!(epitaph.is_some(), "a link that ended says so");
+    // The epitaph names the hop that failed: r2's link to b, not a's own.
+    assert_eq!(epitaph.as_deref(), Some("r2: link to b dropped"));
     c.net.settle();
     let r2_end = one(&mut r2_reports);
     assert_eq!(r2_end.toward, Toward::Source);

@@ -65,3 +65,34 @@ fn a_forwarded_and_a_delivered_stream_each_run_in_a_span_naming_it() {
     assert!(in_span(": forwarded"), "{text}");
     assert!(in_span(": incoming stream"), "{text}");
 }
+
+/// The mux's `link` span names the neighbour once the handshake has: the
+/// node gives the mux its peer's name.
+#[test]
+fn the_mux_span_of_a_link_names_the_neighbour() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("circuit_mux=debug")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut net = Net::new();
+        let a = net.leaf("a");
+        let b = net.leaf("b");
+        let mut ab = net.link(&a.node, &b.node, Quality::IN_PROCESS);
+        net.settle();
+        assert!(a.node.is_reachable("b"));
+        // b's end goes: a's mux logs the link's end in its span.
+        ab.b = None;
+        net.settle();
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("link{role=Client peer=b}") && l.contains("link closed")),
+        "{text}"
+    );
+    assert!(!text.contains("peer=peer"), "{text}");
+}

@@ -54,12 +54,12 @@ pub async fn run(args: DemoArgs, timeout: Duration) -> Result<()> {
     let r_addr = r_listener.local_addr().to_string();
     let b_addr = b_listener.local_addr().to_string();
     let mut a_links = vec![
-        Dialled::connect(&a, &r_addr, options.clone()).await?,
-        Dialled::connect(&a, &b_addr, options.clone()).await?,
+        Dialled::connect(&a, &r_addr, options.clone(), timeout).await?,
+        Dialled::connect(&a, &b_addr, options.clone(), timeout).await?,
     ];
     let _others = [
-        Dialled::connect(&b, &r_addr, options.clone()).await?,
-        Dialled::connect(&c, &r_addr, options.clone()).await?,
+        Dialled::connect(&b, &r_addr, options.clone(), timeout).await?,
+        Dialled::connect(&c, &r_addr, options.clone(), timeout).await?,
     ];
     println!("mesh: router r on {r_addr}; a, b and c linked to r; a also linked straight to b on {b_addr}");
 

@@ -2,7 +2,7 @@
 //! opens a stream to `b`, which the router forwards.
 //!
 //! ```text
-//! cargo run -p circuit-transport-smol --example mesh
+//! cargo run -p circuit-transport-smol --example smol_mesh
 //! ```
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! line and prints the answer.
 //!
 //! ```text
-//! cargo run -p circuit-transport-smol --example echo [-- ADDRESS]
+//! cargo run -p circuit-transport-smol --example smol_echo [-- ADDRESS]
 //! ```
 //!
 //! ADDRESS defaults to `127.0.0.1:0`; `unix:/tmp/echo.sock` works too.
