@@ -10,12 +10,13 @@ use futures::StreamExt;
 use crate::cli::NodeArgs;
 use crate::mesh::{any_ended, make_node, Dialled, Result};
 use crate::serve::{serve, Service};
+use crate::signal::Stop;
 
-/// How long links may drain after Ctrl-C.
-const GRACE: Duration = Duration::from_secs(1);
-
-/// Runs the node until Ctrl-C, or until a dialled link fails for good
-/// (e.g. a protocol mismatch).
+/// Runs the node until SIGINT (Ctrl-C) or SIGTERM, or until a dialled
+/// link fails for good (e.g. a protocol mismatch). On a signal it stops
+/// accepting, lets every link drain for `--grace`, closes the streams
+/// still open with the epitaph "node NAME is shutting down", closes each
+/// link's socket after reading it to the peer's end, and returns `Ok`.
 pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
     let identity = &args.identity;
     let (node, mut peers, incoming) = make_node(
@@ -52,6 +53,10 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
         links.push(link);
     }
 
+    // From here a signal shuts down cleanly; one during the start-up (a
+    // first dial may hang) ends the process at once, with nothing to drain.
+    // Before any stream is served: once one is, the handlers are in place.
+    let mut stop = Stop::listen();
     let service = match (args.echo, args.discard, args.forward_to) {
         (true, _, _) => Some(Service::Echo),
         (false, true, _) => Some(Service::Discard),
@@ -72,15 +77,10 @@ pub async fn run(args: NodeArgs, _timeout: Duration) -> Result<()> {
         }
     });
 
-    let interrupted = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot wait for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
     tokio::select! {
-        () = interrupted => {
-            let report = shutdown.shutdown(GRACE).await;
+        signal = stop.requested() => {
+            tracing::info!(signal, grace = ?args.grace, "shutting down");
+            let report = shutdown.shutdown(args.grace).await;
             tracing::info!(?report, "shut down");
             Ok(())
         }
