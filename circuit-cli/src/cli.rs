@@ -92,7 +92,12 @@ backoff, as after a drop, unless --connect-once). Each link up, link down
 and redial is an info line on stderr.
 With --reports a router prints `closed: ...` for each direction of a stream
 it forwards as it closes: which way, and which neighbour (or itself) closed
-it, with the epitaph passed on unchanged.")]
+it, with the epitaph passed on unchanged.
+
+SIGINT (Ctrl-C) or SIGTERM shuts the node down cleanly: it stops accepting,
+lets its links drain for --grace, closes the streams still open with the
+epitaph `node NAME is shutting down`, closes each link once the peer has
+read everything, and exits with status 0.")]
     Node(NodeArgs),
 
     /// Expose a mesh node's service locally: each TCP connection accepted
@@ -292,6 +297,12 @@ pub struct NodeArgs {
     /// (default: from the socket).
     #[arg(long, value_parser = parse_quality)]
     pub quality: Option<Quality>,
+
+    /// On SIGINT or SIGTERM: how long links may drain (streams end on
+    /// their own) before the streams still open are closed with the
+    /// epitaph "node NAME is shutting down".
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: Duration,
 }
 
 /// `circuit forward`.

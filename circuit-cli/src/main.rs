@@ -20,6 +20,7 @@ mod mesh;
 mod pattern;
 mod progress;
 mod serve;
+mod signal;
 mod size;
 mod table;
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use circuit_stream::Duplex;
+use futures::future::Either;
 use futures::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::CliError;
@@ -181,7 +182,16 @@ pub async fn round_trip_limit(
         }
         Ok(offset)
     };
-    futures::try_join!(send, check).map(|((), echoed)| echoed)
+    // A failed write waits for the reader: when the far node closed the
+    // stream (shutting down, say), the reader has its epitaph, while the
+    // writer only sees the link end after it.
+    let (send, check) = (std::pin::pin!(send), std::pin::pin!(check));
+    match futures::future::select(send, check).await {
+        Either::Left((Ok(()), check)) => check.await,
+        Either::Left((Err(write), check)) => Err(check.await.err().unwrap_or(write)),
+        Either::Right((Ok(echoed), send)) => send.await.map(|()| echoed),
+        Either::Right((Err(read), _)) => Err(read),
+    }
 }
 
 /// Writes stream `id`'s pattern on `stream` up to `limit`, calling

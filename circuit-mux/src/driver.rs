@@ -30,7 +30,10 @@ const BUDGET: usize = 32;
 /// [`Incoming`](crate::Incoming) handle was dropped and every stream ended;
 /// or [`Mux::close`](crate::Mux::close) was called and every close frame
 /// was flushed: in the last two cases the driver closes the link itself
-/// with `poll_close`), and with a
+/// with `poll_close`, a socket's write half, then reads and drops what the
+/// peer still sends until the peer closes its end, so that the socket is
+/// never let go with bytes unread, which would send a TCP reset that can
+/// destroy the close frames before the peer reads them), and with a
 /// [`MuxError`] when the link fails or the peer breaks the protocol. Either
 /// way every stream still open is closed with an epitaph that says why.
 /// Dropping the driver closes every stream too.
@@ -51,8 +54,12 @@ pub struct Driver<IO> {
     done: bool,
     /// The time this poll began, for the core to take with its next lock.
     now: Option<std::time::Instant>,
-    /// The link's io is being closed: nothing more is read or written.
+    /// The link's io is being closed: nothing more is written, and what is
+    /// read is dropped until the peer's end.
     closing_io: bool,
+    /// The link's io is closed (its write half, for a socket); reading
+    /// it to the peer's end goes on.
+    io_closed: bool,
     /// The keep-alive's settings and its running timer.
     keep_alive: Option<(crate::config::KeepAlive, Option<Sleep>)>,
     span: tracing::Span,
@@ -96,6 +103,7 @@ impl<IO> Driver<IO> {
             done: false,
             now: None,
             closing_io: false,
+            io_closed: false,
             keep_alive: keep_alive.map(|k| (k, None)),
             span,
         }
@@ -345,14 +353,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             return Poll::Ready(Err(MuxError::LinkClosed));
         }
         this.shared.ready.register_driver(cx.waker());
+        if this.closing_io {
+            // No keep-alive: nothing read now is looked at.
+            return this.poll_close_io(cx);
+        }
         this.now = Some(std::time::Instant::now());
         if let Err(e) = this.poll_keep_alive(cx) {
             return this.finish(Err(e));
         }
         for _ in 0..BUDGET {
-            if this.closing_io {
-                return this.poll_close_io(cx);
-            }
             let input = match this.pump_input(cx) {
                 Ok(Some(progress)) => progress,
                 Ok(None) if this.rstart < this.rend || this.shared.lock().partial_frame() > 0 => {
@@ -390,16 +399,42 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> Driver<IO> {
-    /// Closes the link's io, then ends.
+impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
+    /// Closes the link's io (a socket's write half: the peer reads its
+    /// end), then reads and drops what the peer still sends until it closes
+    /// its end too, then ends. A socket let go with bytes unread sends a
+    /// TCP reset, and the peer's kernel drops what it had not yet handed
+    /// over: the close frames just written, their epitaphs with them.
     fn poll_close_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MuxError>> {
-        match Pin::new(&mut self.io).poll_close(cx) {
-            Poll::Ready(result) => {
-                let result = result.map_err(|e| self.io_error(e));
-                self.finish(result)
+        if !self.io_closed {
+            match Pin::new(&mut self.io).poll_close(cx) {
+                Poll::Ready(Ok(())) => self.io_closed = true,
+                Poll::Ready(Err(e)) => {
+                    let e = self.io_error(e);
+                    return self.finish(Err(e));
+                }
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Pending => Poll::Pending,
         }
+        for _ in 0..BUDGET {
+            match Pin::new(&mut self.io).poll_read(cx, &mut self.rbuf) {
+                Poll::Ready(Ok(0)) => return self.finish(Ok(())),
+                Poll::Ready(Ok(n)) => {
+                    AtomicCounters::add(&self.shared.counters.bytes_in, n as u64);
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => {
+                    // Every frame went out and the link is closed this
+                    // way; what the peer did after is not this end's
+                    // failure.
+                    tracing::debug!(error = %e, "the link failed after it was closed");
+                    return self.finish(Ok(()));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 

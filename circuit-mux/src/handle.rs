@@ -265,7 +265,10 @@ impl Mux {
     /// (unsent bytes are dropped, the peer gets a close frame carrying
     /// `epitaph` for each stream it knows, local readers end with it). The
     /// driver writes and flushes the close frames, then closes the link
-    /// (`poll_close` on its io) and returns `Ok(())`.
+    /// (`poll_close` on its io: a socket's write half), reads and drops
+    /// what the peer still sends until the peer closes its end (a socket
+    /// let go with bytes unread would send a TCP reset, which can destroy
+    /// the close frames on their way), and returns `Ok(())`.
     ///
     /// The close starts here, not when the returned future is first
     /// polled, and the driver carries it out whether or not the future is
@@ -273,8 +276,9 @@ impl Mux {
     /// `Ok(())` once it closed the link (or the peer ended the link cleanly
     /// first), `Err(`[`MuxError::LinkClosed`]`)` if the link failed or the
     /// driver was dropped (the driver's own result says why). A peer that
-    /// never reads can keep the close frames from going out: the future
-    /// then waits until the driver is dropped, so bound the wait with a
+    /// never reads can keep the close frames from going out, and one that
+    /// never closes its end keeps the driver reading: the future then
+    /// waits until the driver is dropped, so bound the wait with a
     /// deadline of your own and drop the driver when it passes. Closing
     /// twice does nothing more (the first epitaph wins); closing an ended
     /// link resolves at once.

@@ -1,6 +1,6 @@
 //! `Mux::close`: new streams refused, a close frame for every stream the
-//! peer knows, the link's io closed, then the close future and the driver
-//! end. Every test waits on events (frames read, writes refused), never on
+//! peer knows, the link's io closed, what the peer still sends read to its
+//! end, then the close future and the driver end. Every test waits on events (frames read, writes refused), never on
 //! time.
 
 mod common;
@@ -198,6 +198,18 @@ fn close_sends_a_close_frame_for_each_known_stream_then_closes_the_io() {
                 Owned::Close(2, "going away".into())
             ]
         );
+        // The io is closed this way; the driver reads, and drops, what the
+        // peer still sends until the peer closes its end too (a socket let
+        // go with bytes unread would send a reset).
+        let mut close = close;
+        peer.write_all(&common::data(0, b"sent before the end was read"))
+            .await
+            .unwrap();
+        assert!(
+            (&mut close).now_or_never().is_none(),
+            "the close waits for the peer's end"
+        );
+        peer.close().await.unwrap();
         let record = Arc::clone(&record);
         let closed = close.map(move |result| (result, record.closed())).await;
         assert!(
@@ -259,6 +271,7 @@ fn the_close_goes_on_when_its_future_is_dropped() {
             try_decode_all(&rest).unwrap(),
             vec![Owned::Close(0, "bye".into())]
         );
+        peer.close().await.unwrap();
     };
     let (ended, ()) = futures::executor::block_on(join(driver, script));
     assert!(ended.is_ok(), "{ended:?}");
@@ -323,6 +336,7 @@ fn streams_the_peer_opens_during_a_close_are_refused() {
                 Owned::Close(3, "refused: this end is closing the link".into())
             ]
         );
+        peer.close().await.unwrap();
         assert!(close.await.is_ok());
         let (got, reason) = drain(&their_read).await;
         assert_eq!(got, b"theirs");

@@ -23,6 +23,11 @@ fn streams_still_open_at_the_deadline_are_closed_with_an_epitaph() {
 }
 
 #[test]
+fn a_peer_still_sending_when_its_link_is_cut_reads_epitaphs_not_a_reset() {
+    run(shutdown::a_peer_still_sending_when_its_link_is_cut_reads_epitaphs_not_a_reset::<Smol>());
+}
+
+#[test]
 fn one_shutdown_closes_every_listener_and_link_of_its_group() {
     run(shutdown::one_shutdown_closes_every_listener_and_link_of_its_group::<Smol>());
 }

@@ -23,8 +23,8 @@ use crate::reconnect::worth_redialling;
 use crate::shutdown::{Guard, Outcome};
 use crate::{ReconnectPolicy, TransportError};
 
-/// The longest the close frames and the closing of a transport may take
-/// once its link was drained or cut.
+/// The longest the close frames, the closing of a transport and the wait
+/// for the peer's end may take once its link was drained or cut.
 pub const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
 /// Where the transports log a link's life at `INFO`: up (its handshake
@@ -38,10 +38,13 @@ pub const LINK_EVENTS: &str = "circuit_transport::links";
 /// the control stream closed both ways) or the deadline passes. Then the
 /// link is closed through its [`LinkControl`](circuit_node::LinkControl):
 /// every stream still open gets a close frame with the epitaph
-/// "node N is shutting down", the mux flushes them and closes the
-/// transport (`circuit_mux::Mux::close`); if that takes longer than
-/// [`CLOSE_LIMIT`] (a peer that does not read), the link is dropped with
-/// its transport. The guard records how the link ended. The grace of the
+/// "node N is shutting down", the mux flushes them, closes the
+/// transport (a socket's write half) and reads it to the peer's end
+/// (`circuit_mux::Mux::close`), so the socket is never let go with bytes
+/// unread, which would reset the connection and could destroy the close
+/// frames before the peer reads them; if that takes longer than
+/// [`CLOSE_LIMIT`] (a peer that does not read, or never closes its end),
+/// the link is dropped with its transport. The guard records how the link ended. The grace of the
 /// shutdown and the close limit are measured on `timer` (the runtime's
 /// clock) from the moment the link sees the shutdown begin; nothing is
 /// spawned. The handshake is not bounded: see [`run_link_within`].

@@ -60,7 +60,8 @@
 //!   listeners and links. Listeners stop accepting; each link runs until
 //!   every stream on it has closed both ways, or until the deadline, when
 //!   every stream still open gets a close frame with the epitaph
-//!   "node N is shutting down"; then the transport is closed.
+//!   "node N is shutting down"; then the transport is closed and read to
+//!   the peer's end (no TCP reset).
 //! - [`run_link`] / [`run_link_within`] (a bounded handshake) and
 //!   [`run_dialled`]: a link's life under a group, on the
 //!   node's [`LinkControl`](circuit_node::LinkControl), which counts the

@@ -421,6 +421,108 @@ pub mod shutdown {
         drop(held);
     }
 
+    /// A peer still sending on every stream when the link is cut reads
+    /// each stream's epitaph, then the end of the link: never a reset. (A
+    /// socket closed with bytes unread sends a TCP reset, and the peer's
+    /// kernel drops what it had not yet handed over, close frames too; the
+    /// closing end half-closes and reads to the peer's end first.) The
+    /// listener's clock is manual: the test moves it to the deadline once
+    /// bytes come back on every stream. Ten rounds, each a new link.
+    pub async fn a_peer_still_sending_when_its_link_is_cut_reads_epitaphs_not_a_reset<
+        R: TestRuntime,
+    >() {
+        const STREAMS: usize = 4;
+        /// Bytes echoed on a stream before it counts as under load.
+        const LOADED: u64 = 256 * 1024;
+        for round in 0..10 {
+            let (server, _, mut server_incoming) = leaf("server");
+            let (client, mut client_events, _) = leaf("client");
+            let (runtime, mut sleeps) = ManualRuntime::new(R::runtime());
+            // The only sleep on the manual clock is the shutdown's grace.
+            let options = LinkOptions::new().handshake_timeout(None);
+            let listener = net::listen_with(&runtime, &server, "127.0.0.1:0", options)
+                .await
+                .unwrap();
+            let link = R::connect(&client, listener.local_addr()).await.unwrap();
+            reachable(&mut client_events, "server").await;
+
+            let (loaded_tx, mut loaded) = mpsc::unbounded();
+            let mut clients = Vec::new();
+            let mut echoes = Vec::new();
+            for seed in 0..STREAMS as u64 {
+                let stream = client.connect_to_peer("server").await.unwrap();
+                let (mut reader, writer) = stream.into_split();
+                // Writes until the stream or the link ends.
+                let write = R::spawn(async move {
+                    let mut chunk = vec![0; 16 * 1024];
+                    let mut sent = 0;
+                    loop {
+                        pattern(seed, sent, &mut chunk);
+                        if writer.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                        sent += chunk.len() as u64;
+                    }
+                });
+                // Reads until the stream ends; says when under load.
+                let loaded_tx = loaded_tx.clone();
+                let read = R::spawn(async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    let mut got = 0u64;
+                    let end = loop {
+                        match AsyncReadExt::read(&mut reader, &mut buf).await {
+                            Ok(0) => break None,
+                            Ok(n) => {
+                                let before = got;
+                                got += n as u64;
+                                if before < LOADED && got >= LOADED {
+                                    let _ = loaded_tx.unbounded_send(());
+                                }
+                            }
+                            Err(e) => break Some(e.to_string()),
+                        }
+                    };
+                    (got, end, reader.closed_reason())
+                });
+                clients.push((write, read));
+                let incoming = server_incoming.next().await.unwrap().stream;
+                echoes.push(R::spawn(async move {
+                    let (reader, mut writer) = incoming.into_split();
+                    let _ = futures::io::copy(reader, &mut writer).await;
+                }));
+            }
+            for _ in 0..STREAMS {
+                loaded.next().await.unwrap();
+            }
+
+            // Every stream is busy both ways: the link is cut at once.
+            let shutdown = R::spawn(listener.shutdown(Duration::from_secs(1)));
+            let deadline = sleeps.next().await;
+            runtime.clock().advance_to(deadline);
+            let report = shutdown.await;
+            assert_eq!((report.drained, report.cut), (0, 1), "{report:?}");
+
+            for (seed, (write, read)) in clients.into_iter().enumerate() {
+                write.await;
+                let (got, end, reason) = read.await;
+                assert!(got >= LOADED);
+                assert_eq!(
+                    reason.as_deref(),
+                    Some("node server is shutting down"),
+                    "round {round}, stream {seed} ended with {end:?}"
+                );
+            }
+            let ended = R::join(link).await;
+            assert!(
+                ended.is_ok(),
+                "round {round}: the client's link ended with {ended:?}"
+            );
+            for echo in echoes {
+                echo.await;
+            }
+        }
+    }
+
     pub async fn one_shutdown_closes_every_listener_and_link_of_its_group<R: TestRuntime>() {
         let shutdown = Shutdown::new();
         let options = LinkOptions::new().shutdown(&shutdown);

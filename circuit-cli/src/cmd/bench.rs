@@ -104,9 +104,16 @@ pub async fn run(args: BenchArgs, timeout: Duration) -> Result<()> {
         };
         run.run(&node, &args.peer, timeout).await
     };
+    tokio::pin!(bench);
     tokio::select! {
-        result = bench => result,
-        e = any_ended(&mut links) => Err(e),
+        result = &mut bench => result,
+        e = any_ended(&mut links) => match bench.await {
+            // Every stream ends with the link: a stream's error (the
+            // epitaph a node sent as it shut down) says more than the
+            // link's end.
+            Err(stream) => Err(stream),
+            Ok(()) => Err(e),
+        },
     }
 }
 

@@ -12,10 +12,16 @@ use crate::cli::ForwardArgs;
 use crate::error::CliError;
 use crate::mesh::{any_ended, check_name, make_node, wait_for_peer, Dialled, Result};
 use crate::serve::splice;
+use crate::signal::Stop;
+
+/// How long the link may drain after SIGINT or SIGTERM before the
+/// streams still open are cut.
+const GRACE: Duration = Duration::from_secs(1);
 
 /// Links to `--connect`, waits for `--peer`, then listens on `--local`
 /// and splices every connection to a new stream to `--peer`, until
-/// Ctrl-C or until the link fails for good.
+/// SIGINT (Ctrl-C) or SIGTERM, or until the link fails for good. On a
+/// signal it stops accepting and closes the link as `circuit node` does.
 pub async fn run(args: ForwardArgs, timeout: Duration) -> Result<()> {
     check_name("the peer name", &args.peer)?;
     let local = tcp_address(&args.local)?;
@@ -31,13 +37,8 @@ pub async fn run(args: ForwardArgs, timeout: Duration) -> Result<()> {
         .local_addr()
         .map_err(CliError::io("local address"))?;
     println!("listening on {bound}");
+    let mut stop = Stop::listen();
 
-    let interrupted = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let mut interrupted = std::pin::pin!(interrupted);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -51,7 +52,14 @@ pub async fn run(args: ForwardArgs, timeout: Duration) -> Result<()> {
                 }
             },
             e = any_ended(&mut links) => return Err(e),
-            () = &mut interrupted => return Ok(()),
+            signal = stop.requested() => {
+                tracing::info!(signal, grace = ?GRACE, "shutting down");
+                drop(listener);
+                for link in &links {
+                    link.cut(GRACE).await;
+                }
+                return Ok(());
+            }
         }
     }
 }

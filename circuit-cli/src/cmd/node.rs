@@ -13,9 +13,7 @@ use crate::cli::NodeArgs;
 use crate::error::CliError;
 use crate::mesh::{any_ended, make_node, redial_policy, Dialled, Result};
 use crate::serve::{serve, Service};
-
-/// How long links may drain after Ctrl-C.
-const GRACE: Duration = Duration::from_secs(1);
+use crate::signal::Stop;
 
 /// Prints a status line: on stdout, or on stderr when stdout carries the
 /// `--stdio` link.
@@ -29,9 +27,12 @@ macro_rules! say {
     };
 }
 
-/// Runs the node until Ctrl-C, until a dialled link fails for good
-/// (e.g. a protocol mismatch), or until its `--stdio` link ends. Each dial
-/// is bounded by `timeout`.
+/// Runs the node until SIGINT (Ctrl-C) or SIGTERM, until a dialled link
+/// fails for good (e.g. a protocol mismatch), or until its `--stdio` link
+/// ends. On a signal it stops accepting, lets every link drain for
+/// `--grace`, closes the streams still open with the epitaph "node NAME
+/// is shutting down", closes each link's socket after reading it to the
+/// peer's end, and returns `Ok`. Each dial is bounded by `timeout`.
 pub async fn run(args: NodeArgs, timeout: Duration) -> Result<()> {
     let stdio = args.stdio;
     let identity = &args.identity;
@@ -106,6 +107,10 @@ pub async fn run(args: NodeArgs, timeout: Duration) -> Result<()> {
         }
     };
 
+    // From here a signal shuts down cleanly; one during the start-up (a
+    // first dial may hang) ends the process at once, with nothing to drain.
+    // Before any stream is served: once one is, the handlers are in place.
+    let mut stop = Stop::listen();
     let service = match (args.echo, args.discard, args.forward_to) {
         (true, _, _) => Some(Service::Echo),
         (false, true, _) => Some(Service::Discard),
@@ -126,22 +131,17 @@ pub async fn run(args: NodeArgs, timeout: Duration) -> Result<()> {
         }
     });
 
-    let interrupted = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot wait for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
     tokio::select! {
-        () = interrupted => {
-            let report = shutdown.shutdown(GRACE).await;
+        signal = stop.requested() => {
+            tracing::info!(signal, grace = ?args.grace, "shutting down");
+            let report = shutdown.shutdown(args.grace).await;
             tracing::info!(?report, "shut down");
             Ok(())
         }
         e = any_ended(&mut links) => Err(e),
         result = stdio_ended => {
             tracing::info!("the link over stdio ended");
-            shutdown.shutdown(GRACE).await;
+            shutdown.shutdown(args.grace).await;
             result
         }
     }

@@ -186,8 +186,13 @@ fn close_ends_the_link_future_and_the_peers_with_the_epitaph_on_the_wire() {
 fn close_during_the_handshake_ends_the_link() {
     let mut net = Net::new();
     let a = net.leaf("a");
-    // No peer ever answers: the handshake waits.
-    let (a_io, _b_io) = circuit_stream::duplex_pair(net.pipe_capacity);
+    // No peer ever answers: the handshake waits. The peer only reads, and
+    // closes its end once a has closed its own.
+    let (a_io, mut b_io) = circuit_stream::duplex_pair(net.pipe_capacity);
+    let peer = net.spawn(async move {
+        let mut got = Vec::new();
+        b_io.read_to_end(&mut got).await.map(|_| got.len())
+    });
     let (control, a_link) = a
         .node
         .link_io_with_control(a_io, MuxRole::Server, Quality::IN_PROCESS);
@@ -205,10 +210,43 @@ fn close_during_the_handshake_ends_the_link() {
         "no handshake yet"
     );
     control.close("never mind");
+    // The link ends once the peer's end is read: a closes its end, then
+    // reads the peer's to its end.
     assert!(net.run(a_link).is_ok());
     assert!(control.is_closed());
+    assert!(net.run(peer).is_ok());
     // A link that ended without a handshake ends the wait too.
     net.run(handshaken);
+}
+
+/// After its close frames, a link reads its transport to the peer's end
+/// before it lets it go (a socket let go with bytes unread sends a reset,
+/// which can destroy the close frames before the peer reads them): here
+/// the link does not end while the silent peer keeps its end open.
+#[test]
+fn a_closed_link_reads_the_transport_to_the_peers_end() {
+    let mut net = Net::new();
+    let a = net.leaf("a");
+    let (a_io, mut b_io) = circuit_stream::duplex_pair(net.pipe_capacity);
+    let (control, a_link) = a
+        .node
+        .link_io_with_control(a_io, MuxRole::Server, Quality::IN_PROCESS);
+    let mut a_link = net.spawn(a_link);
+    net.settle();
+    control.close("never mind");
+    // a's end is closed: the peer reads its end.
+    let mut got = Vec::new();
+    net.run(b_io.read_to_end(&mut got)).unwrap();
+    // The peer still writes; a reads on and drops it.
+    net.run(b_io.write_all(&[0; 4096])).unwrap();
+    net.settle();
+    assert!(
+        (&mut a_link).now_or_never().is_none(),
+        "a waits for the peer's end"
+    );
+    drop(b_io);
+    assert!(net.run(a_link).is_ok());
+    assert!(control.is_closed());
 }
 
 #[test]
