@@ -267,19 +267,53 @@ impl fmt::Debug for Writer {
 /// Writes go into the pipe as far as there is room. `poll_flush` has
 /// nothing to do; `poll_close` ends the stream without an epitaph. Writing
 /// to a closed pipe is a `BrokenPipe` error carrying [`StreamError::Closed`].
+///
+/// After 128 writes in a row that did not wait, the next one yields: it
+/// returns `Pending` having woken the task, so that the executor can run
+/// the reader meanwhile (as tokio's budget makes its own pipes do).
 impl AsyncWrite for Writer {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_some(cx, buf).map_err(io::Error::from)
+        let this = self.get_mut();
+        if this.shared.write_budget.yield_now(cx) {
+            return Poll::Pending;
+        }
+        let poll = this.poll_write_some(cx, buf).map_err(io::Error::from);
+        this.shared.write_budget.count(poll)
     }
 
     /// Writes as much of all of `bufs` as fits, in one go under one lock
     /// (a mux writes a frame header and its payload this way).
     fn poll_write_vectored(
         self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.shared.write_budget.yield_now(cx) {
+            return Poll::Pending;
+        }
+        let poll = this.write_vectored(cx, bufs);
+        this.shared.write_budget.count(poll)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close_without_reason();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Writer {
+    /// [`AsyncWrite::poll_write_vectored`] but for the yielding.
+    fn write_vectored(
+        &self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
@@ -309,14 +343,5 @@ impl AsyncWrite for Writer {
                 Poll::Ready(Ok(n))
             }
         }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.close_without_reason();
-        Poll::Ready(Ok(()))
     }
 }
