@@ -188,6 +188,7 @@ impl Shared {
     /// Locks the state. A panic in a user callback cannot leave the ring
     /// inconsistent (indices move only after the callback returns), so a
     /// poisoned lock is still usable.
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -198,15 +199,28 @@ impl Shared {
     /// `Err` if the pipe closed with fewer than `min` bytes left, or if `min`
     /// can never fit. `Ok(None)` if the caller must wait: with `cx`, the
     /// reader is then parked until enough bytes arrive or the pipe closes.
+    #[inline]
     pub(crate) fn lock_to_read(
         &self,
         cx: Option<&Context<'_>>,
         min: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
-        let mut inner = self.lock();
+        let inner = self.lock();
         if inner.ring.len() >= min {
             return Ok(Some(inner));
         }
+        Shared::cannot_read_yet(inner, cx, min)
+    }
+
+    /// [`lock_to_read`](Shared::lock_to_read) when fewer than `min` bytes
+    /// are buffered, out of line to keep the ready path short.
+    #[cold]
+    #[inline(never)]
+    fn cannot_read_yet<'a>(
+        mut inner: MutexGuard<'a, Inner>,
+        cx: Option<&Context<'_>>,
+        min: usize,
+    ) -> Result<Option<MutexGuard<'a, Inner>>, StreamError> {
         if let Some(end) = inner.end() {
             return Err(end);
         }
@@ -224,7 +238,16 @@ impl Shared {
 
     /// Unlocks after a read and wakes the writer if it now has the space it
     /// waits for.
-    pub(crate) fn done_reading(mut inner: MutexGuard<'_, Inner>) {
+    #[inline]
+    pub(crate) fn done_reading(inner: MutexGuard<'_, Inner>) {
+        if inner.writer.is_some() {
+            Shared::wake_writer(inner);
+        }
+    }
+
+    /// [`done_reading`](Shared::done_reading) with a writer waiting.
+    #[inline(never)]
+    fn wake_writer(mut inner: MutexGuard<'_, Inner>) {
         let waker = inner.writer_to_wake();
         drop(inner);
         wake(waker);
@@ -234,12 +257,29 @@ impl Shared {
     /// to write into; hand it back to [`done_writing`](Shared::done_writing).
     /// The same contract as [`lock_to_read`](Shared::lock_to_read) for the
     /// writing end: `Err` if closed or if `len` can never fit.
+    #[inline]
     pub(crate) fn lock_to_write(
         &self,
         cx: Option<&Context<'_>>,
         len: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
-        let mut inner = self.lock();
+        let inner = self.lock();
+        // Free space is never above the capacity, so `len` fits it too.
+        if inner.closed.is_none() && inner.free() >= len {
+            return Ok(Some(inner));
+        }
+        Shared::cannot_write_yet(inner, cx, len)
+    }
+
+    /// [`lock_to_write`](Shared::lock_to_write) when the pipe is closed or
+    /// short of room, out of line to keep the ready path short.
+    #[cold]
+    #[inline(never)]
+    fn cannot_write_yet<'a>(
+        mut inner: MutexGuard<'a, Inner>,
+        cx: Option<&Context<'_>>,
+        len: usize,
+    ) -> Result<Option<MutexGuard<'a, Inner>>, StreamError> {
         if let Some(end) = inner.end() {
             return Err(end);
         }
@@ -249,9 +289,7 @@ impl Shared {
                 capacity,
             });
         }
-        if inner.free() >= len {
-            return Ok(Some(inner));
-        }
+        // Open and `len` fits: there is not room for it yet.
         if let Some(cx) = cx {
             park(&mut inner.writer, cx, len);
         }
@@ -260,7 +298,16 @@ impl Shared {
 
     /// Unlocks after a write and wakes the reader if it now has the bytes it
     /// waits for.
-    pub(crate) fn done_writing(mut inner: MutexGuard<'_, Inner>) {
+    #[inline]
+    pub(crate) fn done_writing(inner: MutexGuard<'_, Inner>) {
+        if inner.reader.is_some() {
+            Shared::wake_reader(inner);
+        }
+    }
+
+    /// [`done_writing`](Shared::done_writing) with a reader waiting.
+    #[inline(never)]
+    fn wake_reader(mut inner: MutexGuard<'_, Inner>) {
         let waker = inner.reader_to_wake();
         drop(inner);
         wake(waker);
@@ -333,6 +380,7 @@ impl Inner {
     }
 
     /// Free space; everything for an unbounded pipe.
+    #[inline]
     pub(crate) fn free(&self) -> usize {
         match self.capacity {
             Some(capacity) => capacity.saturating_sub(self.ring.len()),
