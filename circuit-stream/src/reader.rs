@@ -63,7 +63,9 @@ impl Reader {
     /// [`StreamError::TooLarge`] if `min` is above the capacity. A `min` of 0
     /// never waits.
     ///
-    /// `f` runs under the pipe's lock: keep it short.
+    /// `f` runs under the pipe's lock: keep it short. Like the futures-io
+    /// reads, this [yields](crate#cooperative-yielding) once after 128
+    /// reads in a row that did not wait (unless `min` is 0).
     ///
     /// # Panics
     ///
@@ -74,7 +76,11 @@ impl Reader {
         f: impl FnOnce(&[u8]) -> (T, usize),
     ) -> Result<T, StreamError> {
         let mut f = Some(f);
-        poll_fn(|cx| self.poll(Some(cx), min, &mut f)).await
+        if min == 0 {
+            return poll_fn(|cx| self.poll(Some(cx), 0, &mut f)).await;
+        }
+        let budget = &self.shared.read_budget;
+        poll_fn(|cx| budget.poll(cx, |cx| self.poll(Some(cx), min, &mut f))).await
     }
 
     /// The poll form of [`read`](Reader::read): `f` runs only when ready and

@@ -116,11 +116,13 @@ pub fn batch_wakes<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// How many polls in a row of one end's futures-io methods may find the
-/// pipe ready before the next one yields.
+/// How many polls in a row of one end's futures-io methods or futures may
+/// find the pipe ready before the next one yields.
 pub(crate) const YIELD_AFTER: u32 = 128;
 
-/// Cooperative yielding for the futures-io face of one end: after
+/// Cooperative yielding for the futures-io face of one end and for its
+/// futures (`Writer::write`, `Writer::write_all`, `Reader::read` and the
+/// message forms), not for the `poll_*_with` and `try_*` calls: after
 /// [`YIELD_AFTER`] polls in a row that were ready, the next returns `Pending`
 /// having woken its task, which the executor polls again later.
 ///
@@ -149,6 +151,18 @@ impl Budget {
         self.0.store(0, Ordering::Relaxed);
         cx.waker().wake_by_ref();
         true
+    }
+
+    /// Runs `poll` unless this poll [yields](Budget::yield_now), and counts it.
+    pub(crate) fn poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        if self.yield_now(cx) {
+            return Poll::Pending;
+        }
+        self.count(poll(cx))
     }
 
     /// Counts a poll: a ready one adds one, a waiting one starts over.

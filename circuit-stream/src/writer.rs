@@ -39,7 +39,9 @@ impl Writer {
     /// Fails with [`StreamError::Closed`] once either end closed, and with
     /// [`StreamError::TooLarge`] if `len` is above the capacity.
     ///
-    /// `f` runs under the pipe's lock: keep it short.
+    /// `f` runs under the pipe's lock: keep it short. Like the futures-io
+    /// writes, this [yields](crate#cooperative-yielding) once after 128
+    /// writes in a row that did not wait.
     ///
     /// # Panics
     ///
@@ -50,7 +52,8 @@ impl Writer {
         f: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, StreamError> {
         let mut f = Some(f);
-        poll_fn(|cx| self.poll(Some(cx), len, &mut f)).await
+        let budget = &self.shared.write_budget;
+        poll_fn(|cx| budget.poll(cx, |cx| self.poll(Some(cx), len, &mut f))).await
     }
 
     /// The poll form of [`write`](Writer::write): `f` runs only when ready
@@ -115,9 +118,11 @@ impl Writer {
     /// Writes all of `bytes`, waiting for room as often as needed. Bytes
     /// larger than the capacity go through in several pieces, so another
     /// writer's data could not interleave but a close can cut them short.
+    /// Each piece counts for [yielding](crate#cooperative-yielding).
     pub async fn write_all(&self, mut bytes: &[u8]) -> Result<(), StreamError> {
+        let budget = &self.shared.write_budget;
         while !bytes.is_empty() {
-            let n = poll_fn(|cx| self.poll_write_some(cx, bytes)).await?;
+            let n = poll_fn(|cx| budget.poll(cx, |cx| self.poll_write_some(cx, bytes))).await?;
             bytes = &bytes[n..];
         }
         Ok(())

@@ -278,3 +278,36 @@ fn a_reader_that_never_waits_yields_once_every_128_reads() {
     assert!(matches!(read(&mut byte), Poll::Ready(Ok(1))));
     assert_eq!(byte[0], pattern(YIELD_AFTER + 1)[YIELD_AFTER]);
 }
+
+#[test]
+fn the_in_place_write_and_read_futures_yield_as_the_io_traits_do() {
+    let (reader, writer) = stream_unbounded();
+    let (wakes, waker) = counting_waker();
+    for i in 0..YIELD_AFTER {
+        let write = pin!(writer.write(1, |out| {
+            out[0] = i as u8;
+            1
+        }));
+        assert!(matches!(poll_once(write, &waker), Poll::Ready(Ok(1))));
+    }
+    let mut write = pin!(writer.write(1, |out| {
+        out[0] = 0xff;
+        1
+    }));
+    assert!(poll_once(write.as_mut(), &waker).is_pending());
+    assert_eq!((wakes.get(), reader.buffered()), (1, YIELD_AFTER));
+    assert!(matches!(poll_once(write, &waker), Poll::Ready(Ok(1))));
+
+    let take_one = |buf: &[u8]| (buf[0], 1);
+    for i in 0..YIELD_AFTER {
+        let read = pin!(reader.read(1, take_one));
+        assert!(matches!(poll_once(read, &waker), Poll::Ready(Ok(b)) if b == i as u8));
+    }
+    // A read that asks for no bytes neither yields nor counts.
+    let peek = pin!(reader.read(0, |buf| (buf.len(), 0)));
+    assert!(matches!(poll_once(peek, &waker), Poll::Ready(Ok(1))));
+    let mut read = pin!(reader.read(1, take_one));
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+    assert_eq!(wakes.get(), 2);
+    assert!(matches!(poll_once(read, &waker), Poll::Ready(Ok(0xff))));
+}
