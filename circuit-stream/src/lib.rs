@@ -61,6 +61,18 @@
 //! at a time (share one behind a lock if need be). A task that feeds many
 //! pipes in one poll can run it inside [`batch_wakes`], so that each task
 //! waiting at the other ends is woken once when the poll ends.
+//!
+//! # Cooperative yielding
+//!
+//! The futures-io methods and the futures
+//! ([`Writer::write`], [`Writer::write_all`], [`Reader::read`] and the
+//! message forms) of one end yield after 128 polls in a row that found the
+//! pipe ready: the next poll returns `Pending` having woken its task, and
+//! does its work when polled again. A task that always finds room (or
+//! bytes) thus still returns to its executor now and then, which lets the
+//! task at the other end run meanwhile, as tokio's own pipes do with its
+//! task budget. The `poll_*_with` and `try_*` calls never yield: their
+//! caller runs its own loop. Nor does a [`Reader::read`] with a `min` of 0.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -63,7 +63,9 @@ impl Reader {
     /// [`StreamError::TooLarge`] if `min` is above the capacity. A `min` of 0
     /// never waits.
     ///
-    /// `f` runs under the pipe's lock: keep it short.
+    /// `f` runs under the pipe's lock: keep it short. Like the futures-io
+    /// reads, this [yields](crate#cooperative-yielding) once after 128
+    /// reads in a row that did not wait (unless `min` is 0).
     ///
     /// # Panics
     ///
@@ -74,7 +76,11 @@ impl Reader {
         f: impl FnOnce(&[u8]) -> (T, usize),
     ) -> Result<T, StreamError> {
         let mut f = Some(f);
-        poll_fn(|cx| self.poll(Some(cx), min, &mut f)).await
+        if min == 0 {
+            return poll_fn(|cx| self.poll(Some(cx), 0, &mut f)).await;
+        }
+        let budget = &self.shared.read_budget;
+        poll_fn(|cx| budget.poll(cx, |cx| self.poll(Some(cx), min, &mut f))).await
     }
 
     /// The poll form of [`read`](Reader::read): `f` runs only when ready and
@@ -269,6 +275,9 @@ impl fmt::Debug for Reader {
 /// epitaph (or a clean one, [`Writer::close_clean_with`](crate::Writer::close_clean_with))
 /// reads as end of file, a close with one as a `ConnectionAborted` error
 /// carrying [`StreamError::Closed`].
+///
+/// Reads yield as writes do: after 128 reads from the pipe in a row that
+/// did not wait, the next one returns `Pending` having woken the task.
 impl AsyncRead for Reader {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -286,7 +295,10 @@ impl AsyncRead for Reader {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        match this.shared.lock_to_read(Some(cx), 1) {
+        if this.shared.read_budget.yield_now(cx) {
+            return Poll::Pending;
+        }
+        let poll = match this.shared.lock_to_read(Some(cx), 1) {
             Ok(Some(inner)) => Poll::Ready(Ok(read_locked(inner, 1, |front| {
                 let n = front.len().min(buf.len());
                 buf[..n].copy_from_slice(&front[..n]);
@@ -295,7 +307,8 @@ impl AsyncRead for Reader {
             Ok(None) => Poll::Pending,
             Err(StreamError::Closed(None)) => Poll::Ready(Ok(0)),
             Err(e) => Poll::Ready(Err(end_or_error(e))),
-        }
+        };
+        this.shared.read_budget.count(poll)
     }
 }
 
@@ -304,22 +317,31 @@ impl AsyncRead for Reader {
 /// when they are all contiguous (no copy) and by copying otherwise. The cost
 /// is memory: a reader that fills but does not consume holds up to one more
 /// capacity's worth of bytes outside the pipe. Reads through `&self` methods
-/// first put unconsumed bytes of this buffer back into the pipe.
+/// first put unconsumed bytes of this buffer back into the pipe. Filling
+/// yields as [`AsyncRead`] reads do.
 impl AsyncBufRead for Reader {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let this = self.get_mut();
         let local = this.local.get_mut().unwrap_or_else(PoisonError::into_inner);
         if local.pos == local.end {
-            match this.shared.lock_to_read(Some(cx), 1) {
-                Ok(Some(mut inner)) => {
+            if this.shared.read_budget.yield_now(cx) {
+                return Poll::Pending;
+            }
+            let locked = match this.shared.lock_to_read(Some(cx), 1) {
+                Ok(Some(inner)) => Poll::Ready(Ok(inner)),
+                Ok(None) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            };
+            match this.shared.read_budget.count(locked) {
+                Poll::Ready(Ok(mut inner)) => {
                     let range = inner.ring.take_front(&mut local.buf);
                     local.pos = range.start;
                     local.end = range.end;
                     Shared::done_reading(inner);
                 }
-                Ok(None) => return Poll::Pending,
-                Err(StreamError::Closed(None)) => return Poll::Ready(Ok(&[])),
-                Err(e) => return Poll::Ready(Err(end_or_error(e))),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(StreamError::Closed(None))) => return Poll::Ready(Ok(&[])),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(end_or_error(e))),
             }
         }
         Poll::Ready(Ok(&local.buf[local.pos..local.end]))

@@ -40,6 +40,7 @@ impl Drop for Ring {
 
 impl Ring {
     /// Bytes buffered.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.a_end - self.a_start + self.b_end
     }
@@ -52,6 +53,7 @@ impl Ring {
     /// The first contiguous run of buffered bytes, at least `min` long.
     /// Moves data only if `min` spans the wrap point. The caller checks
     /// `min <= self.len()`.
+    #[inline]
     pub(crate) fn front(&mut self, min: usize) -> &[u8] {
         debug_assert!(min <= self.len());
         if self.a_end - self.a_start < min {
@@ -62,6 +64,7 @@ impl Ring {
 
     /// Removes `n` bytes from the front. The caller checks that `n` is at
     /// most the length of the slice [`front`](Ring::front) returned.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.a_end - self.a_start);
         self.a_start += n;
@@ -78,6 +81,7 @@ impl Ring {
     /// # Panics
     ///
     /// If `f` claims to have filled more than `len` bytes.
+    #[inline]
     pub(crate) fn write_with(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> usize) -> usize {
         let (start, into_b) = self.reserve(len);
         let filled = f(&mut self.buf[start..start + len]);
@@ -138,6 +142,7 @@ impl Ring {
     }
 
     /// Where `len` contiguous free bytes start, and whether they extend B.
+    #[inline]
     fn reserve(&mut self, len: usize) -> (usize, bool) {
         if self.b_end > 0 {
             if self.a_start - self.b_end >= len {
@@ -151,6 +156,13 @@ impl Ring {
                 return (0, true);
             }
         }
+        self.make_room(len)
+    }
+
+    /// [`reserve`](Ring::reserve) when neither free part has `len` bytes:
+    /// moves the data to the start, or into a larger storage.
+    #[inline(never)]
+    fn make_room(&mut self, len: usize) -> (usize, bool) {
         let needed = self.len().saturating_add(len);
         if needed.saturating_mul(2) <= self.buf.len() {
             self.compact();

@@ -1,15 +1,23 @@
 //! The state both ends of a pipe share, behind one lock.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
 use crate::ring::Ring;
 use crate::StreamError;
 
-/// One pipe: its bytes, its bound, whether it is closed, and who waits.
+/// One pipe: its bytes, its bound, whether it is closed, and who waits,
+/// behind the lock; beside it, the yielding budget of each end.
 #[derive(Debug)]
-pub(crate) struct Shared(Mutex<Inner>);
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    /// The writer's futures-io writes.
+    pub(crate) write_budget: Budget,
+    /// The reader's futures-io reads.
+    pub(crate) read_budget: Budget,
+}
 
 #[derive(Debug)]
 pub(crate) struct Inner {
@@ -108,6 +116,66 @@ pub fn batch_wakes<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// How many polls in a row of one end's futures-io methods or futures may
+/// find the pipe ready before the next one yields.
+pub(crate) const YIELD_AFTER: u32 = 128;
+
+/// Cooperative yielding for the futures-io face of one end and for its
+/// futures (`Writer::write`, `Writer::write_all`, `Reader::read` and the
+/// message forms), not for the `poll_*_with` and `try_*` calls: after
+/// [`YIELD_AFTER`] polls in a row that were ready, the next returns `Pending`
+/// having woken its task, which the executor polls again later.
+///
+/// Without it a writer that always finds room never returns to its
+/// executor until the pipe is full. A multi-thread executor such as
+/// tokio's runs a task woken from a worker on that same worker, next (its
+/// LIFO slot, which other workers do not steal from): the reader the first
+/// write woke then waits for the whole pipe to fill, so the two ends take
+/// turns on one worker and the idle workers are woken and parked again
+/// and again. tokio's own pipes yield the same way (its task budget of 128
+/// operations), and `piper`'s at random, one write in 100.
+///
+/// Only the task of its end touches a budget, through `&mut` of that end,
+/// so plain loads and stores do; it lives in [`Shared`] rather than in the
+/// end to keep the ends small.
+#[derive(Debug, Default)]
+pub(crate) struct Budget(AtomicU32);
+
+impl Budget {
+    /// Whether this poll yields: `true` (the task woken, the count reset)
+    /// once the count is spent.
+    pub(crate) fn yield_now(&self, cx: &Context<'_>) -> bool {
+        if self.0.load(Ordering::Relaxed) < YIELD_AFTER {
+            return false;
+        }
+        self.0.store(0, Ordering::Relaxed);
+        cx.waker().wake_by_ref();
+        true
+    }
+
+    /// Runs `poll` unless this poll [yields](Budget::yield_now), and counts it.
+    pub(crate) fn poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        if self.yield_now(cx) {
+            return Poll::Pending;
+        }
+        self.count(poll(cx))
+    }
+
+    /// Counts a poll: a ready one adds one, a waiting one starts over.
+    pub(crate) fn count<T>(&self, poll: Poll<T>) -> Poll<T> {
+        let count = match poll {
+            Poll::Ready(_) => self.0.load(Ordering::Relaxed) + 1,
+            Poll::Pending => 0,
+        };
+        self.0.store(count, Ordering::Relaxed);
+        poll
+    }
+}
+
 /// An empty epitaph is no epitaph.
 pub(crate) fn epitaph(reason: String) -> Option<String> {
     Some(reason).filter(|r| !r.is_empty())
@@ -115,7 +183,7 @@ pub(crate) fn epitaph(reason: String) -> Option<String> {
 
 impl Shared {
     pub(crate) fn new(capacity: Option<usize>) -> Self {
-        Shared(Mutex::new(Inner {
+        let inner = Mutex::new(Inner {
             ring: Ring::default(),
             capacity,
             closed: None,
@@ -123,14 +191,20 @@ impl Shared {
             reader_closed: false,
             reader: None,
             writer: None,
-        }))
+        });
+        Shared {
+            inner,
+            write_budget: Budget::default(),
+            read_budget: Budget::default(),
+        }
     }
 
     /// Locks the state. A panic in a user callback cannot leave the ring
     /// inconsistent (indices move only after the callback returns), so a
     /// poisoned lock is still usable.
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The locked state once at least `min` bytes are buffered, for the
@@ -139,15 +213,28 @@ impl Shared {
     /// `Err` if the pipe closed with fewer than `min` bytes left, or if `min`
     /// can never fit. `Ok(None)` if the caller must wait: with `cx`, the
     /// reader is then parked until enough bytes arrive or the pipe closes.
+    #[inline]
     pub(crate) fn lock_to_read(
         &self,
         cx: Option<&Context<'_>>,
         min: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
-        let mut inner = self.lock();
+        let inner = self.lock();
         if inner.ring.len() >= min {
             return Ok(Some(inner));
         }
+        Shared::cannot_read_yet(inner, cx, min)
+    }
+
+    /// [`lock_to_read`](Shared::lock_to_read) when fewer than `min` bytes
+    /// are buffered, out of line to keep the ready path short.
+    #[cold]
+    #[inline(never)]
+    fn cannot_read_yet<'a>(
+        mut inner: MutexGuard<'a, Inner>,
+        cx: Option<&Context<'_>>,
+        min: usize,
+    ) -> Result<Option<MutexGuard<'a, Inner>>, StreamError> {
         if let Some(end) = inner.end() {
             return Err(end);
         }
@@ -165,7 +252,16 @@ impl Shared {
 
     /// Unlocks after a read and wakes the writer if it now has the space it
     /// waits for.
-    pub(crate) fn done_reading(mut inner: MutexGuard<'_, Inner>) {
+    #[inline]
+    pub(crate) fn done_reading(inner: MutexGuard<'_, Inner>) {
+        if inner.writer.is_some() {
+            Shared::wake_writer(inner);
+        }
+    }
+
+    /// [`done_reading`](Shared::done_reading) with a writer waiting.
+    #[inline(never)]
+    fn wake_writer(mut inner: MutexGuard<'_, Inner>) {
         let waker = inner.writer_to_wake();
         drop(inner);
         wake(waker);
@@ -175,12 +271,29 @@ impl Shared {
     /// to write into; hand it back to [`done_writing`](Shared::done_writing).
     /// The same contract as [`lock_to_read`](Shared::lock_to_read) for the
     /// writing end: `Err` if closed or if `len` can never fit.
+    #[inline]
     pub(crate) fn lock_to_write(
         &self,
         cx: Option<&Context<'_>>,
         len: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
-        let mut inner = self.lock();
+        let inner = self.lock();
+        // Free space is never above the capacity, so `len` fits it too.
+        if inner.closed.is_none() && inner.free() >= len {
+            return Ok(Some(inner));
+        }
+        Shared::cannot_write_yet(inner, cx, len)
+    }
+
+    /// [`lock_to_write`](Shared::lock_to_write) when the pipe is closed or
+    /// short of room, out of line to keep the ready path short.
+    #[cold]
+    #[inline(never)]
+    fn cannot_write_yet<'a>(
+        mut inner: MutexGuard<'a, Inner>,
+        cx: Option<&Context<'_>>,
+        len: usize,
+    ) -> Result<Option<MutexGuard<'a, Inner>>, StreamError> {
         if let Some(end) = inner.end() {
             return Err(end);
         }
@@ -190,9 +303,7 @@ impl Shared {
                 capacity,
             });
         }
-        if inner.free() >= len {
-            return Ok(Some(inner));
-        }
+        // Open and `len` fits: there is not room for it yet.
         if let Some(cx) = cx {
             park(&mut inner.writer, cx, len);
         }
@@ -201,7 +312,16 @@ impl Shared {
 
     /// Unlocks after a write and wakes the reader if it now has the bytes it
     /// waits for.
-    pub(crate) fn done_writing(mut inner: MutexGuard<'_, Inner>) {
+    #[inline]
+    pub(crate) fn done_writing(inner: MutexGuard<'_, Inner>) {
+        if inner.reader.is_some() {
+            Shared::wake_reader(inner);
+        }
+    }
+
+    /// [`done_writing`](Shared::done_writing) with a reader waiting.
+    #[inline(never)]
+    fn wake_reader(mut inner: MutexGuard<'_, Inner>) {
         let waker = inner.reader_to_wake();
         drop(inner);
         wake(waker);
@@ -274,6 +394,7 @@ impl Inner {
     }
 
     /// Free space; everything for an unbounded pipe.
+    #[inline]
     pub(crate) fn free(&self) -> usize {
         match self.capacity {
             Some(capacity) => capacity.saturating_sub(self.ring.len()),

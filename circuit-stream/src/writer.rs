@@ -39,7 +39,9 @@ impl Writer {
     /// Fails with [`StreamError::Closed`] once either end closed, and with
     /// [`StreamError::TooLarge`] if `len` is above the capacity.
     ///
-    /// `f` runs under the pipe's lock: keep it short.
+    /// `f` runs under the pipe's lock: keep it short. Like the futures-io
+    /// writes, this [yields](crate#cooperative-yielding) once after 128
+    /// writes in a row that did not wait.
     ///
     /// # Panics
     ///
@@ -50,7 +52,8 @@ impl Writer {
         f: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<usize, StreamError> {
         let mut f = Some(f);
-        poll_fn(|cx| self.poll(Some(cx), len, &mut f)).await
+        let budget = &self.shared.write_budget;
+        poll_fn(|cx| budget.poll(cx, |cx| self.poll(Some(cx), len, &mut f))).await
     }
 
     /// The poll form of [`write`](Writer::write): `f` runs only when ready
@@ -115,9 +118,11 @@ impl Writer {
     /// Writes all of `bytes`, waiting for room as often as needed. Bytes
     /// larger than the capacity go through in several pieces, so another
     /// writer's data could not interleave but a close can cut them short.
+    /// Each piece counts for [yielding](crate#cooperative-yielding).
     pub async fn write_all(&self, mut bytes: &[u8]) -> Result<(), StreamError> {
+        let budget = &self.shared.write_budget;
         while !bytes.is_empty() {
-            let n = poll_fn(|cx| self.poll_write_some(cx, bytes)).await?;
+            let n = poll_fn(|cx| budget.poll(cx, |cx| self.poll_write_some(cx, bytes))).await?;
             bytes = &bytes[n..];
         }
         Ok(())
@@ -267,19 +272,53 @@ impl fmt::Debug for Writer {
 /// Writes go into the pipe as far as there is room. `poll_flush` has
 /// nothing to do; `poll_close` ends the stream without an epitaph. Writing
 /// to a closed pipe is a `BrokenPipe` error carrying [`StreamError::Closed`].
+///
+/// After 128 writes in a row that did not wait, the next one yields: it
+/// returns `Pending` having woken the task, so that the executor can run
+/// the reader meanwhile (as tokio's budget makes its own pipes do).
 impl AsyncWrite for Writer {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_some(cx, buf).map_err(io::Error::from)
+        let this = self.get_mut();
+        if this.shared.write_budget.yield_now(cx) {
+            return Poll::Pending;
+        }
+        let poll = this.poll_write_some(cx, buf).map_err(io::Error::from);
+        this.shared.write_budget.count(poll)
     }
 
     /// Writes as much of all of `bufs` as fits, in one go under one lock
     /// (a mux writes a frame header and its payload this way).
     fn poll_write_vectored(
         self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.shared.write_budget.yield_now(cx) {
+            return Poll::Pending;
+        }
+        let poll = this.write_vectored(cx, bufs);
+        this.shared.write_budget.count(poll)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close_without_reason();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Writer {
+    /// [`AsyncWrite::poll_write_vectored`] but for the yielding.
+    fn write_vectored(
+        &self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
@@ -309,14 +348,5 @@ impl AsyncWrite for Writer {
                 Poll::Ready(Ok(n))
             }
         }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.close_without_reason();
-        Poll::Ready(Ok(()))
     }
 }

@@ -4,12 +4,15 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::pin::pin;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
 
-use circuit_stream::{duplex_pair, stream, stream_with_capacity, Duplex, StreamError};
+use circuit_stream::{
+    duplex_pair, stream, stream_unbounded, stream_with_capacity, Duplex, StreamError,
+};
 use common::{counting_waker, poll_once};
 use futures::executor::block_on;
-use futures::io::{copy, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use futures::io::{copy, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
@@ -205,4 +208,106 @@ fn a_duplex_pair_carries_bytes_both_ways_and_splits() {
     });
     assert_eq!(a.reader().capacity(), Some(64));
     assert!(!a.writer().is_closed());
+}
+
+/// The futures-io writes and reads of a pipe end yield after this many in
+/// a row that did not wait (`YIELD_AFTER` in the crate).
+const YIELD_AFTER: usize = 128;
+
+#[test]
+fn a_writer_that_never_waits_yields_once_every_128_writes() {
+    let (reader, mut writer) = stream_unbounded();
+    let (wakes, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut write = |byte: u8| Pin::new(&mut writer).poll_write(&mut cx, &[byte]);
+    for round in 0..3 {
+        for i in 0..YIELD_AFTER {
+            assert!(matches!(write(i as u8), Poll::Ready(Ok(1))), "write {i}");
+        }
+        assert_eq!(wakes.get(), round, "no yield before the budget is spent");
+        // The yield writes nothing and wakes the task to be polled again.
+        assert!(write(0xff).is_pending());
+        assert_eq!(wakes.get(), round + 1);
+        assert_eq!(reader.buffered(), (round + 1) * YIELD_AFTER);
+    }
+}
+
+#[test]
+fn a_write_that_waits_for_room_starts_the_count_over() {
+    let half = YIELD_AFTER / 2;
+    let (reader, mut writer) = stream_with_capacity(half);
+    let (wakes, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut write = |byte: u8| Pin::new(&mut writer).poll_write(&mut cx, &[byte]);
+    let drain = || reader.try_read_with(0, |buf| ((), buf.len())).unwrap();
+    for i in 0..half {
+        assert!(matches!(write(i as u8), Poll::Ready(Ok(1))), "write {i}");
+    }
+    assert!(write(0xff).is_pending(), "the pipe is full");
+    assert_eq!(wakes.get(), 0, "a full pipe parks the writer, no yield");
+    drain();
+    assert_eq!(wakes.get(), 1, "the read woke the writer");
+    // A fresh budget: YIELD_AFTER writes before the next yield, though
+    // half of them would have spent the old one.
+    for i in 0..YIELD_AFTER {
+        assert!(matches!(write(i as u8), Poll::Ready(Ok(1))), "write {i}");
+        if reader.buffered() == half {
+            drain();
+        }
+    }
+    assert_eq!(wakes.get(), 1);
+    assert!(write(0xff).is_pending());
+    assert_eq!(wakes.get(), 2, "the yield woke the task");
+}
+
+#[test]
+fn a_reader_that_never_waits_yields_once_every_128_reads() {
+    let (mut reader, writer) = stream_unbounded();
+    writer.try_write(&pattern(4 * YIELD_AFTER)).unwrap();
+    let (wakes, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut byte = [0];
+    let mut read = |byte: &mut [u8]| Pin::new(&mut reader).poll_read(&mut cx, byte);
+    for i in 0..YIELD_AFTER {
+        assert!(matches!(read(&mut byte), Poll::Ready(Ok(1))), "read {i}");
+    }
+    assert_eq!(wakes.get(), 0);
+    assert!(read(&mut byte).is_pending());
+    assert_eq!(wakes.get(), 1, "the yield woke the task");
+    // The bytes come in order across the yield.
+    assert!(matches!(read(&mut byte), Poll::Ready(Ok(1))));
+    assert_eq!(byte[0], pattern(YIELD_AFTER + 1)[YIELD_AFTER]);
+}
+
+#[test]
+fn the_in_place_write_and_read_futures_yield_as_the_io_traits_do() {
+    let (reader, writer) = stream_unbounded();
+    let (wakes, waker) = counting_waker();
+    for i in 0..YIELD_AFTER {
+        let write = pin!(writer.write(1, |out| {
+            out[0] = i as u8;
+            1
+        }));
+        assert!(matches!(poll_once(write, &waker), Poll::Ready(Ok(1))));
+    }
+    let mut write = pin!(writer.write(1, |out| {
+        out[0] = 0xff;
+        1
+    }));
+    assert!(poll_once(write.as_mut(), &waker).is_pending());
+    assert_eq!((wakes.get(), reader.buffered()), (1, YIELD_AFTER));
+    assert!(matches!(poll_once(write, &waker), Poll::Ready(Ok(1))));
+
+    let take_one = |buf: &[u8]| (buf[0], 1);
+    for i in 0..YIELD_AFTER {
+        let read = pin!(reader.read(1, take_one));
+        assert!(matches!(poll_once(read, &waker), Poll::Ready(Ok(b)) if b == i as u8));
+    }
+    // A read that asks for no bytes neither yields nor counts.
+    let peek = pin!(reader.read(0, |buf| (buf.len(), 0)));
+    assert!(matches!(poll_once(peek, &waker), Poll::Ready(Ok(1))));
+    let mut read = pin!(reader.read(1, take_one));
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+    assert_eq!(wakes.get(), 2);
+    assert!(matches!(poll_once(read, &waker), Poll::Ready(Ok(0xff))));
 }
