@@ -177,7 +177,9 @@ impl Config {
         64
     );
     setter!(
-        /// Bytes of frames gathered before each write to the link.
+        /// Bytes of frames the send queue takes before each write to the
+        /// link (a stream alone may pass it by one turn: up to four full
+        /// frames and a short one).
         /// Default 256 KiB.
         write_buffer,
         get_write_buffer,

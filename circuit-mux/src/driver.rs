@@ -7,12 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use circuit_frame::{CLOSE_HEADER_LEN, DATA_HEADER_LEN};
+use circuit_frame::CLOSE_HEADER_LEN;
 use futures::io::{AsyncRead, AsyncWrite};
 
-use crate::core::{Direct, DirectSent};
+use crate::core::Direct;
 use crate::counters::AtomicCounters;
 use crate::handle::Shared;
+use crate::send::{Out, SendQueue};
 use crate::MuxError;
 
 /// Frames at most this long: the read buffer always has room for one.
@@ -21,6 +22,21 @@ const MAX_FRAME_LEN: usize = CLOSE_HEADER_LEN + u16::MAX as usize;
 const DIRECT_MIN: usize = 8 << 10;
 /// Rounds of work before the driver yields to its executor.
 const BUDGET: usize = 32;
+/// At most this many slices in one vectored write.
+const MAX_SLICES: usize = 32;
+/// A vectored write that took only its first slice, this short or
+/// shorter, of several: the link may write one buffer per write.
+const SMALL_SLICE: usize = 512;
+/// Bytes gathered (copied into one buffer per write) after the first
+/// such write; doubled each time a vectored write takes one buffer again,
+/// up to [`GATHER_MAX`], and back to this once one takes more.
+const GATHER_FIRST: usize = 1 << 20;
+/// The most bytes gathered before a vectored write is tried again.
+const GATHER_MAX: usize = 64 << 20;
+/// A vectored write tried again after gathering starts with a copy of its
+/// small first buffers and this much of the next: a link that writes one
+/// buffer per write takes that, not a frame header alone.
+const PROBE_COPY: usize = 4 << 10;
 
 /// The future that runs a link: reads frames and delivers them to streams,
 /// sends what streams write. Poll it or spawn it; nothing else runs the link.
@@ -44,13 +60,22 @@ pub struct Driver<IO> {
     rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
+    /// Frames the core picked, not yet written.
+    queue: SendQueue,
+    /// For a gathered write: a copy of the queue's first unwritten bytes
+    /// from `wpos` on.
     wbuf: Vec<u8>,
     wpos: usize,
     write_limit: usize,
     need_flush: bool,
-    /// Large frames go straight from their pipe to the link, unless the
-    /// link's writer turned out to write one buffer per vectored write.
-    direct_writes: bool,
+    /// Bytes still to gather rather than write vectored: a vectored write
+    /// took only a small first buffer (futures-io's default vectored
+    /// write, tokio-util's compat has it, writes one buffer per write).
+    gather_left: usize,
+    /// What `gather_left` is set to the next time that happens.
+    gather_next: usize,
+    /// Gathering ended: the next vectored write is a probe.
+    probing: bool,
     done: bool,
     /// The time this poll began, for the core to take with its next lock.
     now: Option<std::time::Instant>,
@@ -71,7 +96,7 @@ impl<IO> std::fmt::Debug for Driver<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("buffered_in", &(self.rend - self.rstart))
-            .field("buffered_out", &(self.wbuf.len() - self.wpos))
+            .field("buffered_out", &self.queue.queued())
             .field("done", &self.done)
             .finish()
     }
@@ -95,11 +120,14 @@ impl<IO> Driver<IO> {
             rbuf: vec![0; read_buffer + MAX_FRAME_LEN],
             rstart: 0,
             rend: 0,
-            wbuf: Vec::with_capacity(write_limit + MAX_FRAME_LEN),
+            queue: SendQueue::default(),
+            wbuf: Vec::new(),
             wpos: 0,
             write_limit,
             need_flush: false,
-            direct_writes: true,
+            gather_left: 0,
+            gather_next: GATHER_FIRST,
+            probing: false,
             done: false,
             now: None,
             closing_io: false,
@@ -249,88 +277,107 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             .receive_direct(DIRECT_MIN, |space| Pin::new(&mut *io).poll_read(cx, space))
     }
 
-    /// Gathers frames and writes them; `Ok(true)` on progress.
+    /// Has the core pick frames into the send queue, then writes from it
+    /// holding no lock; `Ok(true)` on progress.
     fn pump_output(&mut self, cx: &mut Context<'_>) -> Result<bool, MuxError> {
+        if self.queue.queued() < self.write_limit {
+            self.shared
+                .lock()
+                .transmit_queue(&mut self.queue, self.write_limit);
+        }
+        if self.queue.is_empty() {
+            if self.need_flush {
+                match Pin::new(&mut self.io).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.need_flush = false,
+                    Poll::Ready(Err(e)) => return Err(self.io_error(e)),
+                    Poll::Pending => {}
+                }
+            }
+            return Ok(false);
+        }
+        let polled = match self.gather_left > 0 || self.wpos < self.wbuf.len() {
+            true => self.write_gathered(cx),
+            false => self.write_vectored(cx),
+        };
+        match polled {
+            Poll::Ready(Ok(0)) => Err(self.io_error(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => {
+                self.queue.advance(n);
+                self.need_flush = true;
+                AtomicCounters::add(&self.shared.counters.bytes_out, n as u64);
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Poll::Ready(Err(e)) => Err(self.io_error(e)),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    /// Writes the queue's first bytes straight from where they are: frame
+    /// payloads from their pipes' storage.
+    fn write_vectored(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
+        let mut n = self.queue.slices(&mut slices);
+        // A probe after gathering: small first buffers and the start of
+        // the next one go copied, as one buffer.
+        let mut staged = 0;
+        if self.probing && n > 1 && slices[0].len() <= SMALL_SLICE {
+            let mut probe = std::mem::take(&mut self.wbuf);
+            probe.clear();
+            self.wpos = 0;
+            self.queue
+                .copy_front(&mut probe, slices[0].len() + PROBE_COPY);
+            staged = probe.len();
+            self.wbuf = probe;
+            slices[0] = io::IoSlice::new(&self.wbuf);
+            n = 1 + self.queue.slices_after(staged, &mut slices[1..]);
+        }
+        let slices = &slices[..n];
+        let io = Pin::new(&mut self.io);
+        let polled = match slices {
+            [one] => io.poll_write(cx, one),
+            _ => io.poll_write_vectored(cx, slices),
+        };
+        if let (Poll::Ready(Ok(took)), [first, ..]) = (&polled, slices) {
+            let one_buffer = n > 1 && *took == first.len();
+            if one_buffer && (first.len() <= SMALL_SLICE || staged > 0) {
+                // Perhaps a link that writes one buffer per write: each
+                // frame would go as its header alone, then its payload.
+                // Gather the next bytes, and try again after them.
+                tracing::debug!(
+                    bytes = self.gather_next,
+                    "a vectored write took only its first buffer: gathering"
+                );
+                self.gather_left = self.gather_next;
+                self.gather_next = (self.gather_next * 2).min(GATHER_MAX);
+            } else if n > 1 && *took > first.len() {
+                self.gather_next = GATHER_FIRST;
+            }
+            // A write of one buffer tells nothing: the probe is the next.
+            self.probing &= n == 1;
+        }
+        if staged > 0 {
+            self.wbuf.clear();
+        }
+        polled
+    }
+
+    /// Writes a copy of the queue's first bytes in one buffer.
+    fn write_gathered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.wpos == self.wbuf.len() {
             self.wbuf.clear();
             self.wpos = 0;
-        } else if self.wpos > 0 && self.wbuf.len() - self.wpos < self.write_limit / 2 {
-            self.wbuf.drain(..self.wpos);
-            self.wpos = 0;
+            self.queue.copy_front(&mut self.wbuf, self.write_limit);
         }
-        let mut direct_progress = false;
-        let mut control_only = false;
-        if self.wbuf.is_empty() && self.direct_writes {
-            // A large frame goes straight from its pipe to the link.
-            let io = &mut self.io;
-            let mut write =
-                |slices: &[io::IoSlice<'_>]| Pin::new(&mut *io).poll_write_vectored(cx, slices);
-            let sent = self
-                .shared
-                .lock()
-                .transmit_direct(&mut self.wbuf, &mut write);
-            match sent {
-                Ok(DirectSent::Nothing) => {}
-                Ok(DirectSent::Control) => control_only = true,
-                // The link is full: frames gathered now would only be
-                // copied, and go out no sooner.
-                Ok(DirectSent::Blocked) => return Ok(false),
-                Ok(DirectSent::Wrote(n)) => {
-                    if n == DATA_HEADER_LEN {
-                        // Only the first buffer was taken: futures-io's
-                        // default vectored write (tokio-util's compat has
-                        // it). Each frame would go as its header alone, then
-                        // the payload copied: gather every frame instead.
-                        tracing::debug!(
-                            "the link writes one buffer at a time: frames are gathered"
-                        );
-                        self.direct_writes = false;
-                    }
-                    AtomicCounters::add(&self.shared.counters.bytes_out, n as u64);
-                    self.need_flush = true;
-                    direct_progress = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => direct_progress = true,
-                Err(e) => return Err(self.io_error(e)),
+        let polled = Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.wpos = (self.wpos + n).min(self.wbuf.len());
+            self.gather_left = self.gather_left.saturating_sub(n);
+            if self.gather_left == 0 && self.wpos == self.wbuf.len() {
+                self.probing = true;
             }
         }
-        if direct_progress && self.wbuf.is_empty() {
-            // The next round writes the next frames straight too, rather
-            // than copying them into the gather buffer.
-            return Ok(true);
-        }
-        // After a direct write the buffer holds only the rest of a frame
-        // the link cut (and perhaps a small frame): that goes alone, and
-        // the next frames straight after it.
-        if !direct_progress && !control_only && self.wbuf.len() - self.wpos < self.write_limit {
-            let limit = self.wpos + self.write_limit;
-            self.shared.lock().transmit(&mut self.wbuf, limit);
-        }
-        if direct_progress && self.wpos == self.wbuf.len() {
-            return Ok(true);
-        }
-        if self.wpos < self.wbuf.len() {
-            return match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
-                Poll::Ready(Ok(0)) => Err(self.io_error(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => {
-                    self.wpos += n;
-                    self.need_flush = true;
-                    AtomicCounters::add(&self.shared.counters.bytes_out, n as u64);
-                    Ok(true)
-                }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
-                Poll::Ready(Err(e)) => Err(self.io_error(e)),
-                Poll::Pending => Ok(false),
-            };
-        }
-        if self.need_flush {
-            match Pin::new(&mut self.io).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.need_flush = false,
-                Poll::Ready(Err(e)) => return Err(self.io_error(e)),
-                Poll::Pending => {}
-            }
-        }
-        Ok(false)
+        polled
     }
 }
 
@@ -378,7 +425,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 Ok(progress) => progress,
                 Err(e) => return this.finish(Err(e)),
             };
-            let idle = this.wpos == this.wbuf.len() && !this.need_flush;
+            let idle = this.queue.is_empty() && !this.need_flush;
             let close = idle && {
                 let gathered = this.shared.closing.load(Ordering::Acquire)
                     && this.shared.lock().close_gathered();

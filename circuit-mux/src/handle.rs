@@ -132,13 +132,14 @@ impl Mux {
     /// handle, the stream of incoming streams and the driver future, which
     /// must be polled (or spawned) for anything to happen.
     ///
-    /// The driver writes a large frame as its header and its payload, straight
-    /// from the stream's pipe, in one vectored write. An `io` that writes
+    /// The driver writes a large frame as its header and its payload, moved
+    /// out of the stream's pipe, in one vectored write. An `io` that writes
     /// only the first buffer of a vectored write (futures-io's default, and
-    /// tokio-util's `compat`) still works: after the first such write the
-    /// driver copies every frame into its write buffer instead. For tokio
-    /// sockets, `circuit_transport_tokio::FuturesIo` passes vectored writes
-    /// through.
+    /// tokio-util's `compat`) still works: after such a write the driver
+    /// copies frames into one buffer per write for a while (1 MiB, doubling
+    /// each time up to 64 MiB), then tries a vectored write again. For
+    /// tokio sockets, `circuit_transport_tokio::FuturesIo` passes vectored
+    /// writes through.
     pub fn new<IO>(io: IO, role: Role, config: Config) -> (Mux, Incoming, Driver<IO>)
     where
         IO: AsyncRead + AsyncWrite + Unpin,

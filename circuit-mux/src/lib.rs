@@ -28,9 +28,11 @@
 //!   any other epitaph ends them with an error. A stream spliced onto
 //!   another link passes either on unchanged.
 //! - **Fairness.** Streams with data to send take turns, one frame (up to
-//!   64 KiB) each per turn. Large frames of up to four streams in turn go
-//!   out in one vectored write straight from their pipes; a stream with no
-//!   other waiting may send up to four frames in one write.
+//!   64 KiB) each per turn; a stream with no other waiting may send up to
+//!   four frames in one turn. The frames picked wait in a bounded send
+//!   queue (about [`Config::write_buffer`]), their payloads moved out of
+//!   the streams' pipes, and the driver writes them, vectored, holding no
+//!   lock.
 //! - **Bounded memory.** A stream's outgoing pipe is bounded
 //!   ([`Config::stream_send_buffer`]): writers wait. Each stream may hold
 //!   [`Config::stream_receive_limit`] received bytes not yet read (default
@@ -90,8 +92,9 @@
 //!
 //! A data frame is delivered as its bytes arrive. A large payload is read
 //! from the link straight into its stream's pipe (with the next frame's
-//! header in the same read), and a large frame is written from the
-//! stream's pipe straight to the link with one vectored write, so in bulk a byte is
+//! header in the same read), and a large frame's payload is moved out of
+//! its stream's pipe (its storage swapped, not copied) and written to the
+//! link with its header in one vectored write, so in bulk a byte is
 //! copied in user space only by the application's own write and read.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -105,6 +108,7 @@ mod handle;
 mod ids;
 mod observe;
 mod ready;
+mod send;
 mod stream;
 
 pub use crate::core::{Core, Progress, RESERVED_STREAM_ID};

@@ -410,3 +410,123 @@ fn grants_due_do_not_send_a_streams_large_frames_through_the_gather_buffer() {
         "{plain} bytes gathered, {vectored} written straight"
     );
 }
+
+/// A link end over `inner` whose first vectored write of several buffers
+/// takes only the first one (as a socket whose buffer had just that much
+/// room would), and which writes everything vectored after that; it
+/// records each write.
+struct CutOnce {
+    inner: circuit_stream::Duplex,
+    cut: bool,
+    writes: Arc<Mutex<Vec<Write>>>,
+}
+
+impl AsyncRead for CutOnce {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CutOnce {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(len)) = polled {
+            let write = Write {
+                vectored: false,
+                len,
+            };
+            self.writes.lock().unwrap().push(write);
+        }
+        polled
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let bufs = match (self.cut, bufs) {
+            (false, [first, _, ..]) => {
+                self.cut = true;
+                std::slice::from_ref(first)
+            }
+            _ => bufs,
+        };
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(len)) = polled {
+            let write = Write {
+                vectored: true,
+                len,
+            };
+            self.writes.lock().unwrap().push(write);
+        }
+        polled
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+#[test]
+fn one_write_that_takes_only_a_frame_header_does_not_end_vectored_writes() {
+    use futures::AsyncReadExt;
+    let pool = pool();
+    let (ours, mut theirs) = circuit_stream::duplex_pair(1 << 20);
+    let writes = Arc::default();
+    let io = CutOnce {
+        inner: ours,
+        cut: false,
+        writes: Arc::clone(&writes),
+    };
+    let (mux, _incoming, driver) = Mux::new(io, Role::Client, Config::default());
+    futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
+    let sent: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
+    futures::executor::block_on(async {
+        let (_read, write) = mux.open().unwrap().into_split();
+        let writer = async {
+            write.write_all(&sent).await.unwrap();
+            write.close("sent");
+        };
+        let reader = async {
+            let mut bytes = Vec::new();
+            let mut buf = vec![0; 1 << 16];
+            loop {
+                let got = AsyncReadExt::read(&mut theirs, &mut buf).await.unwrap();
+                assert!(got > 0, "link ended early");
+                bytes.extend_from_slice(&buf[..got]);
+                if let Ok(frames) = try_decode_all(&bytes) {
+                    if let Some(Owned::Close(..)) = frames.last() {
+                        return frames;
+                    }
+                }
+            }
+        };
+        let ((), frames) = futures::join!(writer, reader);
+        let mut received = Vec::new();
+        for frame in &frames {
+            if let Owned::Data(_, payload) = frame {
+                received.extend_from_slice(payload);
+            }
+        }
+        assert!(received == sent, "the bytes arrived changed");
+    });
+    let writes = writes.lock().unwrap();
+    assert_eq!(writes[0].len, 6, "the first write took a frame header");
+    // A while of gathered writes, then straight from the pipes again.
+    let copied: usize = writes.iter().filter(|w| !w.vectored).map(|w| w.len).sum();
+    assert!(
+        copied <= 4 << 20,
+        "{copied} of {} bytes were copied; writes: {writes:?}",
+        sent.len()
+    );
+}

@@ -78,6 +78,7 @@
 
 use std::sync::Arc;
 
+mod chunk;
 mod duplex;
 mod error;
 mod pool;
@@ -86,6 +87,7 @@ mod ring;
 mod shared;
 mod writer;
 
+pub use chunk::Chunk;
 pub use duplex::{duplex_pair, Duplex};
 pub use error::{StreamError, TryWriteError};
 pub use reader::Reader;

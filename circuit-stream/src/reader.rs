@@ -11,7 +11,7 @@ use circuit_frame::{Decode, Decoded, Encode, FrameError};
 use futures_io::{AsyncBufRead, AsyncRead};
 
 use crate::shared::{epitaph, Inner, Shared};
-use crate::StreamError;
+use crate::{Chunk, StreamError};
 
 /// The reading end of a pipe made by [`stream`](crate::stream) and friends.
 ///
@@ -92,6 +92,32 @@ impl Reader {
         f: impl FnOnce(&[u8]) -> (T, usize),
     ) -> Poll<Result<T, StreamError>> {
         self.poll(Some(cx), min, &mut Some(f))
+    }
+
+    /// Waits until bytes are buffered, then moves the first contiguous run
+    /// of them out of the pipe as a [`Chunk`], without copying them when
+    /// they are all contiguous (the pipe's storage is swapped for a spare
+    /// one: a pipe holds at most two storages, its own and the one of its
+    /// chunks). The bytes keep taking room in the pipe until the chunk is
+    /// dropped. Fails as [`read`](Reader::read) with a `min` of 1 does.
+    pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<Chunk, StreamError>> {
+        self.unread_local();
+        match self.shared.lock_to_read(Some(cx), 1) {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(None) => Poll::Pending,
+            Ok(Some(mut inner)) => {
+                let mut buf = inner.spare.take().unwrap_or_default();
+                let range = inner.ring.take_front(&mut buf);
+                inner.lent += range.len();
+                Shared::done_reading(inner);
+                Poll::Ready(Ok(Chunk::new(
+                    buf,
+                    range.start,
+                    range.end,
+                    Arc::clone(&self.shared),
+                )))
+            }
+        }
     }
 
     /// [`read`](Reader::read) without waiting: `Ok(None)` if fewer than

@@ -22,6 +22,11 @@ pub(crate) struct Shared {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) ring: Ring,
+    /// Bytes taken out by [`Reader::poll_take`](crate::Reader::poll_take)
+    /// whose chunks are not dropped yet: they still take room.
+    pub(crate) lent: usize,
+    /// Storage a dropped chunk gave back, for the next take to swap in.
+    pub(crate) spare: Option<Vec<u8>>,
     /// `None` for an unbounded pipe.
     pub(crate) capacity: Option<usize>,
     /// `Some(epitaph)` once either end closed; the first close wins.
@@ -185,6 +190,8 @@ impl Shared {
     pub(crate) fn new(capacity: Option<usize>) -> Self {
         let inner = Mutex::new(Inner {
             ring: Ring::default(),
+            lent: 0,
+            spare: None,
             capacity,
             closed: None,
             clean: false,
@@ -340,6 +347,28 @@ impl Shared {
         wake(waker);
     }
 
+    /// Gives back the room of `n` bytes of a dropped chunk and wakes the
+    /// writer if that gives it the room it waits for.
+    pub(crate) fn release(&self, n: usize) {
+        let mut inner = self.lock();
+        inner.lent = inner.lent.saturating_sub(n);
+        let waker = inner.writer_to_wake();
+        drop(inner);
+        wake(waker);
+    }
+
+    /// Keeps the storage of a chunk whose last piece was dropped, for the
+    /// next take (at most one; none once the reader closed).
+    pub(crate) fn give_spare(&self, buf: Vec<u8>) {
+        let mut inner = self.lock();
+        if inner.reader_closed || inner.spare.is_some() || buf.is_empty() {
+            drop(inner);
+            crate::pool::give(buf);
+            return;
+        }
+        inner.spare = Some(buf);
+    }
+
     /// Puts bytes before everything buffered, past the capacity if need be.
     /// Does nothing once the reader closed.
     pub(crate) fn push_front(&self, bytes: &[u8]) {
@@ -373,6 +402,9 @@ impl Shared {
         if by_reader {
             inner.ring.clear();
             inner.reader_closed = true;
+            if let Some(spare) = inner.spare.take() {
+                crate::pool::give(spare);
+            }
         }
         let reader = inner.reader.take().map(|w| w.waker);
         let writer = inner.writer.take().map(|w| w.waker);
@@ -397,7 +429,7 @@ impl Inner {
     #[inline]
     pub(crate) fn free(&self) -> usize {
         match self.capacity {
-            Some(capacity) => capacity.saturating_sub(self.ring.len()),
+            Some(capacity) => capacity.saturating_sub(self.ring.len() + self.lent),
             None => usize::MAX,
         }
     }

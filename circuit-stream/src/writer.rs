@@ -205,9 +205,11 @@ impl Writer {
         self.shared.grow_capacity(capacity);
     }
 
-    /// Bytes written and not read yet.
+    /// Bytes written and not read yet, counting those the reader took out
+    /// in [`Chunk`](crate::Chunk)s it still holds (they take room).
     pub fn buffered(&self) -> usize {
-        self.shared.lock().ring.len()
+        let inner = self.shared.lock();
+        inner.ring.len() + inner.lent
     }
 
     /// The bound on buffered bytes, `None` for an unbounded pipe.

@@ -503,3 +503,58 @@ fn a_batch_that_unwinds_still_wakes() {
     writer.try_write(b"y").unwrap();
     assert_eq!(wakes.get(), 2);
 }
+
+#[test]
+fn taken_bytes_keep_their_room_until_their_chunk_is_dropped() {
+    let (reader, writer) = stream_with_capacity(10);
+    writer.try_write(b"abcdefgh").unwrap();
+    let (_, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let Poll::Ready(Ok(mut chunk)) = reader.poll_take(&mut cx) else {
+        panic!("bytes were buffered");
+    };
+    assert_eq!(&chunk[..], b"abcdefgh");
+    assert_eq!(reader.buffered(), 0, "the bytes left the pipe");
+    assert_eq!(writer.buffered(), 8, "and still take room");
+    assert!(matches!(writer.try_write(b"xyz"), Err(TryWriteError::Full)));
+    // A writer waiting for room is woken when a piece gives it back.
+    let (wakes, writer_waker) = counting_waker();
+    let mut write = pin!(writer.write(3, |out| {
+        out.copy_from_slice(b"xyz");
+        3
+    }));
+    assert!(poll_once(write.as_mut(), &writer_waker).is_pending());
+    let front = chunk.split_to(3);
+    assert_eq!((&front[..], &chunk[..]), (&b"abc"[..], &b"defgh"[..]));
+    assert_eq!(wakes.get(), 0);
+    drop(front);
+    assert_eq!(wakes.get(), 1, "room for 3 bytes came back");
+    assert!(poll_once(write.as_mut(), &writer_waker).is_ready());
+    assert_eq!(writer.buffered(), 8);
+    drop(chunk);
+    assert_eq!(writer.buffered(), 3);
+    // The next take sees what was written meanwhile, and only that.
+    let Poll::Ready(Ok(chunk)) = reader.poll_take(&mut cx) else {
+        panic!("bytes were buffered");
+    };
+    assert_eq!(&chunk[..], b"xyz");
+}
+
+#[test]
+fn a_take_waits_for_bytes_and_then_sees_the_close() {
+    let (reader, writer) = stream();
+    let (wakes, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(reader.poll_take(&mut cx).is_pending());
+    writer.try_write(b"last").unwrap();
+    assert_eq!(wakes.get(), 1);
+    writer.close("bye");
+    let Poll::Ready(Ok(chunk)) = reader.poll_take(&mut cx) else {
+        panic!("bytes were buffered");
+    };
+    assert_eq!(&chunk[..], b"last");
+    assert_eq!(
+        reader.poll_take(&mut cx).map(|r| r.map(|c| c.len())),
+        Poll::Ready(Err(StreamError::Closed(Some("bye".into()))))
+    );
+}

@@ -252,7 +252,7 @@ impl Core {
     }
 
     /// Whether link-control frames wait to go out (they go ahead of data,
-    /// so no direct write of data may pass them).
+    /// so they go in the send queue before the next turn of any stream).
     pub(super) fn control_pending(&self) -> bool {
         !self.control.is_empty() || self.credit.has_output() || self.ready.grants_waiting()
     }

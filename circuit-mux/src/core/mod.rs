@@ -30,7 +30,6 @@ mod credit;
 mod receive;
 pub(crate) use receive::Direct;
 mod transmit;
-pub(crate) use transmit::DirectSent;
 
 /// The state of the peer-to-us direction of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +49,9 @@ struct StreamState {
     sink: Option<Writer>,
     /// Where our bytes come from; `None` once our direction is closed.
     source: Option<Reader>,
+    /// Bytes taken out of `source` at a turn that could not send them all
+    /// (one frame per turn, or credit): they go first at the next turn.
+    held: Option<circuit_stream::Chunk>,
     /// The peer knows this id: it opened the stream or we sent data on it.
     peer_knows: bool,
     incoming: bool,
@@ -270,6 +272,7 @@ impl Core {
                 recv: Recv::Open,
                 sink: Some(sink),
                 source: Some(source),
+                held: None,
                 peer_knows: false,
                 incoming: false,
                 waker: Arc::clone(&waker),
@@ -347,6 +350,7 @@ impl Core {
         for (&id, st) in self.streams.iter_mut() {
             if let Some(source) = &st.source {
                 source.close(epitaph);
+                st.held = None;
                 st.abort = Some(epitaph.to_owned());
                 // The driver sends the close frame on its next turn.
                 self.ready.push_quiet(&st.waker);

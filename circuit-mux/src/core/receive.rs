@@ -375,6 +375,7 @@ impl Core {
                 recv: Recv::Open,
                 sink: Some(sink),
                 source: Some(source),
+                held: None,
                 peer_knows: true,
                 incoming: true,
                 waker: Arc::clone(&waker),
