@@ -62,10 +62,11 @@
 //! HELLOs starts with 64 KiB of credit each way; a sender never passes it,
 //! a stream out of credit waits while the others go on, and the receiver
 //! grants more (CREDIT, sent ahead of data) as the application reads, in
-//! batches of half a window. A window doubles when its reader took half
-//! of it within two round trips (measured with PING / PONG; never less
-//! than 2 ms, so that a link whose round trip is shorter than a read still
-//! lets a fast reader's window grow), up to
+//! batches of a quarter of a window. A window doubles when the peer had
+//! used all its credit, or when its reader took that quarter within two
+//! round trips (measured with PING / PONG; never less than 2 ms, so that
+//! a link whose round trip is shorter than a read still lets a fast
+//! reader's window grow), up to
 //! [`Config::stream_receive_limit`], while the link's windows together stay
 //! within [`Config::link_receive_limit`]. So one slow reader holds only its
 //! own window, and the link is never left unread for it: memory held for

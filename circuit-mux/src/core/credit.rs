@@ -6,10 +6,11 @@
 //! and a stream with none is left out of the ready queue until a CREDIT
 //! for it arrives. Receiving: a stream's incoming pipe can always hold what
 //! was granted (its capacity follows its window), so the link is never
-//! left unread for it; when the reader has taken half a window, the
-//! stream's grant waker queues it and the next transmit sends a CREDIT
+//! left unread for it; when the reader has taken a quarter of a window,
+//! the stream's grant waker queues it and the next transmit sends a CREDIT
 //! ahead of data, doubling the window first if the last grant was less than
-//! two round trips ago and the link's budget allows.
+//! two round trips ago (or the peer had used all its credit) and the
+//! link's budget allows.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -33,11 +34,16 @@ const MAX_CREDIT: u64 = 1 << 31;
 /// Room past a window in a stream's incoming pipe (a header read too
 /// early and pushed back, say), so that delivery never has to wait.
 const SINK_SLACK: usize = 4 << 10;
-/// A window grows when its reader took half of it within two round trips
+/// A window grows when its reader took a grant's worth of it within two round trips
 /// of the last grant, or within this, whichever is longer: on a link whose
 /// round trip is shorter than a reader's read, a round trip alone would
 /// never let a window grow.
 const QUICK_FLOOR: Duration = Duration::from_millis(2);
+/// A stream's reader has taken this part of its window when a grant goes
+/// (with half, a sender that is faster than the reader runs dry whenever a
+/// grant takes longer to arrive than the reader takes to eat half a
+/// window).
+const GRANT_PART: u64 = 4;
 /// A PING goes out with a grant at most this often.
 const PING_EVERY: Duration = Duration::from_millis(250);
 
@@ -382,13 +388,13 @@ impl Core {
             Some(sink) => delivered - (sink.buffered() as u64).min(delivered),
             None => delivered,
         };
-        if consumed + c.window - c.limit < c.window / 2 {
+        if consumed + c.window - c.limit < c.window / GRANT_PART {
             if let Some(sink) = sink {
                 arm(c, sink, pending);
             }
             return None;
         }
-        // The reader took half a window within two round trips of the last
+        // The reader took a grant's worth within two round trips of the last
         // grant (and never less than QUICK_FLOOR): the window, not the
         // reader, limits the stream.
         // Or the peer has sent all it may: it waits for this grant, so the
@@ -517,9 +523,11 @@ impl Core {
         };
         match (st.recv, st.sink.as_ref()) {
             (Recv::Open, Some(sink)) => arm(c, sink, pending),
-            // Discarded bytes are taken at once: grant when half a window
-            // of them came.
-            (Recv::Discarding, _) if c.received - pending + c.window - c.limit >= c.window / 2 => {
+            // Discarded bytes are taken at once: grant when a grant's
+            // worth of them came.
+            (Recv::Discarding, _)
+                if c.received - pending + c.window - c.limit >= c.window / GRANT_PART =>
+            {
                 Waker::from(Arc::clone(&c.grant_waker)).wake();
             }
             _ => {}
@@ -707,12 +715,14 @@ impl Core {
 }
 
 /// Arms `c`'s grant waker on `sink`: it fires once the reader has taken
-/// enough that a grant would be at least half a window.
+/// enough that a grant would be at least a `GRANT_PART` of a window.
 fn arm(c: &mut StreamCredit, sink: &Writer, pending: u64) {
-    // A grant of half a window needs `consumed >= limit - window / 2`,
-    // that is `buffered <= delivered - (limit - window / 2)`.
+    // A grant of a GRANT_PART of a window needs
+    // `consumed + window - limit >= window / GRANT_PART`, that is
+    // `buffered <= delivered - (limit - window + window / GRANT_PART)`.
     let delivered = c.received - pending;
-    let Some(keep) = delivered.checked_sub(c.limit - c.window / 2) else {
+    let at = c.limit - c.window + c.window / GRANT_PART;
+    let Some(keep) = delivered.checked_sub(at) else {
         // The peer has not sent enough yet: the next delivery arms again.
         return;
     };
