@@ -58,6 +58,32 @@ impl ReadyQueue {
         true
     }
 
+    /// A grant waker's wake: queues the grant, and wakes the driver only
+    /// if the peer waits on it ([`StreamWaker::urgent`], read under the
+    /// queue's lock, which [`ReadyQueue::set_urgent`] also takes: a grant
+    /// queued quietly is queued before the driver marks the stream urgent,
+    /// and the driver transmits after it marks it).
+    fn push_grant(&self, stream: &Arc<StreamWaker>) {
+        if stream.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let urgent = {
+            let mut inner = self.lock();
+            inner.grants.push_back(Arc::clone(stream));
+            stream.urgent.load(Ordering::Relaxed)
+        };
+        if urgent {
+            self.wake_driver();
+        }
+    }
+
+    /// Marks whether the peer waits on `stream`'s grant (for the driver,
+    /// which transmits after it marks one urgent).
+    pub(crate) fn set_urgent(&self, stream: &StreamWaker, urgent: bool) {
+        let _inner = self.lock();
+        stream.urgent.store(urgent, Ordering::Relaxed);
+    }
+
     /// Takes the next stream that may be granted credit.
     pub(crate) fn pop_grant(&self) -> Option<Arc<StreamWaker>> {
         let stream = self.lock().grants.pop_front()?;
@@ -127,6 +153,11 @@ pub(crate) struct StreamWaker {
     /// taken enough bytes to grant credit: it queues the stream for a
     /// grant instead of a turn to send.
     grant: bool,
+    /// For a grant waker: the peer has sent all it was granted and waits,
+    /// so a grant wakes the driver. Otherwise a grant only joins the queue:
+    /// the driver runs for every frame that arrives and sends it then, and
+    /// a wake per grant (a thread switch when every task is busy) is saved.
+    urgent: AtomicBool,
     queued: AtomicBool,
     /// Weak: the queue holds its wakers, a waker must not hold the queue.
     ready: Weak<ReadyQueue>,
@@ -146,6 +177,7 @@ impl StreamWaker {
         Arc::new(StreamWaker {
             id,
             grant,
+            urgent: AtomicBool::new(false),
             queued: AtomicBool::new(false),
             ready: Arc::downgrade(ready),
         })
@@ -160,7 +192,49 @@ impl Wake for StreamWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         // Once the link is gone there is no one to wake.
         if let Some(ready) = self.ready.upgrade() {
-            ready.push(self);
+            match self.grant {
+                true => ready.push_grant(self),
+                false => ready.push(self),
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A driver waker that counts its wakes.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_grant_wakes_the_driver_only_when_the_peer_waits_on_it() {
+        let ready = Arc::new(ReadyQueue::default());
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        ready.register_driver(&Waker::from(Arc::clone(&count)));
+        let grant = StreamWaker::for_grants(3, &ready);
+        // The peer still has credit: the grant waits for the driver's next
+        // turn, which every arriving frame brings.
+        Waker::from(Arc::clone(&grant)).wake();
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        assert!(ready.grants_waiting());
+        assert_eq!(ready.pop_grant().map(|g| g.id), Some(3));
+        // The peer has sent all it was granted: nothing more arrives, so the
+        // grant wakes the driver.
+        ready.set_urgent(&grant, true);
+        Waker::from(Arc::clone(&grant)).wake();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(ready.pop_grant().map(|g| g.id), Some(3));
+        ready.set_urgent(&grant, false);
+        // A stream's turn to send always wakes it.
+        Waker::from(StreamWaker::new(5, &ready)).wake();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
     }
 }

@@ -414,6 +414,7 @@ impl Core {
         }
         let bytes = consumed + c.window - c.limit;
         c.limit += bytes;
+        self.ready.set_urgent(&c.grant_waker, false);
         c.last_grant = Some(now);
         if let Some(sink) = sink {
             arm(c, sink, pending);
@@ -499,6 +500,11 @@ impl Core {
             return Ok(());
         };
         c.received += len as u64;
+        if c.received == c.limit {
+            // The peer waits for a grant now: the next one wakes the driver
+            // (one queued before this is sent as this poll transmits).
+            self.ready.set_urgent(&c.grant_waker, true);
+        }
         if c.received > c.limit {
             let (received, granted) = (c.received, c.limit);
             AtomicCounters::add(&self.counters.errors, 1);
