@@ -126,7 +126,7 @@ impl Runtime for TokioRuntime {
     }
 
     fn set_keepalive(&self, stream: &Self::Tcp, keepalive: &TcpKeepalive) -> io::Result<()> {
-        set_keepalive(socket2::SockRef::from(stream.get_ref()), keepalive)
+        keepalive.apply_to(socket2::SockRef::from(stream.get_ref()))
     }
 
     fn peer_addr(&self, stream: &Self::Tcp) -> io::Result<SocketAddr> {
@@ -153,25 +153,6 @@ impl Runtime for TokioRuntime {
     fn spawn_child(&self, command: std::process::Command) -> io::Result<TokioChild> {
         TokioChild::spawn(command)
     }
-}
-
-/// Turns keep-alive on for `socket` with `keepalive`'s time, and its
-/// interval where the system lets it be set.
-fn set_keepalive(socket: socket2::SockRef<'_>, keepalive: &TcpKeepalive) -> io::Result<()> {
-    let params = socket2::TcpKeepalive::new().with_time(keepalive.time);
-    #[cfg(any(
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "fuchsia",
-        target_os = "illumos",
-        target_os = "ios",
-        target_os = "linux",
-        target_os = "macos",
-        target_os = "netbsd",
-        target_os = "windows",
-    ))]
-    let params = params.with_interval(keepalive.interval);
-    socket.set_tcp_keepalive(&params)
 }
 
 #[cfg(test)]

@@ -23,6 +23,29 @@ pub struct TcpKeepalive {
     pub interval: Duration,
 }
 
+impl TcpKeepalive {
+    /// Turns keep-alive on for `socket` with this time, and this interval
+    /// where the system lets it be set (what each runtime's
+    /// [`Runtime::set_keepalive`](crate::runtime::Runtime::set_keepalive)
+    /// does with its socket).
+    pub fn apply_to(&self, socket: socket2::SockRef<'_>) -> std::io::Result<()> {
+        let params = socket2::TcpKeepalive::new().with_time(self.time);
+        #[cfg(any(
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "fuchsia",
+            target_os = "illumos",
+            target_os = "ios",
+            target_os = "linux",
+            target_os = "macos",
+            target_os = "netbsd",
+            target_os = "windows",
+        ))]
+        let params = params.with_interval(self.interval);
+        socket.set_tcp_keepalive(&params)
+    }
+}
+
 impl Default for TcpKeepalive {
     fn default() -> Self {
         TcpKeepalive {
