@@ -211,6 +211,36 @@ pub struct Identity {
     /// `required` ends links to v0 peers.
     #[arg(long, default_value = "auto", value_name = "off|auto|required")]
     pub credit: circuit_mux::CreditMode,
+
+    /// On links in credit mode, send a PING this often and end a link whose
+    /// PONG has not come within three times this (a peer that stopped
+    /// answering: hung, or gone without closing). Off by default.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub keep_alive: Option<Duration>,
+}
+
+impl Identity {
+    /// The mux configuration these options ask for.
+    pub fn mux_config(&self) -> circuit_mux::Config {
+        mux_config(self.credit, self.keep_alive)
+    }
+}
+
+/// A mux configuration with `credit`, and a keep-alive PING every
+/// `keep_alive` (a link ends after three intervals without a PONG).
+pub fn mux_config(
+    credit: circuit_mux::CreditMode,
+    keep_alive: Option<Duration>,
+) -> circuit_mux::Config {
+    let config = circuit_mux::Config::default().credit(credit);
+    match keep_alive {
+        Some(interval) => config.keep_alive(
+            interval,
+            interval * 3,
+            std::sync::Arc::new(circuit_transport_tokio::TokioRuntime::new()),
+        ),
+        None => config,
+    }
 }
 
 /// `circuit demo`.

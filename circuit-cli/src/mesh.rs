@@ -35,7 +35,7 @@ pub fn make_node(
     name: &str,
     protocol: &str,
     router: bool,
-    credit: circuit_mux::CreditMode,
+    mux: circuit_mux::Config,
 ) -> Result<(Node, PeerEvents, IncomingStreams)> {
     check_name("the node name", name)?;
     check_name("the protocol", protocol)?;
@@ -46,7 +46,7 @@ pub fn make_node(
         // lapse on it.
         NodeConfig::leaf().timer(TokioTimer::shared())
     };
-    let config = config.mux(circuit_mux::Config::default().credit(credit));
+    let config = config.mux(mux);
     Ok(Node::new(name, protocol, config)?)
 }
 

@@ -1105,3 +1105,31 @@ fn a_stream_broken_behind_a_router_names_the_hop_that_failed() {
         finished.stderr
     );
 }
+
+#[test]
+fn keep_alive_ends_a_link_to_a_peer_that_stopped_answering() {
+    let mut a = Proc::start(&[
+        "node",
+        "--name",
+        "a",
+        "--listen",
+        "127.0.0.1:0",
+        "--keep-alive",
+        "200ms",
+    ]);
+    let address = a.listening();
+    let b = Proc::start(&["node", "--name", "b", "--connect", &address]);
+    while a.line() != "peer b reachable" {}
+    // b stops (SIGSTOP): its socket stays open, nothing answers a's PINGs.
+    let pid = b.child.id().to_string();
+    let stop = Command::new("kill").args(["-STOP", &pid]).status();
+    assert!(stop.expect("kill runs").success());
+    let down = a.stderr_line("link down");
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    assert!(down.contains("peer=b"), "{down}");
+    assert!(
+        down.contains("PONG") || down.contains("keep-alive"),
+        "{down}"
+    );
+    while a.line() != "peer b unreachable" {}
+}

@@ -59,6 +59,19 @@ impl Default for SmolRuntime {
     }
 }
 
+/// The mux's keep-alive sleeps on smol's clock
+/// ([`circuit_mux::Config::keep_alive`]).
+impl circuit_mux::Sleeper for SmolRuntime {
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            smol::Timer::after(duration).await;
+        })
+    }
+}
+
 impl Timer for SmolRuntime {
     fn now(&self) -> Duration {
         self.epoch.elapsed()

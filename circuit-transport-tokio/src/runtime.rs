@@ -60,6 +60,17 @@ impl Default for TokioRuntime {
     }
 }
 
+/// The mux's keep-alive sleeps on tokio's clock
+/// ([`circuit_mux::Config::keep_alive`]).
+impl circuit_mux::Sleeper for TokioRuntime {
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
 impl Timer for TokioRuntime {
     fn now(&self) -> Duration {
         Instant::now().saturating_duration_since(self.epoch)

@@ -74,8 +74,12 @@ enum Amount {
 pub async fn run(args: BenchArgs, timeout: Duration) -> Result<()> {
     check_name("the peer name", &args.peer)?;
     let identity = &args.identity;
-    let (node, _, incoming) =
-        make_node(&identity.name, &identity.protocol, false, identity.credit)?;
+    let (node, _, incoming) = make_node(
+        &identity.name,
+        &identity.protocol,
+        false,
+        identity.mux_config(),
+    )?;
     drop(incoming);
     let mut links =
         vec![Dialled::connect(&node, &args.connect, Default::default(), timeout).await?];

@@ -21,8 +21,12 @@ use crate::size::format_bytes;
 /// when the peer has closed its side.
 pub async fn run(args: CatArgs, timeout: Duration) -> Result<()> {
     let identity = &args.identity;
-    let (node, _, incoming) =
-        make_node(&identity.name, &identity.protocol, false, identity.credit)?;
+    let (node, _, incoming) = make_node(
+        &identity.name,
+        &identity.protocol,
+        false,
+        identity.mux_config(),
+    )?;
     let mut links =
         vec![Dialled::connect(&node, &args.connect, Default::default(), timeout).await?];
     let (stream, peer) = match &args.peer {

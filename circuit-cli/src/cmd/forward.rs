@@ -26,8 +26,12 @@ pub async fn run(args: ForwardArgs, timeout: Duration) -> Result<()> {
     check_name("the peer name", &args.peer)?;
     let local = tcp_address(&args.local)?;
     let identity = &args.identity;
-    let (node, _, incoming) =
-        make_node(&identity.name, &identity.protocol, false, identity.credit)?;
+    let (node, _, incoming) = make_node(
+        &identity.name,
+        &identity.protocol,
+        false,
+        identity.mux_config(),
+    )?;
     drop(incoming);
     let mut links = vec![Dialled::connect_redialling(&node, &args.connect, timeout).await?];
     wait_for_peer(&node, &mut links, &args.peer, timeout).await?;

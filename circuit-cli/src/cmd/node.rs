@@ -40,7 +40,7 @@ pub async fn run(args: NodeArgs, timeout: Duration) -> Result<()> {
         &identity.name,
         &identity.protocol,
         args.router,
-        identity.credit,
+        identity.mux_config(),
     )?;
     if args.reports {
         let mut reports = node.forward_reports();

@@ -18,7 +18,7 @@ pub async fn run(args: RoutesArgs, timeout: Duration) -> Result<()> {
         .name
         .unwrap_or_else(|| format!("circuit-routes-{}", std::process::id()));
     let (node, mut peers, incoming) =
-        make_node(&name, &args.protocol, false, circuit_mux::CreditMode::Auto)?;
+        make_node(&name, &args.protocol, false, circuit_mux::Config::default())?;
     drop(incoming);
     let deadline = Instant::now() + timeout;
     let mut links =

@@ -42,10 +42,10 @@ pub async fn run(args: DemoArgs, timeout: Duration) -> Result<()> {
     let shutdown = Shutdown::new();
     let options = LinkOptions::new().shutdown(&shutdown);
 
-    let (r, _, r_incoming) = make_node("r", PROTOCOL, true, circuit_mux::CreditMode::Auto)?;
+    let (r, _, r_incoming) = make_node("r", PROTOCOL, true, circuit_mux::Config::default())?;
     drop(r_incoming);
     let r_listener = listen_with(&r, "127.0.0.1:0", options.clone()).await?;
-    let (a, _, a_incoming) = make_node("a", PROTOCOL, false, circuit_mux::CreditMode::Auto)?;
+    let (a, _, a_incoming) = make_node("a", PROTOCOL, false, circuit_mux::Config::default())?;
     drop(a_incoming);
     let b = echo_node("b")?;
     let c = echo_node("c")?;
@@ -116,7 +116,7 @@ pub async fn run(args: DemoArgs, timeout: Duration) -> Result<()> {
 
 /// A leaf that echoes every stream.
 fn echo_node(name: &str) -> Result<Node> {
-    let (node, _, incoming) = make_node(name, PROTOCOL, false, circuit_mux::CreditMode::Auto)?;
+    let (node, _, incoming) = make_node(name, PROTOCOL, false, circuit_mux::Config::default())?;
     tokio::spawn(serve(incoming, Service::Echo));
     Ok(node)
 }
