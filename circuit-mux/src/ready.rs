@@ -78,10 +78,17 @@ impl ReadyQueue {
     }
 
     /// Marks whether the peer waits on `stream`'s grant (for the driver,
-    /// which transmits after it marks one urgent).
+    /// which transmits after it marks one urgent). Marking it urgent takes
+    /// the queue's lock (see [`ReadyQueue::push_grant`]); clearing it needs
+    /// none: a wake that still sees it set only wakes the driver once more.
     pub(crate) fn set_urgent(&self, stream: &StreamWaker, urgent: bool) {
-        let _inner = self.lock();
-        stream.urgent.store(urgent, Ordering::Relaxed);
+        match urgent {
+            true => {
+                let _inner = self.lock();
+                stream.urgent.store(true, Ordering::Relaxed);
+            }
+            false => stream.urgent.store(false, Ordering::Relaxed),
+        }
     }
 
     /// Takes the next stream that may be granted credit.

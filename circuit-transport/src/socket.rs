@@ -5,7 +5,6 @@ use std::io;
 use std::net::SocketAddr;
 
 use circuit_frame::Quality;
-use circuit_node::NodeError;
 
 use crate::{Address, TransportError};
 
@@ -68,13 +67,5 @@ impl TransportError {
             address: address.to_string(),
             reason: "this kind of address is not supported on this platform".into(),
         }
-    }
-}
-
-/// Logs how an accepted link ended, in its span.
-pub fn log_end(result: &Result<(), NodeError>) {
-    match result {
-        Ok(()) => tracing::info!("link down"),
-        Err(e) => tracing::info!(error = %e, "link down"),
     }
 }

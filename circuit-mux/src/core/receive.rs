@@ -276,6 +276,12 @@ impl Core {
         outcome
     }
 
+    /// Whether one of the latest two data frames was at least `large` (one
+    /// short frame among large ones changes nothing).
+    fn recent_large(&self, large: usize) -> bool {
+        self.last_data_len.iter().any(|&len| len >= large)
+    }
+
     /// How much the next read of the link should ask for when `rest`, the
     /// input [`Core::receive`] left, begins a frame that has not all
     /// arrived: while recent data frames are at least `large`, the rest of
@@ -284,7 +290,7 @@ impl Core {
     /// read buffer, when it could go straight to its stream). `None`: no
     /// limit.
     pub fn read_hint(&self, rest: &[u8], large: usize) -> Option<usize> {
-        if self.in_frame.is_some() || !self.last_data_len.iter().any(|&len| len >= large) {
+        if self.in_frame.is_some() || !self.recent_large(large) {
             return None;
         }
         match rest.get(..DATA_HEADER_LEN) {
@@ -308,7 +314,8 @@ impl Core {
     /// least `large` (one short frame among large ones changes nothing),
     /// only the rest of the frame in progress and the next header.
     fn not_now(&self, large: usize) -> Direct {
-        let hint = (self.last_data_len.iter().any(|&len| len >= large))
+        let hint = self
+            .recent_large(large)
             .then(|| self.in_frame.map_or(0, |f| f.remaining) + DATA_HEADER_LEN);
         Direct::NotNow(hint)
     }
