@@ -3,7 +3,6 @@
 
 use circuit_node::IncomingStream;
 use circuit_stream::Duplex;
-use circuit_transport_tokio::tokio_io;
 use futures::{AsyncWriteExt, StreamExt};
 use tokio::net::TcpStream;
 
@@ -13,7 +12,9 @@ use crate::error::CliError;
 /// half when the opener closes theirs.
 pub async fn echo(stream: Duplex) -> Result<u64, CliError> {
     let (reader, mut writer) = stream.into_split();
-    let copied = futures::io::copy(reader, &mut writer)
+    // From the reader's pipe straight into the writer's: one copy, as
+    // large as what has arrived (`copy` would go through an 8 KiB buffer).
+    let copied = futures::io::copy_buf(reader, &mut writer)
         .await
         .map_err(CliError::io("echo"))?;
     AsyncWriteExt::close(&mut writer)
@@ -26,7 +27,7 @@ pub async fn echo(stream: Duplex) -> Result<u64, CliError> {
 /// side, so the opener knows every byte was read.
 pub async fn discard(stream: Duplex) -> Result<u64, CliError> {
     let (reader, mut writer) = stream.into_split();
-    let read = futures::io::copy(reader, &mut futures::io::sink())
+    let read = futures::io::copy_buf(reader, &mut futures::io::sink())
         .await
         .map_err(CliError::io("discard"))?;
     AsyncWriteExt::close(&mut writer)
@@ -46,10 +47,11 @@ pub async fn splice_to_tcp(stream: Duplex, address: &str) -> Result<(u64, u64), 
 }
 
 /// Copies both ways between a stream and a TCP connection until both
-/// directions are closed; returns the bytes (stream to TCP, TCP to stream).
+/// directions are closed, with no copy in user space
+/// ([`circuit_transport_tokio::splice`]); returns the bytes (stream to TCP,
+/// TCP to stream).
 pub async fn splice(stream: Duplex, tcp: &mut TcpStream) -> Result<(u64, u64), CliError> {
-    let mut stream = tokio_io(stream);
-    tokio::io::copy_bidirectional(&mut stream, tcp)
+    circuit_transport_tokio::splice(stream, tcp)
         .await
         .map_err(CliError::io("splice"))
 }

@@ -56,6 +56,8 @@
 //!   [`Timer`](circuit_node::timer::Timer) on the same clock, for routers.
 //! - [`tokio_io`] / [`TokioDuplex`]: circuit streams with tokio's io traits
 //!   (tokio-util's compat).
+//! - [`splice`]: a circuit stream and a TCP connection joined both ways
+//!   with no copy in user space (a tunnel's inner loop).
 //! - [`FuturesIo`]: a tokio byte stream with futures-io's traits, vectored
 //!   writes passed through (tokio-util's compat writes only their first
 //!   buffer), for a [`Mux`](circuit_mux::Mux) you run yourself. The link
@@ -89,6 +91,7 @@ mod io;
 mod net;
 mod process;
 mod runtime;
+mod splice;
 
 pub use circuit_transport::{
     Address, Backoff, Jitter, LinkOptions, ReconnectPolicy, Shutdown, ShutdownReport, TcpKeepalive,
@@ -98,3 +101,4 @@ pub use io::{tokio_io, FuturesIo, TokioDuplex};
 pub use net::{connect, connect_with, link, listen, listen_with, spawn_link, LinkHandle, Listener};
 pub use process::TokioChild;
 pub use runtime::{TokioRuntime, TokioTimer};
+pub use splice::splice;

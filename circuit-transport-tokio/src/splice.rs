@@ -1,0 +1,108 @@
+//! A circuit stream joined to a TCP connection with no copy in user space.
+
+use std::io;
+
+use circuit_stream::{Duplex, Reader, StreamError, Writer};
+use futures::AsyncBufReadExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+
+/// The most one read from the TCP connection asks for: what one read from
+/// a loopback socket usually holds.
+const MOST: usize = 256 << 10;
+
+/// The least room a read from the TCP connection waits for in the
+/// stream's pipe (or the pipe's capacity, if smaller), so that a nearly
+/// full pipe is not filled a few bytes at a time.
+const LEAST: usize = 16 << 10;
+
+/// Copies both ways between `stream` and `tcp` until both directions have
+/// ended, as `tokio::io::copy_bidirectional` does, and returns the bytes
+/// moved (stream to TCP, TCP to stream). Each direction ends at its end of
+/// stream: the stream's end shuts down the TCP connection's sending side,
+/// and the TCP connection's end closes the stream's writing half (the
+/// peer reads end of stream). An error in either direction ends both.
+///
+/// No byte is copied in user space: the kernel reads from the TCP
+/// connection straight into the stream's pipe, and writes to it straight
+/// out of the pipe the stream's bytes arrived in (through
+/// [`Reader`]'s `fill_buf`, which takes the pipe's storage). A `tokio_io`
+/// wrapper with `copy_bidirectional` copies every byte once more each way,
+/// through its 8 KiB buffers.
+///
+/// ```no_run
+/// # async fn f(node: circuit_node::Node) -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9000").await?;
+/// let (mut tcp, _) = listener.accept().await?;
+/// let stream = node.connect_to_peer("web").await?;
+/// let (sent, received) = circuit_transport_tokio::splice(stream, &mut tcp).await?;
+/// # Ok(()) }
+/// ```
+pub async fn splice(stream: Duplex, tcp: &mut TcpStream) -> io::Result<(u64, u64)> {
+    let (reader, writer) = stream.into_split();
+    let (tcp_read, tcp_write) = tcp.split();
+    futures::future::try_join(
+        stream_to_tcp(reader, tcp_write),
+        tcp_to_stream(tcp_read, writer),
+    )
+    .await
+}
+
+/// Writes what `reader` gives to `tcp` until its end, then shuts `tcp`'s
+/// sending side down.
+async fn stream_to_tcp(mut reader: Reader, mut tcp: WriteHalf<'_>) -> io::Result<u64> {
+    let mut moved = 0;
+    loop {
+        let bytes = reader.fill_buf().await?;
+        if bytes.is_empty() {
+            break;
+        }
+        let n = loop {
+            tcp.writable().await?;
+            match tcp.try_write(bytes) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        reader.consume_unpin(n);
+        moved += n as u64;
+    }
+    tcp.shutdown().await?;
+    Ok(moved)
+}
+
+/// Reads `tcp` into `writer`'s pipe until its end, then closes `writer`
+/// (end of stream for the peer).
+async fn tcp_to_stream(tcp: ReadHalf<'_>, writer: Writer) -> io::Result<u64> {
+    let capacity = writer.capacity().unwrap_or(MOST);
+    let mut moved = 0;
+    loop {
+        tcp.readable().await?;
+        // Room for as much as the pipe has free now, at least LEAST: only
+        // this task writes to the pipe, so its free room only grows.
+        let free = capacity.saturating_sub(writer.buffered());
+        let len = free.clamp(LEAST.min(capacity), MOST.min(capacity));
+        let mut read = None;
+        let written = writer
+            .write(len, |buf| {
+                let result = tcp.try_read(buf);
+                let n = *result.as_ref().unwrap_or(&0);
+                read = Some(result);
+                n
+            })
+            .await
+            .map_err(io::Error::from)?;
+        match read {
+            Some(Ok(0)) => break,
+            Some(Ok(_)) => moved += written as u64,
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Some(Err(e)) => return Err(e),
+            // The write ended without running the closure.
+            None => return Err(io::Error::from(StreamError::Closed(None))),
+        }
+    }
+    writer.close_without_reason();
+    Ok(moved)
+}
