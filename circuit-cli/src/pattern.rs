@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use circuit_stream::Duplex;
 use futures::future::Either;
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use crate::error::CliError;
 
@@ -145,17 +145,18 @@ pub async fn round_trip_limit(
         Ok::<_, CliError>(())
     };
     let check = async {
-        let mut buf = vec![0; CHUNK];
         let mut offset = 0;
         loop {
-            let read = AsyncReadExt::read(&mut reader, &mut buf);
-            let n = tokio::time::timeout(timeout, read)
+            // Checked where the stream holds them: no copy.
+            let read = AsyncBufReadExt::fill_buf(&mut reader);
+            let got = tokio::time::timeout(timeout, read)
                 .await
                 .map_err(|_| CliError::Timeout {
                     what: format!("the echo on stream {id}"),
                     waited: timeout,
                 })?
                 .map_err(CliError::io(format!("stream {id}: read")))?;
+            let n = got.len();
             if n == 0 {
                 break;
             }
@@ -166,9 +167,10 @@ pub async fn round_trip_limit(
                     offset: bytes,
                 });
             }
-            if let Some(offset) = pattern.mismatch(id, offset, &buf[..n]) {
+            if let Some(offset) = pattern.mismatch(id, offset, got) {
                 return Err(CliError::Mismatch { stream: id, offset });
             }
+            AsyncBufReadExt::consume_unpin(&mut reader, n);
             offset += n as u64;
             echoed(n);
         }
