@@ -129,12 +129,21 @@ pub async fn echo_server() -> (SocketAddr, AbortHandle) {
 /// Listens on loopback and runs `handle` on every connection it accepts
 /// (`TCP_NODELAY` on), each in a task of its own; call within the
 /// runtime. Returns the address and the handle that stops accepting.
-pub async fn server<F, H>(mut handle: H) -> (SocketAddr, AbortHandle)
+pub async fn server<F, H>(handle: H) -> (SocketAddr, AbortHandle)
 where
     H: FnMut(TcpStream) -> F + Send + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    server_at(SocketAddr::from(([127, 0, 0, 1], 0)), handle).await
+}
+
+/// [`server`] listening on `at`.
+pub async fn server_at<F, H>(at: SocketAddr, mut handle: H) -> (SocketAddr, AbortHandle)
+where
+    H: FnMut(TcpStream) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind(at).await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let accept = tokio::spawn(async move {
         loop {
