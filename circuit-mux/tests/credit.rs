@@ -690,6 +690,45 @@ fn a_window_grows_when_the_peer_used_all_its_credit_however_slow_the_reader() {
     assert_eq!(grants(&mut client), [(5, 40 << 10)]);
 }
 
+/// Reads exactly `n` bytes that `stream` holds now, without waiting.
+fn read_now(stream: &mut circuit_mux::MuxStream, n: usize) {
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let mut buf = vec![0; n];
+    let mut got = 0;
+    while got < n {
+        match futures::AsyncRead::poll_read(
+            std::pin::Pin::new(&mut *stream),
+            &mut cx,
+            &mut buf[got..],
+        ) {
+            std::task::Poll::Ready(Ok(read)) if read > 0 => got += read,
+            other => panic!("{n} bytes were not there: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_window_does_not_grow_while_its_reader_never_waits_for_bytes() {
+    let start = std::time::Instant::now();
+    let mut client = credit_client();
+    assert_eq!(client.accept().unwrap().id(), 1);
+    client.set_now(start);
+    // The peer sends all of its 64 KiB and waits; the reader takes 20 KiB
+    // and still has bytes to read: it is slower than the bytes come, so
+    // the grant gives back what it read and the window stays 64 KiB.
+    feed(&mut client, &data(3, &vec![1; 65_535])).unwrap();
+    feed(&mut client, &data(3, &[1])).unwrap();
+    let mut three = client.accept().unwrap();
+    read_now(&mut three, 20 << 10);
+    assert_eq!(grants(&mut client), [(3, 20 << 10)]);
+    // The peer sends the 20 KiB it got and waits again; the reader reads
+    // everything and waits for more: now the window limits the stream,
+    // and it doubles (the grant tops the peer's credit up to 128 KiB).
+    feed(&mut client, &data(3, &vec![1; 20 << 10])).unwrap();
+    assert_eq!(read_all_now(&mut three), (64 + 20 - 20) << 10);
+    assert_eq!(grants(&mut client), [(3, 128 << 10)]);
+}
+
 #[test]
 fn after_large_data_frames_a_read_asks_for_the_rest_of_a_control_frame_and_the_next_header() {
     let mut client = credit_client();

@@ -37,6 +37,9 @@ pub(crate) struct Inner {
     clean: bool,
     /// The reader closed: nothing buffered will ever be read.
     reader_closed: bool,
+    /// The reader waited for bytes since the writer last asked
+    /// ([`Writer::take_reader_waited`](crate::Writer::take_reader_waited)).
+    pub(crate) reader_waited: bool,
     /// The reader's task while it waits, and how many bytes it waits for.
     reader: Option<Waiter>,
     /// The writer's task while it waits, and how much free space it waits for.
@@ -196,6 +199,7 @@ impl Shared {
             closed: None,
             clean: false,
             reader_closed: false,
+            reader_waited: false,
             reader: None,
             writer: None,
         });
@@ -252,6 +256,7 @@ impl Shared {
             });
         }
         if let Some(cx) = cx {
+            inner.reader_waited = true;
             park(&mut inner.reader, cx, min);
         }
         Ok(None)

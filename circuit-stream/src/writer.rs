@@ -217,6 +217,15 @@ impl Writer {
         self.shared.lock().capacity
     }
 
+    /// Whether the reader has waited for bytes (found fewer than it asked
+    /// for, and parked) since the last call; clears the mark. A mux asks
+    /// this before growing a stream's flow-control window: a reader that
+    /// never waits is slower than the bytes come, and a larger window
+    /// would only hold more of them.
+    pub fn take_reader_waited(&self) -> bool {
+        std::mem::take(&mut self.shared.lock().reader_waited)
+    }
+
     fn poll<F: FnOnce(&mut [u8]) -> usize>(
         &self,
         cx: Option<&Context<'_>>,

@@ -558,3 +558,27 @@ fn a_take_waits_for_bytes_and_then_sees_the_close() {
         Poll::Ready(Err(StreamError::Closed(Some("bye".into()))))
     );
 }
+
+#[test]
+fn the_writer_learns_whether_the_reader_waited_for_bytes() {
+    let (reader, writer) = stream();
+    assert!(!writer.take_reader_waited());
+    // A read that finds its bytes does not wait.
+    writer.try_write(b"abc").unwrap();
+    assert_eq!(block_on(reader.read(3, take_all)).unwrap(), b"abc");
+    assert!(!writer.take_reader_waited());
+    // A read that finds too few parks: the writer learns it once.
+    let (_, waker) = counting_waker();
+    let mut read = pin!(reader.read(1, take_all));
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+    assert!(writer.take_reader_waited());
+    assert!(!writer.take_reader_waited());
+    // A try (no task to park) is not a wait.
+    writer.try_write(b"d").unwrap();
+    assert_eq!(
+        poll_once(read.as_mut(), &waker),
+        Poll::Ready(Ok(b"d".to_vec()))
+    );
+    assert_eq!(reader.try_read_with(1, take_all).unwrap(), None);
+    assert!(!writer.take_reader_waited());
+}

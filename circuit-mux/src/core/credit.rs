@@ -34,10 +34,10 @@ const MAX_CREDIT: u64 = 1 << 31;
 /// Room past a window in a stream's incoming pipe (a header read too
 /// early and pushed back, say), so that delivery never has to wait.
 const SINK_SLACK: usize = 4 << 10;
-/// A window grows when its reader took a grant's worth of it within two round trips
-/// of the last grant, or within this, whichever is longer: on a link whose
-/// round trip is shorter than a reader's read, a round trip alone would
-/// never let a window grow.
+/// A window grows (if its reader waited for bytes) when its reader took a
+/// grant's worth of it within two round trips of the last grant, or within
+/// this, whichever is longer: on a link whose round trip is shorter than a
+/// reader's read, a round trip alone would never let a window grow.
 const QUICK_FLOOR: Duration = Duration::from_millis(2);
 /// A stream's reader has taken this part of its window when a grant goes
 /// (with half, a sender that is faster than the reader runs dry whenever a
@@ -394,16 +394,21 @@ impl Core {
             }
             return None;
         }
-        // The reader took a grant's worth within two round trips of the last
-        // grant (and never less than QUICK_FLOOR): the window, not the
-        // reader, limits the stream.
-        // Or the peer has sent all it may: it waits for this grant, so the
-        // window limits it (a reader that never reads never gets here).
+        // The window limits the stream, not the reader, when the reader
+        // waited for bytes since the last grant and either it took a
+        // grant's worth within two round trips of that grant (and never
+        // less than QUICK_FLOOR) or the peer has sent all it may (it waits
+        // for this grant). A reader that never waits is slower than the
+        // bytes come: a larger window would only hold more of them
+        // unread, in memory and out of the caches.
         let starved = c.received >= c.limit;
-        let quick = sink.is_some()
-            && (starved
-                || c.last_grant
-                    .is_some_and(|at| now.saturating_duration_since(at) < quick_within));
+        let quick = sink.is_some_and(|sink| {
+            let waited = sink.take_reader_waited();
+            waited
+                && (starved
+                    || c.last_grant
+                        .is_some_and(|at| now.saturating_duration_since(at) < quick_within))
+        });
         if let (true, Some(sink)) = (quick && c.window < max_window, sink) {
             let grown = (c.window * 2).min(max_window);
             if self.credit.windows + (grown - c.window) <= budget {
