@@ -4,6 +4,7 @@
 #
 #   bash benches/cli.sh            # 3 rounds, full sizes
 #   RUNS=1 SCALE=16 bash benches/cli.sh   # a quick look: 1/16 of the bytes
+#   CIRCUIT=/tmp/circuit-old bash benches/cli.sh   # another build's command
 #
 # Over loopback TCP on this machine, each round runs, one after the other:
 #   raw     benches/examples/tcp_echo.rs: a full-duplex TCP echo server
@@ -28,7 +29,8 @@ w2=$((16 * 1024 * 1024 / scale))
 cargo build --release -q -p circuit-cli
 cargo build --release -q -p circuit-benches --example tcp_echo
 bin=${CARGO_TARGET_DIR:-target}/release
-circuit=$bin/circuit
+# CIRCUIT=path measures another build of the command (an A/B).
+circuit=${CIRCUIT:-$bin/circuit}
 tcp_echo=$bin/examples/tcp_echo
 
 pids=()
