@@ -48,7 +48,8 @@
 //! - **Back-pressure.** A pipe holds at most [`DEFAULT_CAPACITY`] bytes
 //!   unless made with [`stream_with_capacity`]; a write that would pass the
 //!   bound waits for the reader. [`stream_unbounded`] has no bound.
-//!   Storage is allocated as data arrives, not up front.
+//!   Storage is allocated as data arrives, not up front, and a small one
+//!   is given back when the pipe is read empty.
 //! - **futures-io.** [`Reader`] is `AsyncRead + AsyncBufRead`, [`Writer`]
 //!   is `AsyncWrite`, and [`Duplex`] joins a reader and a writer into one
 //!   bidirectional stream ([`duplex_pair`] makes two connected ones).

@@ -14,7 +14,12 @@
 //!
 //! The storage starts empty and grows on demand. Growth leaves room for twice
 //! what is buffered, which keeps compaction rare: a pipe bounded at `C` bytes
-//! settles at a storage of at most about `2 * C`.
+//! settles at a storage of at most about `2 * C`. A storage of the smallest
+//! size goes back (to the [pool](crate::pool)) as soon as the ring is read
+//! empty, so that a pipe that carried only small messages and sits idle
+//! holds no storage: an idle stream costs its structures alone. Larger
+//! storages are kept, so that a pipe carrying bulk data does not give its
+//! storage up each time its reader catches up.
 
 use std::ops::Range;
 
@@ -72,7 +77,18 @@ impl Ring {
             self.a_start = 0;
             self.a_end = self.b_end;
             self.b_end = 0;
+            if self.a_end == 0 && self.buf.len() == MIN_STORAGE {
+                self.release();
+            }
         }
+    }
+
+    /// Gives an empty ring's storage back to the pool.
+    #[cold]
+    #[inline(never)]
+    fn release(&mut self) {
+        debug_assert_eq!(self.len(), 0);
+        crate::pool::give(std::mem::take(&mut self.buf));
     }
 
     /// Reserves `len` contiguous bytes at the back, lets `f` fill a prefix of
@@ -127,6 +143,9 @@ impl Ring {
             let range = self.a_start..self.a_end;
             self.a_start = 0;
             self.a_end = 0;
+            if self.buf.len() == MIN_STORAGE {
+                self.release();
+            }
             range
         } else {
             // Keep `other` at least as long as it was: its length is storage
@@ -323,6 +342,39 @@ mod tests {
         assert_eq!(front.len(), 124);
         assert_eq!(&front[..24], &[1; 24]);
         assert_eq!(&front[24..], &[2; 100]);
+    }
+
+    #[test]
+    fn a_small_storage_goes_back_when_read_empty_and_a_large_one_stays() {
+        let mut ring = Ring::default();
+        ring.write_with(3, |out| {
+            out.copy_from_slice(b"abc");
+            3
+        });
+        assert_eq!(ring.buf.len(), MIN_STORAGE);
+        ring.consume(2);
+        assert_eq!(ring.buf.len(), MIN_STORAGE, "kept while bytes remain");
+        ring.consume(1);
+        assert!(ring.buf.is_empty(), "an idle ring holds no storage");
+        // And it grows again on the next write.
+        ring.write_with(1, |out| {
+            out[0] = b'd';
+            1
+        });
+        assert_eq!(ring.front(1), b"d");
+        ring.consume(1);
+        assert!(ring.buf.is_empty());
+        // A larger storage is kept for the next bytes.
+        let len = 4 * MIN_STORAGE;
+        ring.write_with(len, |out| {
+            out.fill(7);
+            len
+        });
+        let size = ring.buf.len();
+        assert!(size > MIN_STORAGE);
+        ring.consume(len);
+        assert_eq!(ring.len(), 0);
+        assert_eq!(ring.buf.len(), size);
     }
 
     #[test]
