@@ -119,8 +119,13 @@ pub fn cpu_times(pid: &str) -> Option<CpuTimes> {
 /// Threads that have ended are not counted; the runtime's workers live as
 /// long as the runtime.
 pub fn context_switches() -> Option<u64> {
+    context_switches_of("self")
+}
+
+/// [`context_switches`] of process `pid` (a number, or `"self"`).
+pub fn context_switches_of(pid: &str) -> Option<u64> {
     let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
         total += status
             .lines()
