@@ -7,11 +7,12 @@
 //! open a stream, echo one byte, drop it, over `circuit` (credit),
 //! `circuit_v0`, `yamux` and `raw` (a new TCP connection per round over
 //! TCP, a new in-memory pipe in memory), times every round and prints
-//! mean, p50, p90, p99, p99.9 and the maximum in microseconds, and the
-//! context switches per round (of this process's threads and of the
-//! link's server process, counted between blocks: the thread hand-offs a
-//! round costs, each a chance to wait behind another process on a busy
-//! machine).
+//! mean, p50, p90, p99, p99.9 and the maximum in microseconds; then, per
+//! round, what the round cost the threads of this process and of the
+//! link's server process (counted between blocks, from `/proc`): context
+//! switches (the thread hand-offs of a round, each a chance to wait behind
+//! another process on a busy machine), CPU time (`cpu`, us) and time
+//! runnable but waiting for a CPU (`wait`, us: the run-queue delay).
 //!
 //! The links are the mux bench's ([`circuit_benches::mux::Link`], warmed
 //! up as there): `tcp2p` has the echo server in a process of its own (this
@@ -22,7 +23,10 @@
 //! alike. Blocks are short because that noise comes in bursts: on the
 //! shared 2-core machine, with blocks of 1,000 rounds (70 to 130 ms over
 //! `tcp2p`) the rounds above 1 ms of a run fell in a few blocks, so in
-//! whichever system ran then.
+//! whichever system ran then. The first round of each block is run
+//! untimed: after a switch of link (and the reading of `/proc` below) it
+//! runs on cold caches, which put one round in a hundred, the whole p99,
+//! in the tail of every system.
 //! Every round runs in one task on the bench runtime (2 workers), one after
 //! the other, as `mux_w4_*` does.
 //!
@@ -40,7 +44,9 @@ use circuit_benches::config::Medium;
 use circuit_benches::echo::ping;
 use circuit_benches::mux::{serve, Kind, Link};
 use circuit_benches::process::serve_if_asked;
-use circuit_benches::runtime::{context_switches, context_switches_of, runtime};
+use circuit_benches::runtime::{
+    context_switches, context_switches_of, runtime, sched_times_of, SchedTimes,
+};
 
 /// What to run, from the command line.
 struct Args {
@@ -110,30 +116,42 @@ fn parse() -> Args {
     args
 }
 
-/// Every round's time per link, in the order run, and the context
-/// switches per link: of this process's threads and of the link's server
-/// process, counted around each block.
+/// Every round's time per link, in the order run, and per link what its
+/// rounds cost the scheduler: this process's threads and the link's
+/// server process, counted around each block.
 struct Measured {
     times: Vec<Vec<Duration>>,
+    /// Rounds run per link while counting: the timed ones and the first,
+    /// untimed one of each block.
+    rounds: Vec<usize>,
     switches: Vec<u64>,
+    sched: Vec<SchedTimes>,
 }
 
-/// Context switches so far of this process and of the server of `link`
-/// (if it has a process of its own); 0 where `/proc` does not tell.
-fn switches(link: &Link) -> u64 {
-    let server = link
-        .server_pid()
-        .and_then(|pid| context_switches_of(&pid.to_string()));
-    context_switches().unwrap_or(0) + server.unwrap_or(0)
+/// Context switches and scheduler times so far of this process and of the
+/// server of `link` (if it has a process of its own); 0 where `/proc`
+/// does not tell.
+fn counts(link: &Link) -> (u64, SchedTimes) {
+    let server = link.server_pid().map(|pid| pid.to_string());
+    let switches = context_switches().unwrap_or(0)
+        + server.as_deref().and_then(context_switches_of).unwrap_or(0);
+    let sched = sched_times_of("self").unwrap_or_default()
+        + server
+            .as_deref()
+            .and_then(sched_times_of)
+            .unwrap_or_default();
+    (switches, sched)
 }
 
-/// Runs `rounds` rounds over every link, in blocks of `block` rounds, each
-/// link in turn (the first link of a block rotating). Call within the
-/// runtime.
+/// Runs `rounds` timed rounds over every link, in blocks of `block` rounds,
+/// each link in turn (the first link of a block rotating), each block after
+/// one untimed round. Call within the runtime.
 async fn interleaved(links: &[Arc<Link>], rounds: usize, block: usize) -> Measured {
     let mut m = Measured {
         times: links.iter().map(|_| Vec::with_capacity(rounds)).collect(),
+        rounds: vec![0; links.len()],
         switches: vec![0; links.len()],
+        sched: vec![SchedTimes::default(); links.len()],
     };
     let blocks = rounds.div_ceil(block);
     for b in 0..blocks {
@@ -141,13 +159,20 @@ async fn interleaved(links: &[Arc<Link>], rounds: usize, block: usize) -> Measur
         for i in 0..links.len() {
             let which = (b + i) % links.len();
             let (link, out) = (&links[which], &mut m.times[which]);
-            let before = switches(link);
+            let before = counts(link);
+            // One round untimed: the first after a switch of link (and
+            // after reading `/proc`) runs on cold caches, and would put one
+            // round in every block, 1 %, in the tail.
+            ping(link).await;
             for _ in 0..n {
                 let start = Instant::now();
                 ping(link).await;
                 out.push(start.elapsed());
             }
-            m.switches[which] += switches(link).saturating_sub(before);
+            let after = counts(link);
+            m.rounds[which] += n + 1;
+            m.switches[which] += after.0.saturating_sub(before.0);
+            m.sched[which] = m.sched[which] + after.1.since(before.1);
         }
     }
     m
@@ -233,18 +258,15 @@ fn main() {
             load_average()
         );
         println!(
-            "  {:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10}",
-            "system", "mean", "p50", "p90", "p99", "p99.9", "max", "switches"
+            "  {:<10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} | {:>8} {:>7} {:>7}",
+            "system", "mean", "p50", "p90", "p99", "p99.9", "max", "switches", "cpu", "wait"
         );
-        for ((kind, t), switches) in args
-            .kinds
-            .iter()
-            .zip(&measured.times)
-            .zip(&measured.switches)
-        {
+        for (i, (kind, t)) in args.kinds.iter().zip(&measured.times).enumerate() {
             let s = Summary::of(t);
+            let counted = measured.rounds[i] as f64;
+            let per_round = |d: Duration| d.as_secs_f64() * 1e6 / counted;
             println!(
-                "  {:<10} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>10.2}",
+                "  {:<10} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>8.1} | {:>8.2} {:>7.1} {:>7.1}",
                 kind.name(),
                 s.mean,
                 s.p50,
@@ -252,7 +274,9 @@ fn main() {
                 s.p99,
                 s.p999,
                 s.max,
-                *switches as f64 / t.len() as f64
+                measured.switches[i] as f64 / counted,
+                per_round(measured.sched[i].running),
+                per_round(measured.sched[i].waiting),
             );
             if let Some(f) = dump.as_mut() {
                 for (i, d) in t.iter().enumerate() {
