@@ -1,6 +1,7 @@
 //! What the circuit benchmarks in `benches/` share: sizes and criterion
 //! settings, the tokio runtime, loopback TCP set-up, the
-//! echo server (in process and in a process of its own), plain byte
+//! echo server (in process and in a process of its own), the links of the
+//! mux bench (circuit, yamux, raw), plain byte
 //! relays (the ceiling of a router hop), and the byte pattern that streams carry and check.
 //!
 //! Each bench file keeps what only it measures; this library holds the
@@ -11,6 +12,7 @@
 
 pub mod config;
 pub mod echo;
+pub mod mux;
 pub mod process;
 pub mod relay;
 pub mod runtime;

@@ -119,14 +119,73 @@ pub fn cpu_times(pid: &str) -> Option<CpuTimes> {
 /// Threads that have ended are not counted; the runtime's workers live as
 /// long as the runtime.
 pub fn context_switches() -> Option<u64> {
+    context_switches_of("self")
+}
+
+/// [`context_switches`] of process `pid` (a number, or `"self"`).
+pub fn context_switches_of(pid: &str) -> Option<u64> {
     let mut total = 0;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
         total += status
             .lines()
             .filter(|l| l.contains("ctxt_switches:"))
             .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
             .sum::<u64>();
+    }
+    Some(total)
+}
+
+/// Time the threads of a process spent on a CPU and waiting for one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedTimes {
+    /// Time on a CPU.
+    pub running: Duration,
+    /// Time runnable but waiting on a run queue: woken (or preempted) and
+    /// not yet running, what a busy machine adds to a wake-up.
+    pub waiting: Duration,
+    /// Times a thread was put on a CPU.
+    pub slices: u64,
+}
+
+impl SchedTimes {
+    /// What was spent between `earlier` and `self`.
+    pub fn since(self, earlier: SchedTimes) -> SchedTimes {
+        SchedTimes {
+            running: self.running.saturating_sub(earlier.running),
+            waiting: self.waiting.saturating_sub(earlier.waiting),
+            slices: self.slices.saturating_sub(earlier.slices),
+        }
+    }
+}
+
+impl std::ops::Add for SchedTimes {
+    type Output = SchedTimes;
+
+    fn add(self, other: SchedTimes) -> SchedTimes {
+        SchedTimes {
+            running: self.running + other.running,
+            waiting: self.waiting + other.waiting,
+            slices: self.slices + other.slices,
+        }
+    }
+}
+
+/// [`SchedTimes`] of the live threads of process `pid` (a number, or
+/// `"self"`) so far, summed from `/proc/<pid>/task/*/schedstat` (Linux,
+/// nanoseconds). `None` elsewhere.
+pub fn sched_times_of(pid: &str) -> Option<SchedTimes> {
+    let mut total = SchedTimes::default();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
+        let (running, waiting, slices) = (fields.next()??, fields.next()??, fields.next()??);
+        total = total
+            + SchedTimes {
+                running: Duration::from_nanos(running),
+                waiting: Duration::from_nanos(waiting),
+                slices,
+            };
     }
     Some(total)
 }
