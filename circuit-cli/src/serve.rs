@@ -12,9 +12,11 @@ use crate::error::CliError;
 /// half when the opener closes theirs.
 pub async fn echo(stream: Duplex) -> Result<u64, CliError> {
     let (reader, mut writer) = stream.into_split();
-    // From the reader's pipe straight into the writer's: one copy, as
-    // large as what has arrived (`copy` would go through an 8 KiB buffer).
-    let copied = futures::io::copy_buf(reader, &mut writer)
+    // From the reader's pipe straight into the writer's: one copy, and the
+    // bytes keep their room (so the peer's credit) until the writer's pipe
+    // has taken them (`copy` would go through an 8 KiB buffer).
+    let copied = reader
+        .copy_to(&mut writer)
         .await
         .map_err(CliError::io("echo"))?;
     AsyncWriteExt::close(&mut writer)
@@ -27,7 +29,8 @@ pub async fn echo(stream: Duplex) -> Result<u64, CliError> {
 /// side, so the opener knows every byte was read.
 pub async fn discard(stream: Duplex) -> Result<u64, CliError> {
     let (reader, mut writer) = stream.into_split();
-    let read = futures::io::copy_buf(reader, &mut futures::io::sink())
+    let read = reader
+        .copy_to(&mut futures::io::sink())
         .await
         .map_err(CliError::io("discard"))?;
     AsyncWriteExt::close(&mut writer)

@@ -311,3 +311,61 @@ fn the_in_place_write_and_read_futures_yield_as_the_io_traits_do() {
     assert_eq!(wakes.get(), 2);
     assert!(matches!(poll_once(read, &waker), Poll::Ready(Ok(0xff))));
 }
+
+#[test]
+fn copy_to_moves_everything_from_one_pipe_into_another_and_stops_at_the_end() {
+    let data = pattern(1 << 20);
+    let (reader_a, writer_a) = stream_with_capacity(4096);
+    let (mut reader_b, mut writer_b) = stream_with_capacity(1000);
+    let sent = data.clone();
+    let source = std::thread::spawn(move || {
+        block_on(writer_a.write_all(&sent))?;
+        writer_a.close_without_reason();
+        Ok::<_, StreamError>(())
+    });
+    let relay = std::thread::spawn(move || {
+        block_on(async {
+            let n = reader_a.copy_to(&mut writer_b).await?;
+            AsyncWriteExt::close(&mut writer_b).await?;
+            Ok::<_, std::io::Error>(n)
+        })
+    });
+    let mut got = Vec::new();
+    block_on(reader_b.read_to_end(&mut got)).unwrap();
+    source.join().unwrap().unwrap();
+    assert_eq!(relay.join().unwrap().unwrap(), data.len() as u64);
+    assert!(got == data, "bytes changed on the way");
+}
+
+#[test]
+fn copy_to_gives_a_pipe_its_room_back_only_as_the_target_takes_the_bytes() {
+    let (source, into_source) = stream_with_capacity(16 << 10);
+    let (target_reader, mut target) = stream_with_capacity(4 << 10);
+    into_source.try_write(&pattern(16 << 10)).unwrap();
+    let (_, waker) = counting_waker();
+    let mut copy = pin!(source.copy_to(&mut target));
+    // The target takes 4 KiB and is full: the other 12 KiB still hold their
+    // room in the source, though they left its ring as a chunk.
+    assert!(poll_once(copy.as_mut(), &waker).is_pending());
+    assert_eq!(target_reader.buffered(), 4 << 10);
+    assert_eq!(into_source.buffered(), 12 << 10);
+    assert!(into_source.try_write(&[0; 4097]).is_err());
+    into_source.try_write(&[0; 4096]).unwrap();
+    // The target's reader takes 1 KiB: 1 KiB more moves on, and its room
+    // comes back to the source.
+    block_on(target_reader.read(1024, |_| ((), 1024))).unwrap();
+    assert!(poll_once(copy.as_mut(), &waker).is_pending());
+    assert_eq!(target_reader.buffered(), 4 << 10);
+    assert_eq!(into_source.buffered(), (12 << 10) - 1024 + 4096);
+}
+
+#[test]
+fn copy_to_fails_on_an_epitaph_after_copying_what_came_before_it() {
+    let (source, into_source) = stream();
+    let (target_reader, mut target) = stream();
+    into_source.try_write(b"partial").unwrap();
+    into_source.close("broken");
+    let error = block_on(source.copy_to(&mut target)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ConnectionAborted);
+    assert_eq!(target_reader.buffered(), 7);
+}

@@ -3,10 +3,10 @@
 use std::io;
 
 use circuit_stream::{Duplex, Reader, StreamError, Writer};
-use futures::AsyncBufReadExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+use tokio_util::compat::TokioAsyncWriteCompatExt;
 
 /// The most one read from the TCP connection asks for: what one read from
 /// a loopback socket usually holds.
@@ -26,8 +26,7 @@ const LEAST: usize = 16 << 10;
 ///
 /// No byte is copied in user space: the kernel reads from the TCP
 /// connection straight into the stream's pipe, and writes to it straight
-/// out of the pipe the stream's bytes arrived in (through
-/// [`Reader`]'s `fill_buf`, which takes the pipe's storage). A `tokio_io`
+/// out of the pipe the stream's bytes arrived in ([`Reader::copy_to`]). A `tokio_io`
 /// wrapper with `copy_bidirectional` copies every byte once more each way,
 /// through its 8 KiB buffers.
 ///
@@ -50,26 +49,13 @@ pub async fn splice(stream: Duplex, tcp: &mut TcpStream) -> io::Result<(u64, u64
 }
 
 /// Writes what `reader` gives to `tcp` until its end, then shuts `tcp`'s
-/// sending side down.
-async fn stream_to_tcp(mut reader: Reader, mut tcp: WriteHalf<'_>) -> io::Result<u64> {
-    let mut moved = 0;
-    loop {
-        let bytes = reader.fill_buf().await?;
-        if bytes.is_empty() {
-            break;
-        }
-        let n = loop {
-            tcp.writable().await?;
-            match tcp.try_write(bytes) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        reader.consume_unpin(n);
-        moved += n as u64;
-    }
-    tcp.shutdown().await?;
+/// sending side down. The bytes keep their room in the stream's pipe until
+/// the socket has taken them ([`Reader::copy_to`]), so a mux grants credit
+/// for them only as they leave.
+async fn stream_to_tcp(reader: Reader, tcp: WriteHalf<'_>) -> io::Result<u64> {
+    let mut tcp = tcp.compat_write();
+    let moved = reader.copy_to(&mut tcp).await?;
+    tcp.into_inner().shutdown().await?;
     Ok(moved)
 }
 
