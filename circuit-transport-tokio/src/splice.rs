@@ -1,9 +1,11 @@
 //! A circuit stream joined to a TCP connection with no copy in user space.
 
+use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
 
 use circuit_stream::{Duplex, Reader, StreamError, Writer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::AsyncWrite;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
@@ -55,7 +57,8 @@ pub async fn splice(stream: Duplex, tcp: &mut TcpStream) -> io::Result<(u64, u64
 async fn stream_to_tcp(reader: Reader, tcp: WriteHalf<'_>) -> io::Result<u64> {
     let mut tcp = tcp.compat_write();
     let moved = reader.copy_to(&mut tcp).await?;
-    tcp.into_inner().shutdown().await?;
+    let mut tcp = tcp.into_inner();
+    poll_fn(|cx| Pin::new(&mut tcp).poll_shutdown(cx)).await?;
     Ok(moved)
 }
 
