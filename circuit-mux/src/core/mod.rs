@@ -98,7 +98,10 @@ pub struct Core {
     role: Role,
     config: Config,
     next_local_id: Option<u32>,
-    streams: HashMap<u32, StreamState>,
+    /// Boxed: an entry in the table's buckets is then a pointer, so the
+    /// buckets a large table keeps free cost 8 bytes each, not a whole
+    /// state (10,000 idle streams: about 100 bytes less per stream).
+    streams: HashMap<u32, Box<StreamState>>,
     /// Peer-parity ids whose stream is gone.
     peer_closed: IdSet,
     /// Peer-parity ids refused because of `max_incoming_streams`.
@@ -268,7 +271,7 @@ impl Core {
         let waker = StreamWaker::new(id, &self.ready);
         self.streams.insert(
             id,
-            StreamState {
+            Box::new(StreamState {
                 recv: Recv::Open,
                 sink: Some(sink),
                 source: Some(source),
@@ -279,7 +282,7 @@ impl Core {
                 abort: None,
                 observed: Observed::new(observer),
                 credit: None,
-            },
+            }),
         );
         self.count_opened();
         self.ready.push(&waker);

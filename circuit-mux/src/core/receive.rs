@@ -378,7 +378,7 @@ impl Core {
         let waker = StreamWaker::new(id, &self.ready);
         self.streams.insert(
             id,
-            StreamState {
+            Box::new(StreamState {
                 recv: Recv::Open,
                 sink: Some(sink),
                 source: Some(source),
@@ -389,7 +389,7 @@ impl Core {
                 abort: None,
                 observed: Observed::default(),
                 credit,
-            },
+            }),
         );
         self.incoming_open += 1;
         self.count_opened();
