@@ -403,11 +403,10 @@ impl Core {
         // unread, in memory and out of the caches.
         let starved = c.received >= c.limit;
         let quick = sink.is_some_and(|sink| {
-            let waited = sink.take_reader_waited();
-            waited
-                && (starved
-                    || c.last_grant
-                        .is_some_and(|at| now.saturating_duration_since(at) < quick_within))
+            (starved
+                || c.last_grant
+                    .is_some_and(|at| now.saturating_duration_since(at) < quick_within))
+                && sink.take_reader_waited()
         });
         if let (true, Some(sink)) = (quick && c.window < max_window, sink) {
             let grown = (c.window * 2).min(max_window);
