@@ -284,7 +284,7 @@ impl Reader {
     fn unread_local(&self) {
         let mut local = lock(&self.local);
         if local.pos < local.end {
-            self.shared.push_front(&local.buf[local.pos..local.end]);
+            self.shared.give_back_lent(&local.buf[local.pos..local.end]);
             local.pos = 0;
             local.end = 0;
         }
@@ -380,11 +380,13 @@ impl AsyncRead for Reader {
 
 /// Buffered reading through a per-reader buffer. Filling it takes all the
 /// contiguous bytes of the pipe at once, by swapping storages with the pipe
-/// when they are all contiguous (no copy) and by copying otherwise. The cost
-/// is memory: a reader that fills but does not consume holds up to one more
-/// capacity's worth of bytes outside the pipe. Reads through `&self` methods
-/// first put unconsumed bytes of this buffer back into the pipe. Filling
-/// yields as [`AsyncRead`] reads do.
+/// when they are all contiguous (no copy) and by copying otherwise. The
+/// bytes taken keep their room in the pipe until they are consumed, so the
+/// writer (or a mux granting flow-control credit) gets room back only as
+/// the reader gets through them: a pipe's bound holds for a reader that
+/// fills and holds. Reads through `&self` methods first put unconsumed
+/// bytes of this buffer back into the pipe. Filling yields as
+/// [`AsyncRead`] reads do.
 impl AsyncBufRead for Reader {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let this = self.get_mut();
@@ -401,6 +403,8 @@ impl AsyncBufRead for Reader {
             match this.shared.read_budget.count(locked) {
                 Poll::Ready(Ok(mut inner)) => {
                     let range = inner.ring.take_front(&mut local.buf);
+                    // They keep their room until consumed.
+                    inner.lent += range.len();
                     local.pos = range.start;
                     local.end = range.end;
                     Shared::done_reading(inner);
@@ -414,11 +418,12 @@ impl AsyncBufRead for Reader {
     }
 
     fn consume(self: Pin<&mut Self>, amt: usize) {
-        let local = self
-            .get_mut()
-            .local
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        local.pos = local.pos.saturating_add(amt).min(local.end);
+        let this = self.get_mut();
+        let local = this.local.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let n = amt.min(local.end - local.pos);
+        local.pos += n;
+        if n > 0 {
+            this.shared.release(n);
+        }
     }
 }

@@ -369,3 +369,21 @@ fn copy_to_fails_on_an_epitaph_after_copying_what_came_before_it() {
     assert_eq!(error.kind(), ErrorKind::ConnectionAborted);
     assert_eq!(target_reader.buffered(), 7);
 }
+
+#[test]
+fn bytes_a_fill_takes_keep_their_room_until_consumed() {
+    let (mut reader, writer) = stream_with_capacity(8);
+    writer.try_write(b"abcdefgh").unwrap();
+    assert_eq!(block_on(reader.fill_buf()).unwrap(), b"abcdefgh");
+    // Taken out of the pipe, not consumed: no room for the writer yet.
+    assert!(writer.try_write(b"x").is_err());
+    assert_eq!(writer.buffered(), 8);
+    reader.consume_unpin(3);
+    writer.try_write(b"xyz").unwrap();
+    assert!(writer.try_write(b"!").is_err());
+    // A read through &self puts the unconsumed bytes back first, in order.
+    let all = block_on(reader.read(8, |buf| (buf.to_vec(), buf.len()))).unwrap();
+    assert_eq!(all, b"defghxyz");
+    assert_eq!(writer.buffered(), 0);
+    writer.try_write(b"12345678").unwrap();
+}
