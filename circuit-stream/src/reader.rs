@@ -126,12 +126,11 @@ impl Reader {
     /// no copy) and written to `to` from where they lie, so the only copy is
     /// `to`'s own (none at all for a socket, whose kernel copies anyway).
     ///
-    /// Unlike `futures::io::copy` (an 8 KiB buffer, two copies) and
-    /// `copy_buf` (which takes the pipe's bytes out of its accounting at
-    /// once), the bytes keep their room in this pipe until `to` has taken
-    /// them: a writer (or a mux granting flow-control credit) gets room
-    /// back only as bytes move on, so a copy between two pipes holds no
-    /// more than the two pipes' bounds.
+    /// Unlike `futures::io::copy` (an 8 KiB buffer, two copies), the bytes
+    /// keep their room in this pipe until `to` has taken them: a writer (or
+    /// a mux granting flow-control credit) gets room back only as bytes
+    /// move on, so a copy between two pipes holds no more than the two
+    /// pipes' bounds.
     ///
     /// The end of the stream is `Ok`; a close with an epitaph is an error
     /// of kind `ConnectionAborted` carrying [`StreamError::Closed`], as for
@@ -207,7 +206,7 @@ impl Reader {
     /// closed.
     pub fn push_front(&self, bytes: &[u8]) {
         self.unread_local();
-        self.shared.push_front(bytes);
+        self.shared.push_front(bytes, 0);
     }
 
     /// Encodes `message` and [`push_front`](Reader::push_front)s it.
@@ -284,7 +283,8 @@ impl Reader {
     fn unread_local(&self) {
         let mut local = lock(&self.local);
         if local.pos < local.end {
-            self.shared.give_back_lent(&local.buf[local.pos..local.end]);
+            let unread = &local.buf[local.pos..local.end];
+            self.shared.push_front(unread, unread.len());
             local.pos = 0;
             local.end = 0;
         }

@@ -374,23 +374,13 @@ impl Shared {
         inner.spare = Some(buf);
     }
 
-    /// Puts bytes a reader took out with their room kept
-    /// (`poll_fill_buf`) back before everything buffered: they take their
-    /// room in the ring again instead.
-    pub(crate) fn give_back_lent(&self, bytes: &[u8]) {
-        let mut inner = self.lock();
-        inner.lent = inner.lent.saturating_sub(bytes.len());
-        if inner.reader_closed {
-            return;
-        }
-        inner.ring.push_front(bytes);
-        Shared::done_writing(inner);
-    }
-
     /// Puts bytes before everything buffered, past the capacity if need be.
-    /// Does nothing once the reader closed.
-    pub(crate) fn push_front(&self, bytes: &[u8]) {
+    /// Does nothing once the reader closed. `lent` of them were taken out
+    /// with their room kept (`poll_fill_buf`): they take their room in the
+    /// ring again instead.
+    pub(crate) fn push_front(&self, bytes: &[u8], lent: usize) {
         let mut inner = self.lock();
+        inner.lent = inner.lent.saturating_sub(lent);
         if inner.reader_closed {
             return;
         }
