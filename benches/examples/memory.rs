@@ -438,11 +438,8 @@ fn gos() -> mpsc::Receiver<()> {
 
 fn child(role: &str) {
     let go = gos();
-    let mode = match std::env::var(MODE).as_deref() {
-        Ok("off") => CreditMode::Off,
-        _ => CreditMode::Auto,
-    };
-    let config = Config::default().credit(mode);
+    // CreditMode parses what mode_name wrote.
+    let config = Config::default().credit(env::<CreditMode>(MODE));
     let rt = runtime();
     match role {
         "server" => rt.block_on(server(config, env(STREAMS), env(BATCH))),
