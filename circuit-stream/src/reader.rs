@@ -260,6 +260,36 @@ impl Reader {
         self.shared.lock().capacity
     }
 
+    /// Lets the writer of a bounded pipe buffer only `limit` bytes (at
+    /// least 1) before it waits, where the capacity alone let it buffer
+    /// up to the capacity; a limit at or above the capacity leaves the
+    /// capacity as the bound. The limit may be lowered and raised at any
+    /// time; raising it wakes a writer waiting for the room it makes.
+    ///
+    /// The capacity stays what a single write may need: a write of more
+    /// than the limit (and at most the capacity, as before) goes in whole
+    /// once the pipe is empty, so messages that fit the capacity still
+    /// fit. Bytes already buffered stay; the writer waits until the reader
+    /// takes enough. An unbounded pipe ignores the limit.
+    ///
+    /// A mux sets it to share a link's send buffering among its streams.
+    ///
+    /// ```
+    /// use circuit_stream::TryWriteError;
+    ///
+    /// let (reader, writer) = circuit_stream::stream_with_capacity(64);
+    /// reader.set_write_limit(16);
+    /// writer.try_write(&[7; 10]).unwrap();
+    /// // 10 + 10 would pass the limit: the writer waits.
+    /// assert!(matches!(writer.try_write(&[7; 10]), Err(TryWriteError::Full)));
+    /// reader.set_write_limit(64);
+    /// writer.try_write(&[7; 10]).unwrap();
+    /// assert_eq!(writer.buffered(), 20);
+    /// ```
+    pub fn set_write_limit(&self, limit: usize) {
+        self.shared.set_write_limit(limit);
+    }
+
     fn poll<T, F: FnOnce(&[u8]) -> (T, usize)>(
         &self,
         cx: Option<&Context<'_>>,

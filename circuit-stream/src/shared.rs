@@ -29,6 +29,13 @@ pub(crate) struct Inner {
     pub(crate) spare: Option<Vec<u8>>,
     /// `None` for an unbounded pipe.
     pub(crate) capacity: Option<usize>,
+    /// A bounded pipe's write limit
+    /// ([`Reader::set_write_limit`](crate::Reader::set_write_limit)), at
+    /// most `capacity`: `usize::MAX` when none is set.
+    limit: usize,
+    /// [`Writer::lift_write_limit`](crate::Writer::lift_write_limit) was
+    /// called: the limit stays `usize::MAX`.
+    limit_lifted: bool,
     /// `Some(epitaph)` once either end closed; the first close wins.
     pub(crate) closed: Option<Option<String>>,
     /// The first close was clean though it has an epitaph
@@ -196,6 +203,8 @@ impl Shared {
             lent: 0,
             spare: None,
             capacity,
+            limit: usize::MAX,
+            limit_lifted: false,
             closed: None,
             clean: false,
             reader_closed: false,
@@ -290,8 +299,8 @@ impl Shared {
         len: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
         let inner = self.lock();
-        // Free space is never above the capacity, so `len` fits it too.
-        if inner.closed.is_none() && inner.free() >= len {
+        // What fits is never above the capacity.
+        if inner.closed.is_none() && inner.fits(len) {
             return Ok(Some(inner));
         }
         Shared::cannot_write_yet(inner, cx, len)
@@ -347,6 +356,31 @@ impl Shared {
             Some(c) if *c < capacity => *c = capacity,
             _ => return,
         }
+        let waker = inner.writer_to_wake();
+        drop(inner);
+        wake(waker);
+    }
+
+    /// Sets a bounded pipe's write limit (see
+    /// [`Reader::set_write_limit`](crate::Reader::set_write_limit)) and
+    /// wakes the writer if that gives it the room it waits for.
+    pub(crate) fn set_write_limit(&self, limit: usize) {
+        let mut inner = self.lock();
+        if inner.limit_lifted {
+            return;
+        }
+        inner.limit = limit.max(1);
+        let waker = inner.writer_to_wake();
+        drop(inner);
+        wake(waker);
+    }
+
+    /// Removes the write limit for good (see
+    /// [`Writer::lift_write_limit`](crate::Writer::lift_write_limit)).
+    pub(crate) fn lift_write_limit(&self) {
+        let mut inner = self.lock();
+        inner.limit_lifted = true;
+        inner.limit = usize::MAX;
         let waker = inner.writer_to_wake();
         drop(inner);
         wake(waker);
@@ -433,13 +467,25 @@ impl Inner {
         }))
     }
 
-    /// Free space; everything for an unbounded pipe.
+    /// Free space: room below the write limit (the capacity if none is
+    /// set); everything for an unbounded pipe.
     #[inline]
     pub(crate) fn free(&self) -> usize {
         match self.capacity {
-            Some(capacity) => capacity.saturating_sub(self.ring.len() + self.lent),
+            Some(capacity) => capacity
+                .min(self.limit)
+                .saturating_sub(self.ring.len() + self.lent),
             None => usize::MAX,
         }
+    }
+
+    /// Whether a write of `len` bytes can go in now: there is room for it,
+    /// or the pipe holds nothing and `len` is within the capacity (a write
+    /// larger than the write limit goes in whole once the pipe is empty).
+    #[inline]
+    fn fits(&self, len: usize) -> bool {
+        self.free() >= len
+            || (self.ring.len() + self.lent == 0 && self.capacity.is_some_and(|c| len <= c))
     }
 
     fn reader_to_wake(&mut self) -> Option<Waker> {
@@ -450,9 +496,8 @@ impl Inner {
     }
 
     fn writer_to_wake(&mut self) -> Option<Waker> {
-        let free = self.free();
         match &self.writer {
-            Some(w) if free >= w.need => self.writer.take().map(|w| w.waker),
+            Some(w) if self.fits(w.need) => self.writer.take().map(|w| w.waker),
             _ => None,
         }
     }

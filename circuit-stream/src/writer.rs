@@ -205,6 +205,17 @@ impl Writer {
         self.shared.grow_capacity(capacity);
     }
 
+    /// Removes the pipe's write limit for good
+    /// ([`Reader::set_write_limit`](crate::Reader::set_write_limit)): the
+    /// capacity alone bounds the pipe from now on, and later limits are
+    /// ignored. A mux calls it on the pipe it writes a stream's incoming
+    /// bytes into: that pipe's room is the flow-control window the mux
+    /// grants, which no other owner may narrow (a router splices the send
+    /// pipe of a stream of one link in as the receive pipe of another).
+    pub fn lift_write_limit(&self) {
+        self.shared.lift_write_limit();
+    }
+
     /// Bytes written and not read yet, counting those the reader took out
     /// in [`Chunk`](crate::Chunk)s it still holds (they take room).
     pub fn buffered(&self) -> usize {

@@ -582,3 +582,59 @@ fn the_writer_learns_whether_the_reader_waited_for_bytes() {
     assert_eq!(reader.try_read_with(1, take_all).unwrap(), None);
     assert!(!writer.take_reader_waited());
 }
+
+#[test]
+fn a_write_limit_bounds_buffering_below_the_capacity_and_can_move_both_ways() {
+    let (reader, writer) = stream_with_capacity(100);
+    reader.set_write_limit(30);
+    // A partial write stops at the limit.
+    let (wakes, waker) = counting_waker();
+    let mut write = pin!(futures::future::poll_fn(
+        |cx| writer.poll_write_some(cx, &[1; 80])
+    ));
+    assert_eq!(poll_once(write.as_mut(), &waker), Poll::Ready(Ok(30)));
+    // At the limit the writer waits, and taking bytes below it wakes it.
+    let mut more = pin!(futures::future::poll_fn(
+        |cx| writer.poll_write_some(cx, &[2; 10])
+    ));
+    assert!(poll_once(more.as_mut(), &waker).is_pending());
+    assert_eq!(block_on(reader.read(5, |b| ((), b.len().min(5)))), Ok(()));
+    assert_eq!(wakes.get(), 1, "room below the limit wakes the writer");
+    assert_eq!(poll_once(more.as_mut(), &waker), Poll::Ready(Ok(5)));
+    // Raising the limit wakes a waiting writer.
+    let mut third = pin!(futures::future::poll_fn(
+        |cx| writer.poll_write_some(cx, &[3; 10])
+    ));
+    assert!(poll_once(third.as_mut(), &waker).is_pending());
+    reader.set_write_limit(60);
+    assert_eq!(wakes.get(), 2, "a higher limit wakes the writer");
+    assert_eq!(poll_once(third.as_mut(), &waker), Poll::Ready(Ok(10)));
+    assert_eq!(writer.buffered(), 40);
+    // Lowering it below what is buffered keeps the bytes; writes wait.
+    reader.set_write_limit(10);
+    assert!(matches!(writer.try_write(&[4]), Err(TryWriteError::Full)));
+    let all = block_on(reader.read(40, take_all)).unwrap();
+    assert_eq!(all.len(), 40);
+    // A message above the limit and within the capacity goes in whole
+    // once the pipe is empty; above the capacity it is too large.
+    writer.try_write(&[5; 100]).unwrap();
+    assert!(matches!(writer.try_write(&[6]), Err(TryWriteError::Full)));
+    assert_eq!(block_on(reader.read(100, take_all)).unwrap(), vec![5; 100]);
+    assert!(matches!(
+        writer.try_write(&[7; 101]),
+        Err(TryWriteError::TooLarge { capacity: 100, .. })
+    ));
+}
+
+#[test]
+fn a_lifted_write_limit_stays_lifted() {
+    let (reader, writer) = stream_with_capacity(100);
+    reader.set_write_limit(10);
+    writer.try_write(&[1; 10]).unwrap();
+    assert!(matches!(writer.try_write(&[1]), Err(TryWriteError::Full)));
+    writer.lift_write_limit();
+    writer.try_write(&[2; 50]).unwrap();
+    reader.set_write_limit(10);
+    writer.try_write(&[3; 40]).unwrap();
+    assert_eq!(writer.buffered(), 100);
+}
