@@ -180,7 +180,11 @@ impl Mux {
         let config = self.shared.lock().config().clone();
         let (reader, sink) = circuit_stream::stream_with_capacity(config.stream_receive_limit);
         let (source, writer) = circuit_stream::stream_with_capacity(config.stream_send_buffer);
-        let id = self.attach(source, sink).map_err(|e| e.error)?;
+        let id = self
+            .shared
+            .lock()
+            .attach_sending(source, sink)
+            .map_err(|e| e.error)?;
         Ok(MuxStream::new(id, reader, writer))
     }
 

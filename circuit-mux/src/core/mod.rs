@@ -23,6 +23,10 @@ use crate::{AttachError, CloseCause, Config, MuxError, MuxStream, StreamObserver
 /// disagree about the mode.
 pub const RESERVED_STREAM_ID: u32 = u32::MAX;
 
+/// The smallest share of `Config::link_send_buffer` a stream's send pipe
+/// gets (unless `stream_send_buffer` is smaller).
+const MIN_SEND_SHARE: usize = 64 << 10;
+
 /// Frames of refusals waiting to be sent before input processing pauses.
 const MAX_PENDING_CONTROL: usize = 1024;
 
@@ -65,6 +69,11 @@ struct StreamState {
     observed: Observed,
     /// Its credit both ways, if it is under credit (PROTOCOL.md section 4).
     credit: Option<credit::StreamCredit>,
+    /// The mux made `source` for the application's writes, so it sets its
+    /// write limit to the stream's share of the link's send buffering
+    /// (`Config::link_send_buffer`). A spliced source (a router's onward
+    /// stream) is another link's receive pipe and keeps its own bound.
+    shares_send_buffer: bool,
 }
 
 /// A data frame whose header has been received and whose payload has not
@@ -102,6 +111,9 @@ pub struct Core {
     /// buckets a large table keeps free cost 8 bytes each, not a whole
     /// state (10,000 idle streams: about 100 bytes less per stream).
     streams: HashMap<u32, Box<StreamState>>,
+    /// The write limit of the send pipes the mux made: see
+    /// [`Core::send_share_for`].
+    send_share: usize,
     /// Peer-parity ids whose stream is gone.
     peer_closed: IdSet,
     /// Peer-parity ids refused because of `max_incoming_streams`.
@@ -155,6 +167,7 @@ impl Core {
             role,
             next_local_id: Some(role.first_id()),
             streams: HashMap::new(),
+            send_share: config.stream_send_buffer,
             peer_closed: IdSet::new(config.max_closed_id_ranges),
             refused: IdSet::new(config.max_closed_id_ranges),
             incoming_open: 0,
@@ -233,7 +246,17 @@ impl Core {
     /// On failure the pipes come back in the error, untouched, so the
     /// caller can try another link.
     pub fn attach(&mut self, source: Reader, sink: Writer) -> Result<u32, AttachError> {
-        self.attach_with(source, sink, None)
+        self.attach_with(source, sink, None, false)
+    }
+
+    /// [`attach`](Core::attach) for a `source` the mux made for the
+    /// application's writes (see [`Config::link_send_buffer`]).
+    pub(crate) fn attach_sending(
+        &mut self,
+        source: Reader,
+        sink: Writer,
+    ) -> Result<u32, AttachError> {
+        self.attach_with(source, sink, None, true)
     }
 
     /// [`attach`](Core::attach), with `observer` told when the mux closes a
@@ -245,7 +268,7 @@ impl Core {
         sink: Writer,
         observer: StreamObserver,
     ) -> Result<u32, AttachError> {
-        self.attach_with(source, sink, Some(observer))
+        self.attach_with(source, sink, Some(observer), false)
     }
 
     fn attach_with(
@@ -253,6 +276,7 @@ impl Core {
         source: Reader,
         sink: Writer,
         observer: Option<StreamObserver>,
+        shares_send_buffer: bool,
     ) -> Result<u32, AttachError> {
         let refuse = |error, source, sink| {
             Err(AttachError {
@@ -268,6 +292,9 @@ impl Core {
             return refuse(MuxError::IdsExhausted, source, sink);
         };
         self.next_local_id = id.checked_add(2).filter(|&n| n != RESERVED_STREAM_ID);
+        // Its room is this link's to manage (a spliced sink may be the send
+        // pipe of another link's stream, which that link would limit).
+        sink.lift_write_limit();
         let waker = StreamWaker::new(id, &self.ready);
         self.streams.insert(
             id,
@@ -282,9 +309,11 @@ impl Core {
                 abort: None,
                 observed: Observed::new(observer),
                 credit: None,
+                shares_send_buffer,
             }),
         );
         self.count_opened();
+        self.share_send_buffer(Some(id));
         self.ready.push(&waker);
         Ok(id)
     }
@@ -309,6 +338,44 @@ impl Core {
             }
             None if self.ended => Some(CloseCause::LinkEnded),
             None => Some(CloseCause::Peer),
+        }
+    }
+
+    /// The write limit of each send pipe the mux made when `streams` are
+    /// open: the link's send buffer shared out, at least the smaller of
+    /// 64 KiB and `stream_send_buffer`, at most `stream_send_buffer`. The
+    /// count is rounded up to a power of two, so the share changes only
+    /// when the count crosses one, and only while the share is above its
+    /// floor (at most 32 streams with the defaults): updating every stream
+    /// then stays cheap however many are open.
+    fn send_share_for(&self, streams: usize) -> usize {
+        let most = self.config.stream_send_buffer;
+        let floor = MIN_SEND_SHARE.min(most);
+        let streams = streams
+            .max(1)
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX);
+        (self.config.link_send_buffer / streams).clamp(floor, most)
+    }
+
+    /// Sets the send pipes' write limits after the count of open streams
+    /// changed: every such pipe's when the share changed, else only that
+    /// of `new`, the stream just opened.
+    fn share_send_buffer(&mut self, new: Option<u32>) {
+        let share = self.send_share_for(self.streams.len());
+        fn sharing(st: &StreamState) -> Option<&Reader> {
+            st.source.as_ref().filter(|_| st.shares_send_buffer)
+        }
+        if share != self.send_share {
+            self.send_share = share;
+            for source in self.streams.values().filter_map(|st| sharing(st)) {
+                source.set_write_limit(share);
+            }
+        } else if let Some(source) = new
+            .and_then(|id| self.streams.get(&id))
+            .and_then(|st| sharing(st))
+        {
+            source.set_write_limit(share);
         }
     }
 
@@ -337,6 +404,7 @@ impl Core {
                 .streams_open
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             AtomicCounters::add(&self.counters.streams_closed, 1);
+            self.share_send_buffer(None);
         }
     }
 

@@ -389,10 +389,12 @@ impl Core {
                 abort: None,
                 observed: Observed::default(),
                 credit,
+                shares_send_buffer: true,
             }),
         );
         self.incoming_open += 1;
         self.count_opened();
+        self.share_send_buffer(Some(id));
         // Called from `receive`: the driver transmits right after.
         self.ready.push_quiet(&waker);
         self.accept_queue.push_back(Accepted {
