@@ -93,7 +93,7 @@ impl Default for Config {
             stream_receive_limit: 1 << 20,
             link_receive_limit: 16 << 20,
             stream_send_buffer: 256 << 10,
-            link_send_buffer: 1 << 20,
+            link_send_buffer: 4 << 20,
             max_incoming_streams: 1024,
             max_closed_id_ranges: 4096,
             read_buffer: 256 << 10,
@@ -166,17 +166,19 @@ impl Config {
         /// `link_send_buffer / n`, but never less than the smaller of
         /// 64 KiB and `stream_send_buffer`, and never more than
         /// `stream_send_buffer`. The shares move as streams open and close.
-        /// Default 1 MiB: one to four streams get 256 KiB each, sixteen
-        /// and more get 64 KiB, so the bytes waiting to be sent are at most
-        /// `max(link_send_buffer, streams x 64 KiB)`.
+        /// Default 4 MiB: up to 16 streams get 256 KiB each, 64 and more
+        /// get 64 KiB, so the bytes waiting to be sent are at most
+        /// `max(link_send_buffer, streams x 64 KiB)` (without sharing,
+        /// `streams x stream_send_buffer`).
         ///
-        /// Why share: bytes that wait long in a send pipe have left the
-        /// caches by the time they are sent, and with many busy streams
-        /// each waits for all the others. With 16 streams over loopback
-        /// TCP, 64 KiB each moved 15 % more than 256 KiB each, while one
-        /// stream alone moves more with 256 KiB (benches/README.md).
-        /// Streams a router splices onto the link are not counted in the
-        /// shares' bound: their pipes are the other link's receive pipes.
+        /// A smaller budget keeps bytes warmer in the caches, since they
+        /// wait less before they are sent, and costs wake-ups, since each
+        /// writer gets less ahead: at 1 MiB (16 streams at 64 KiB each) the
+        /// command line's 16-stream echo over loopback TCP moved 10-25 %
+        /// more, and the same workload in one process 25-30 % less
+        /// (benches/README.md). Streams a router splices onto the link are
+        /// counted in `n` but not limited: their pipes are the other
+        /// link's receive pipes.
         link_send_buffer,
         get_link_send_buffer,
         1

@@ -35,7 +35,7 @@
 //!   lock.
 //! - **Bounded memory.** A stream's outgoing pipe is bounded: writers
 //!   wait once it holds the stream's share of the link's send buffer
-//!   ([`Config::link_send_buffer`], 1 MiB shared out, 64 KiB to
+//!   ([`Config::link_send_buffer`], 4 MiB shared out, 64 KiB to
 //!   [`Config::stream_send_buffer`] each). Each stream may hold
 //!   [`Config::stream_receive_limit`] received bytes not yet read (default
 //!   1 MiB) and the link [`Config::link_receive_limit`] (default 16 MiB).

@@ -29,9 +29,11 @@ fn room(writer: &Writer) -> usize {
     n
 }
 
-/// A client core with `n` streams the peer opened, accepted.
+/// A client core with `n` streams the peer opened, accepted; its send
+/// buffer is 1 MiB.
 fn with_incoming(n: u32) -> (Core, Vec<circuit_mux::MuxStream>) {
-    let mut core = Core::new(Role::Client, Config::default().peer_name("b"));
+    let config = Config::default().peer_name("b").link_send_buffer(1 << 20);
+    let mut core = Core::new(Role::Client, config);
     let mut streams = Vec::new();
     for i in 0..n {
         feed(&mut core, &data(2 * i + 1, b"hi"));
@@ -79,6 +81,20 @@ fn each_stream_gets_a_share_of_the_link_send_buffer_as_streams_open_and_close() 
     assert_eq!(core.streams_open(), 1, "{:?}", core.counters());
     assert_eq!(room(&first_writer), 256 * KIB);
     drop(first_reader);
+}
+
+#[test]
+fn by_default_sixteen_streams_keep_their_whole_buffer_and_sixty_four_share() {
+    let mut core = Core::new(Role::Client, Config::default().peer_name("b"));
+    let mut streams = Vec::new();
+    for i in 0..64 {
+        feed(&mut core, &data(2 * i + 1, b"hi"));
+        streams.push(core.accept().expect("accepted").into_split());
+        if i == 15 {
+            assert_eq!(room(&streams[0].1), 256 * KIB, "16 streams: 4 MiB / 16");
+        }
+    }
+    assert_eq!(room(&streams[1].1), 64 * KIB, "64 streams: 4 MiB / 64");
 }
 
 #[test]
