@@ -242,7 +242,15 @@ impl Config {
     /// credit mode and ends the link with [`MuxError::KeepAlive`] when a
     /// PING has had no PONG within `timeout`, so that a peer that vanished
     /// without closing the link is noticed without a byte of user data. A
-    /// v0 link has no PING: there the keep-alive does nothing. Off by
+    /// v0 link has no PING.
+    ///
+    /// On every link, in either mode, `timeout` also bounds a close
+    /// ([`Mux::close`](crate::Mux::close), or every handle dropped): from
+    /// its start the driver takes at most `timeout` to flush the last
+    /// frames, close the link's io and wait for the peer's end of the link,
+    /// then ends (`Ok` if the io was closed, an error of kind `TimedOut`
+    /// if the link took neither its last frames nor its close). Without a
+    /// keep-alive a close waits as long as the peer takes. Off by
     /// default.
     ///
     /// [`MuxError::KeepAlive`]: crate::MuxError::KeepAlive

@@ -49,7 +49,8 @@ const PROBE_COPY: usize = 4 << 10;
 /// with `poll_close`, a socket's write half, then reads and drops what the
 /// peer still sends until the peer closes its end, so that the socket is
 /// never let go with bytes unread, which would send a TCP reset that can
-/// destroy the close frames before the peer reads them), and with a
+/// destroy the close frames before the peer reads them; with a keep-alive
+/// configured the whole close is bounded by its timeout), and with a
 /// [`MuxError`] when the link fails or the peer breaks the protocol. Either
 /// way every stream still open is closed with an epitaph that says why.
 /// Dropping the driver closes every stream too.
@@ -85,8 +86,12 @@ pub struct Driver<IO> {
     /// The link's io is closed (its write half, for a socket); reading
     /// it to the peer's end goes on.
     io_closed: bool,
-    /// The keep-alive's settings and its running timer.
+    /// The keep-alive's settings and its running timer: the interval's
+    /// while the link runs, the timeout's once a close began.
     keep_alive: Option<(crate::config::KeepAlive, Option<Sleep>)>,
+    /// A close began ([`Mux::close`](crate::Mux::close), or every handle
+    /// dropped) and the keep-alive's timer now bounds it.
+    close_timed: bool,
     span: tracing::Span,
 }
 
@@ -133,6 +138,7 @@ impl<IO> Driver<IO> {
             closing_io: false,
             io_closed: false,
             keep_alive: keep_alive.map(|k| (k, None)),
+            close_timed: false,
             span,
         }
     }
@@ -401,11 +407,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         }
         this.shared.ready.register_driver(cx.waker());
         if this.closing_io {
-            // No keep-alive: nothing read now is looked at.
+            // No PINGs: nothing read now is looked at.
             return this.poll_close_io(cx);
         }
         this.now = Some(std::time::Instant::now());
-        if let Err(e) = this.poll_keep_alive(cx) {
+        if this.shared.closing.load(Ordering::Acquire) || this.shared.is_abandoned() {
+            if let Poll::Ready(ended) = this.poll_close_deadline(cx) {
+                return Poll::Ready(ended);
+            }
+        } else if let Err(e) = this.poll_keep_alive(cx) {
             return this.finish(Err(e));
         }
         for _ in 0..BUDGET {
@@ -453,6 +463,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// TCP reset, and the peer's kernel drops what it had not yet handed
     /// over: the close frames just written, their epitaphs with them.
     fn poll_close_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MuxError>> {
+        if let Poll::Ready(ended) = self.poll_close_deadline(cx) {
+            return Poll::Ready(ended);
+        }
         if !self.io_closed {
             match Pin::new(&mut self.io).poll_close(cx) {
                 Poll::Ready(Ok(())) => self.io_closed = true,
@@ -482,6 +495,45 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         }
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+impl<IO> Driver<IO> {
+    /// With a keep-alive, times a close that began: the first call
+    /// replaces the keep-alive's interval timer with one of its timeout,
+    /// and the driver ends when it fires (`Pending` until then; without a
+    /// keep-alive, always).
+    fn poll_close_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MuxError>> {
+        let Some((settings, timer)) = &mut self.keep_alive else {
+            return Poll::Pending;
+        };
+        if !self.close_timed {
+            self.close_timed = true;
+            *timer = None;
+        }
+        let timer = timer.get_or_insert_with(|| settings.sleeper.sleep(settings.timeout));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => self.close_timed_out(),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The keep-alive's timeout passed during a close: if the link's io
+    /// is closed, every frame went out and only the peer's end is missing,
+    /// which is the peer's business (`Ok`); if not, the link did not take
+    /// the last frames or its close in time (an error).
+    #[cold]
+    fn close_timed_out(&mut self) -> Poll<Result<(), MuxError>> {
+        if self.io_closed {
+            tracing::debug!("the peer did not close its end in time; letting the link go");
+            return self.finish(Ok(()));
+        }
+        let e = io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the link took neither its last frames nor its close within the keep-alive timeout",
+        );
+        let e = self.io_error(e);
+        self.finish(Err(e))
     }
 }
 

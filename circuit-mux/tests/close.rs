@@ -316,6 +316,132 @@ fn a_close_stuck_on_a_peer_that_never_reads_ends_when_the_driver_is_dropped() {
     });
 }
 
+/// A [`circuit_mux::Sleeper`] whose sleeps end when the test ticks (a
+/// tick made before a sleep is polled is kept for it).
+#[derive(Default, Clone)]
+struct Ticks {
+    state: Arc<Mutex<(u64, Vec<std::task::Waker>)>>,
+}
+
+impl Ticks {
+    fn tick(&self) {
+        let wakers = {
+            let mut state = self.state.lock().unwrap();
+            state.0 += 1;
+            std::mem::take(&mut state.1)
+        };
+        wakers.into_iter().for_each(|w| w.wake());
+    }
+}
+
+impl circuit_mux::Sleeper for Ticks {
+    fn sleep(
+        &self,
+        _: std::time::Duration,
+    ) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let ticks = self.clone();
+        Box::pin(futures::future::poll_fn(move |cx| {
+            let mut state = ticks.state.lock().unwrap();
+            if state.0 > 0 {
+                state.0 -= 1;
+                Poll::Ready(())
+            } else {
+                state.1.push(cx.waker().clone());
+                Poll::Pending
+            }
+        }))
+    }
+}
+
+#[test]
+fn with_a_keep_alive_a_close_waits_for_the_peers_end_at_most_its_timeout() {
+    let ticks = Ticks::default();
+    let (ours, mut peer) = circuit_stream::duplex_pair(1 << 20);
+    let config = Config::default()
+        .peer_name("b")
+        .credit(CreditMode::Off)
+        .keep_alive(
+            std::time::Duration::from_secs(3600),
+            std::time::Duration::from_secs(5),
+            Arc::new(ticks.clone()),
+        );
+    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, config);
+    let mut driver = Box::pin(driver);
+    futures::executor::block_on(async {
+        let script = async {
+            let mut s = mux.open().unwrap();
+            s.write_all(b"seen").await.unwrap();
+            assert_eq!(
+                read_frames(&mut peer, 1).await,
+                vec![Owned::Data(0, b"seen".to_vec())]
+            );
+            drop(mux.close("bye"));
+            // The close frame comes, then the end of the link: the driver
+            // closed its io and now waits for the peer's end, which the
+            // peer never closes.
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).await.unwrap();
+            assert_eq!(
+                try_decode_all(&rest).unwrap(),
+                vec![Owned::Close(0, "bye".into())]
+            );
+        };
+        match select(driver.as_mut(), Box::pin(script)).await {
+            Either::Right(((), _)) => {}
+            Either::Left((ended, _)) => panic!("the driver ended first: {ended:?}"),
+        }
+        assert!(
+            driver.as_mut().now_or_never().is_none(),
+            "it waits for the peer"
+        );
+        // The timeout passes: the close is done, every frame having gone.
+        ticks.tick();
+        let ended = driver.as_mut().now_or_never().expect("the close timed out");
+        assert!(ended.is_ok(), "{ended:?}");
+    });
+    drop(peer);
+}
+
+#[test]
+fn with_a_keep_alive_a_close_the_link_never_takes_fails_at_its_timeout() {
+    let ticks = Ticks::default();
+    let (ours, mut peer) = circuit_stream::duplex_pair(1 << 20);
+    let (io, record) = Recorded::new(ours);
+    let config = Config::default()
+        .peer_name("b")
+        .credit(CreditMode::Off)
+        .keep_alive(
+            std::time::Duration::from_secs(3600),
+            std::time::Duration::from_secs(5),
+            Arc::new(ticks.clone()),
+        );
+    let (mux, _incoming, driver) = Mux::new(io, Role::Client, config);
+    let mut driver = Box::pin(driver);
+    futures::executor::block_on(async {
+        let mut s = mux.open().unwrap();
+        s.write_all(b"seen").await.unwrap();
+        match select(driver.as_mut(), read_frames(&mut peer, 1).boxed()).await {
+            Either::Right((frames, _)) => {
+                assert_eq!(frames, vec![Owned::Data(0, b"seen".to_vec())])
+            }
+            Either::Left((ended, _)) => panic!("the driver ended: {ended:?}"),
+        }
+        // The link takes nothing more, not even a flush or the close.
+        record.stall.store(true, Ordering::SeqCst);
+        drop(mux.close("bye"));
+        drop(s);
+        assert!(driver.as_mut().now_or_never().is_none());
+    });
+    ticks.tick();
+    match driver.as_mut().now_or_never() {
+        Some(Err(MuxError::Io { source, .. })) => {
+            assert_eq!(source.kind(), io::ErrorKind::TimedOut)
+        }
+        other => panic!("expected a timed-out close, got {other:?}"),
+    }
+    assert!(!record.closed());
+}
+
 #[test]
 fn streams_the_peer_opens_during_a_close_are_refused() {
     let (mux, mut incoming, driver, record, mut peer) = client();
