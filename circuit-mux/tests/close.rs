@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use circuit_mux::{Config, CreditMode, Mux, MuxError, Role};
-use common::{drain, pair, pool, try_decode_all, Owned};
+use common::{drain, pair, pool, try_decode_all, Owned, Ticks};
 use futures::channel::oneshot;
 use futures::future::{join, select, Either};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt};
@@ -254,23 +254,42 @@ fn the_peer_mux_sees_the_epitaph_and_the_end_of_the_link() {
     });
 }
 
+/// Sends a frame on a new stream and waits for the peer to read it, then
+/// starts a close (its future dropped: the close goes on) and reads to
+/// the end of the link: the stream's close frame, then the closed io.
+async fn send_then_close(mux: &Mux, peer: &mut circuit_stream::Duplex) {
+    let mut s = mux.open().unwrap();
+    s.write_all(b"seen").await.unwrap();
+    assert_eq!(
+        read_frames(peer, 1).await,
+        vec![Owned::Data(0, b"seen".to_vec())]
+    );
+    drop(mux.close("bye"));
+    let mut rest = Vec::new();
+    peer.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(
+        try_decode_all(&rest).unwrap(),
+        vec![Owned::Close(0, "bye".into())]
+    );
+}
+
+/// A v0 client's config whose keep-alive (so its closes) `ticks` times.
+fn timed(ticks: &Ticks) -> Config {
+    Config::default()
+        .peer_name("b")
+        .credit(CreditMode::Off)
+        .keep_alive(
+            std::time::Duration::from_secs(3600),
+            std::time::Duration::from_secs(5),
+            Arc::new(ticks.clone()),
+        )
+}
+
 #[test]
 fn the_close_goes_on_when_its_future_is_dropped() {
     let (mux, _incoming, driver, record, mut peer) = client();
     let script = async {
-        let mut s = mux.open().unwrap();
-        s.write_all(b"seen").await.unwrap();
-        assert_eq!(
-            read_frames(&mut peer, 1).await,
-            vec![Owned::Data(0, b"seen".to_vec())]
-        );
-        drop(mux.close("bye"));
-        let mut rest = Vec::new();
-        peer.read_to_end(&mut rest).await.unwrap();
-        assert_eq!(
-            try_decode_all(&rest).unwrap(),
-            vec![Owned::Close(0, "bye".into())]
-        );
+        send_then_close(&mux, &mut peer).await;
         peer.close().await.unwrap();
     };
     let (ended, ()) = futures::executor::block_on(join(driver, script));
@@ -316,76 +335,16 @@ fn a_close_stuck_on_a_peer_that_never_reads_ends_when_the_driver_is_dropped() {
     });
 }
 
-/// A [`circuit_mux::Sleeper`] whose sleeps end when the test ticks (a
-/// tick made before a sleep is polled is kept for it).
-#[derive(Default, Clone)]
-struct Ticks {
-    state: Arc<Mutex<(u64, Vec<std::task::Waker>)>>,
-}
-
-impl Ticks {
-    fn tick(&self) {
-        let wakers = {
-            let mut state = self.state.lock().unwrap();
-            state.0 += 1;
-            std::mem::take(&mut state.1)
-        };
-        wakers.into_iter().for_each(|w| w.wake());
-    }
-}
-
-impl circuit_mux::Sleeper for Ticks {
-    fn sleep(
-        &self,
-        _: std::time::Duration,
-    ) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-        let ticks = self.clone();
-        Box::pin(futures::future::poll_fn(move |cx| {
-            let mut state = ticks.state.lock().unwrap();
-            if state.0 > 0 {
-                state.0 -= 1;
-                Poll::Ready(())
-            } else {
-                state.1.push(cx.waker().clone());
-                Poll::Pending
-            }
-        }))
-    }
-}
-
 #[test]
 fn with_a_keep_alive_a_close_waits_for_the_peers_end_at_most_its_timeout() {
     let ticks = Ticks::default();
     let (ours, mut peer) = circuit_stream::duplex_pair(1 << 20);
-    let config = Config::default()
-        .peer_name("b")
-        .credit(CreditMode::Off)
-        .keep_alive(
-            std::time::Duration::from_secs(3600),
-            std::time::Duration::from_secs(5),
-            Arc::new(ticks.clone()),
-        );
-    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, config);
+    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, timed(&ticks));
     let mut driver = Box::pin(driver);
     futures::executor::block_on(async {
-        let script = async {
-            let mut s = mux.open().unwrap();
-            s.write_all(b"seen").await.unwrap();
-            assert_eq!(
-                read_frames(&mut peer, 1).await,
-                vec![Owned::Data(0, b"seen".to_vec())]
-            );
-            drop(mux.close("bye"));
-            // The close frame comes, then the end of the link: the driver
-            // closed its io and now waits for the peer's end, which the
-            // peer never closes.
-            let mut rest = Vec::new();
-            peer.read_to_end(&mut rest).await.unwrap();
-            assert_eq!(
-                try_decode_all(&rest).unwrap(),
-                vec![Owned::Close(0, "bye".into())]
-            );
-        };
+        // Once the peer has read to the end of the link the driver has
+        // closed its io; it waits for the peer's end, which never comes.
+        let script = send_then_close(&mux, &mut peer);
         match select(driver.as_mut(), Box::pin(script)).await {
             Either::Right(((), _)) => {}
             Either::Left((ended, _)) => panic!("the driver ended first: {ended:?}"),
@@ -407,15 +366,7 @@ fn with_a_keep_alive_a_close_the_link_never_takes_fails_at_its_timeout() {
     let ticks = Ticks::default();
     let (ours, mut peer) = circuit_stream::duplex_pair(1 << 20);
     let (io, record) = Recorded::new(ours);
-    let config = Config::default()
-        .peer_name("b")
-        .credit(CreditMode::Off)
-        .keep_alive(
-            std::time::Duration::from_secs(3600),
-            std::time::Duration::from_secs(5),
-            Arc::new(ticks.clone()),
-        );
-    let (mux, _incoming, driver) = Mux::new(io, Role::Client, config);
+    let (mux, _incoming, driver) = Mux::new(io, Role::Client, timed(&ticks));
     let mut driver = Box::pin(driver);
     futures::executor::block_on(async {
         let mut s = mux.open().unwrap();

@@ -7,7 +7,7 @@ use std::task::Context;
 
 use circuit_frame::{Encode, LinkControl, LINK_CONTROL_ID};
 use circuit_mux::{Config, Core, CreditMode, LinkMode, MuxError, Role};
-use common::{close, data, decode_all, drain, pair, pattern, pool, Owned};
+use common::{close, data, decode_all, drain, pair, pattern, pool, Owned, Ticks};
 use futures::task::SpawnExt;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 
@@ -481,43 +481,6 @@ fn a_thousand_streams_whose_echo_is_never_read_hold_one_window_each() {
         assert!(back == payload);
         assert_eq!(readers.iter().map(|r| r.buffered()).sum::<usize>(), held);
     });
-}
-
-/// A [`circuit_mux::Sleeper`] whose sleeps end when the test ticks: each
-/// tick ends one sleep, now or as soon as one is made, so none is lost.
-#[derive(Default, Clone)]
-struct Ticks {
-    state: std::sync::Arc<std::sync::Mutex<(u64, Vec<std::task::Waker>)>>,
-}
-
-impl Ticks {
-    fn tick(&self) {
-        let wakers = {
-            let mut state = self.state.lock().unwrap();
-            state.0 += 1;
-            std::mem::take(&mut state.1)
-        };
-        wakers.into_iter().for_each(|w| w.wake());
-    }
-}
-
-impl circuit_mux::Sleeper for Ticks {
-    fn sleep(
-        &self,
-        _: std::time::Duration,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-        let ticks = self.clone();
-        Box::pin(std::future::poll_fn(move |cx| {
-            let mut state = ticks.state.lock().unwrap();
-            if state.0 > 0 {
-                state.0 -= 1;
-                std::task::Poll::Ready(())
-            } else {
-                state.1.push(cx.waker().clone());
-                std::task::Poll::Pending
-            }
-        }))
-    }
 }
 
 #[test]

@@ -114,3 +114,40 @@ pub async fn drain(reader: &circuit_stream::Reader) -> (Vec<u8>, Option<String>)
         }
     }
 }
+
+/// A [`circuit_mux::Sleeper`] whose sleeps end when the test ticks: each
+/// tick ends one sleep, now or as soon as one is polled, so none is lost.
+#[derive(Default, Clone)]
+pub struct Ticks {
+    state: std::sync::Arc<std::sync::Mutex<(u64, Vec<std::task::Waker>)>>,
+}
+
+impl Ticks {
+    pub fn tick(&self) {
+        let wakers = {
+            let mut state = self.state.lock().unwrap();
+            state.0 += 1;
+            std::mem::take(&mut state.1)
+        };
+        wakers.into_iter().for_each(|w| w.wake());
+    }
+}
+
+impl circuit_mux::Sleeper for Ticks {
+    fn sleep(
+        &self,
+        _: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        let ticks = self.clone();
+        Box::pin(std::future::poll_fn(move |cx| {
+            let mut state = ticks.state.lock().unwrap();
+            if state.0 > 0 {
+                state.0 -= 1;
+                std::task::Poll::Ready(())
+            } else {
+                state.1.push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }))
+    }
+}
