@@ -257,7 +257,7 @@ impl Link {
 
 /// The server end of a circuit link configured with `config`: its mux,
 /// and the future that runs it and echoes every stream (through a
-/// [`Probe`] with `peaks`).
+/// probe that records its peaks into `peaks`, if given).
 pub fn circuit_server<IO>(
     io: IO,
     peaks: Option<Arc<Peaks>>,
