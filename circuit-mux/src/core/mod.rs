@@ -346,8 +346,8 @@ impl Core {
     /// 64 KiB and `stream_send_buffer`, at most `stream_send_buffer`. The
     /// count is rounded up to a power of two, so the share changes only
     /// when the count crosses one, and only while the share is above its
-    /// floor (at most 32 streams with the defaults): updating every stream
-    /// then stays cheap however many are open.
+    /// floor (up to 33 streams with the defaults): updating every stream
+    /// then costs O(1) per open or close, amortised, however many are open.
     fn send_share_for(&self, streams: usize) -> usize {
         let most = self.config.stream_send_buffer;
         let floor = MIN_SEND_SHARE.min(most);
