@@ -348,52 +348,48 @@ impl Shared {
         wake(waker);
     }
 
-    /// Raises a bounded pipe's capacity to `capacity` (never lowers it) and
+    /// Changes what bounds the writer's room with `f` under the lock, then
     /// wakes the writer if that gives it the room it waits for.
-    pub(crate) fn grow_capacity(&self, capacity: usize) {
+    fn change_room(&self, f: impl FnOnce(&mut Inner)) {
         let mut inner = self.lock();
-        match &mut inner.capacity {
-            Some(c) if *c < capacity => *c = capacity,
-            _ => return,
-        }
+        f(&mut inner);
         let waker = inner.writer_to_wake();
         drop(inner);
         wake(waker);
     }
 
+    /// Raises a bounded pipe's capacity to `capacity` (never lowers it).
+    pub(crate) fn grow_capacity(&self, capacity: usize) {
+        self.change_room(|inner| {
+            if let Some(c) = &mut inner.capacity {
+                *c = (*c).max(capacity);
+            }
+        });
+    }
+
     /// Sets a bounded pipe's write limit (see
-    /// [`Reader::set_write_limit`](crate::Reader::set_write_limit)) and
-    /// wakes the writer if that gives it the room it waits for.
+    /// [`Reader::set_write_limit`](crate::Reader::set_write_limit)), unless
+    /// it was lifted.
     pub(crate) fn set_write_limit(&self, limit: usize) {
-        let mut inner = self.lock();
-        if inner.limit_lifted {
-            return;
-        }
-        inner.limit = limit.max(1);
-        let waker = inner.writer_to_wake();
-        drop(inner);
-        wake(waker);
+        self.change_room(|inner| {
+            if !inner.limit_lifted {
+                inner.limit = limit.max(1);
+            }
+        });
     }
 
     /// Removes the write limit for good (see
     /// [`Writer::lift_write_limit`](crate::Writer::lift_write_limit)).
     pub(crate) fn lift_write_limit(&self) {
-        let mut inner = self.lock();
-        inner.limit_lifted = true;
-        inner.limit = usize::MAX;
-        let waker = inner.writer_to_wake();
-        drop(inner);
-        wake(waker);
+        self.change_room(|inner| {
+            inner.limit_lifted = true;
+            inner.limit = usize::MAX;
+        });
     }
 
-    /// Gives back the room of `n` bytes of a dropped chunk and wakes the
-    /// writer if that gives it the room it waits for.
+    /// Gives back the room of `n` bytes of a dropped chunk.
     pub(crate) fn release(&self, n: usize) {
-        let mut inner = self.lock();
-        inner.lent = inner.lent.saturating_sub(n);
-        let waker = inner.writer_to_wake();
-        drop(inner);
-        wake(waker);
+        self.change_room(|inner| inner.lent = inner.lent.saturating_sub(n));
     }
 
     /// Keeps the storage of a chunk whose last piece was dropped, for the
