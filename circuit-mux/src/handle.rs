@@ -210,6 +210,51 @@ impl Mux {
         self.shared.lock().attach_observed(source, sink, observer)
     }
 
+    /// Sends back, from now on, what the peer sends on stream `id`, inside
+    /// the link, with no task and no copy: an echo service. `reader` and
+    /// `writer` are the stream's own ends (its [`MuxStream`]'s, split), and
+    /// the mux retires them; bytes written and not yet sent go first. The
+    /// stream closes its direction after the peer closes theirs and the
+    /// last byte went back. See [`Core::loop_back`](crate::Core::loop_back).
+    /// The ends come back untouched if they are not stream `id`'s on this
+    /// link, or if a direction of it is closed.
+    ///
+    /// ```
+    /// use circuit_mux::{Config, Mux, Role};
+    /// use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+    ///
+    /// futures::executor::block_on(async {
+    ///     let (a_io, b_io) = circuit_stream::duplex_pair(1 << 20);
+    ///     let (a, _a_incoming, a_driver) = Mux::new(a_io, Role::Client, Config::default());
+    ///     let (b, mut b_incoming, b_driver) = Mux::new(b_io, Role::Server, Config::default());
+    ///     let talk = async move {
+    ///         let mut out = a.open().unwrap();
+    ///         out.write_all(b"ping").await.unwrap();
+    ///         let incoming = b_incoming.next().await.unwrap().into_stream();
+    ///         let id = incoming.id();
+    ///         let (reader, writer) = incoming.into_split();
+    ///         b.loop_back(id, reader, writer).unwrap();
+    ///         out.close().await.unwrap();
+    ///         let mut echo = Vec::new();
+    ///         out.read_to_end(&mut echo).await.unwrap();
+    ///         assert_eq!(echo, b"ping");
+    ///     };
+    ///     futures::future::select(
+    ///         Box::pin(talk),
+    ///         futures::future::join(a_driver, b_driver),
+    ///     )
+    ///     .await;
+    /// });
+    /// ```
+    pub fn loop_back(
+        &self,
+        id: u32,
+        reader: Reader,
+        writer: Writer,
+    ) -> Result<(), (Reader, Writer)> {
+        self.shared.lock().loop_back(id, reader, writer)
+    }
+
     /// Gives stream `id` (one the peer opened, say) an observer from now
     /// on, replacing any it had. Returns how the peer's direction of it had
     /// already been closed by the mux, if it had (the observer is not told

@@ -249,6 +249,19 @@ impl Reader {
         self.shared.lock().closed.clone().flatten()
     }
 
+    /// Whether `writer` writes into this reader's pipe: the two ends of
+    /// one pipe (a mux checks it when handed a stream's own ends back).
+    ///
+    /// ```
+    /// let (reader, writer) = circuit_stream::stream();
+    /// let (_, other) = circuit_stream::stream();
+    /// assert!(reader.pairs_with(&writer));
+    /// assert!(!reader.pairs_with(&other));
+    /// ```
+    pub fn pairs_with(&self, writer: &crate::Writer) -> bool {
+        Arc::ptr_eq(&self.shared, writer.shared())
+    }
+
     /// Bytes ready to be read.
     pub fn buffered(&self) -> usize {
         let local = lock(&self.local);

@@ -31,6 +31,11 @@ impl Writer {
         Writer { shared }
     }
 
+    /// The pipe this writer writes into.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Waits until `len` bytes of space are free, then calls `f` with
     /// exactly `len` bytes reserved at the end of the pipe (their contents
     /// are unspecified). `f` returns how many of them it filled, from the

@@ -341,6 +341,64 @@ impl Core {
         }
     }
 
+    /// Sends back, from now on, what the peer sends on stream `id`, inside
+    /// the link: the stream then sends straight out of the pipe the peer's
+    /// bytes arrive in, with no task and no copy (an echo service).
+    /// `reader` and `writer` are the stream's own ends (its
+    /// [`MuxStream`]'s), which the mux retires. Bytes written on `writer`
+    /// and not sent yet go first, then every byte of the peer's that
+    /// `reader` had not read, in order. The stream's credit works as for a
+    /// router's splice: the peer gets room back as its bytes go back out.
+    /// When the peer closes its direction, ours closes once the last byte
+    /// is sent back, with the peer's epitaph if it gave one.
+    ///
+    /// The ends come back untouched if they are not stream `id`'s on this
+    /// link, or if either direction of it is closed already.
+    pub fn loop_back(
+        &mut self,
+        id: u32,
+        reader: Reader,
+        writer: Writer,
+    ) -> Result<(), (Reader, Writer)> {
+        let Some(st) = self.streams.get_mut(&id) else {
+            return Err((reader, writer));
+        };
+        let ours = |sink: &Option<Writer>| sink.as_ref().is_some_and(|s| reader.pairs_with(s));
+        let written = match st.source.take() {
+            Some(source)
+                if st.recv == Recv::Open
+                    && ours(&st.sink)
+                    && source.pairs_with(&writer)
+                    && !source.is_closed() =>
+            {
+                source
+            }
+            other => {
+                st.source = other;
+                return Err((reader, writer));
+            }
+        };
+        // The writer is ours now: nothing more comes into its pipe.
+        let mut unsent = Vec::new();
+        while let Ok(Some(_)) = written.try_read_with(1, |bytes| {
+            unsent.extend_from_slice(bytes);
+            ((), bytes.len())
+        }) {}
+        if !unsent.is_empty() {
+            // Room for them on top of the window, so the peer's bytes
+            // still always fit.
+            if let (Some(sink), Some(capacity)) = (&st.sink, reader.capacity()) {
+                sink.grow_capacity(capacity.saturating_add(unsent.len()));
+            }
+            reader.push_front(&unsent);
+        }
+        st.source = Some(reader);
+        st.shares_send_buffer = false;
+        self.ready.push(&st.waker);
+        drop((written, writer));
+        Ok(())
+    }
+
     /// The write limit of each send pipe the mux made when `streams` are
     /// open: the link's send buffer shared out, at least the smaller of
     /// 64 KiB and `stream_send_buffer`, at most `stream_send_buffer`. The
