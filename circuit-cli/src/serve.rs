@@ -73,7 +73,7 @@ pub enum Service {
 /// Serves every incoming stream with `service`, each in its own task, until
 /// the node is gone.
 pub async fn serve(mut incoming: circuit_node::IncomingStreams, service: Service) {
-    while let Some(IncomingStream { source, stream }) = incoming.next().await {
+    while let Some(IncomingStream { source, stream, .. }) = incoming.next().await {
         let service = service.clone();
         tokio::spawn(async move {
             let result = match &service {

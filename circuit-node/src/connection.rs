@@ -273,7 +273,7 @@ pub struct IncomingConnections {
 
 /// Reads the 16-byte connection header of an incoming stream.
 async fn read_header(incoming: IncomingStream) -> Option<(Name, ConnectionHeader, Duplex)> {
-    let IncomingStream { source, stream } = incoming;
+    let IncomingStream { source, stream, .. } = incoming;
     let read = stream.reader().read(
         ConnectionHeader::LEN,
         |buf| match ConnectionHeader::decode(buf) {

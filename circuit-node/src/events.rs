@@ -3,12 +3,15 @@
 //! the node, whose state they read.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use circuit_frame::Name;
 use circuit_stream::Duplex;
 use futures::channel::mpsc;
 use futures::Stream;
+
+use crate::link::port::LinkPort;
 
 /// A routed stream that arrived for this node: its routing header has been
 /// read; what follows is the opener's application bytes.
@@ -19,6 +22,34 @@ pub struct IncomingStream {
     pub source: Name,
     /// The stream: read what the source writes, write back to it.
     pub stream: Duplex,
+    /// The link it came in on and its id there; `None` for a stream this
+    /// node opened to itself.
+    pub(crate) origin: Option<(Arc<LinkPort>, u32)>,
+}
+
+impl IncomingStream {
+    /// Echoes the stream inside the link it came in on, from now on: every
+    /// byte the source sends goes back to it straight from where it
+    /// arrived, with no task and no copy, and the stream closes after the
+    /// source closes its side and the last byte went back (see
+    /// `circuit_mux::Mux::loop_back`). Bytes already written on the stream
+    /// go first, then those not yet read, in order.
+    ///
+    /// Gives the stream back when that cannot be done, to be echoed by
+    /// copying: a stream this node opened to itself (no link), or one whose
+    /// link has ended or whose source has closed its side already.
+    pub fn loop_back(self) -> Result<(), IncomingStream> {
+        let Some((port, id)) = self.origin else {
+            return Err(self);
+        };
+        let (reader, writer) = self.stream.into_split();
+        port.loop_back(id, reader, writer)
+            .map_err(|(reader, writer)| IncomingStream {
+                source: self.source,
+                stream: Duplex::from_parts(reader, writer),
+                origin: Some((port, id)),
+            })
+    }
 }
 
 /// Streams other nodes opened to this one, as a futures `Stream`. It ends

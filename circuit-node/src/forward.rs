@@ -171,6 +171,7 @@ async fn deliver(
     let stream = IncomingStream {
         source,
         stream: Duplex::from_parts(reader, writer),
+        origin: node.port(link).map(|port| (port, id)),
     };
     let mut tx = node.incoming_tx.clone();
     let sent = match poll_fn(|cx| tx.poll_ready(cx)).await {

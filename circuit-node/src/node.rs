@@ -107,6 +107,7 @@ impl Node {
         let incoming = IncomingStream {
             source: self.inner.id.clone(),
             stream: theirs,
+            origin: None,
         };
         let mut tx = self.inner.incoming_tx.clone();
         tx.send(incoming)

@@ -145,6 +145,12 @@ impl NodeInner {
 }
 
 impl NodeInner {
+    /// The port of `link`, while the link is up.
+    pub(crate) fn port(&self, link: LinkId) -> Option<Arc<LinkPort>> {
+        let shared = self.lock();
+        shared.links.get(&link).map(|entry| Arc::clone(&entry.port))
+    }
+
     /// The ports of the links on routes to `peer`, best route first.
     pub(crate) fn route_ports(&self, peer: &Name) -> Vec<Arc<LinkPort>> {
         let shared = self.lock();

@@ -37,7 +37,7 @@ pub async fn run(args: CatArgs, timeout: Duration) -> Result<()> {
             (node.connect_to_peer(peer).await?, peer.clone())
         }
         None => {
-            let IncomingStream { source, stream } = tokio::select! {
+            let IncomingStream { source, stream, .. } = tokio::select! {
                 first = accept(incoming, timeout) => first?,
                 e = any_ended(&mut links) => return Err(e),
             };

@@ -67,6 +67,20 @@ impl LinkPort {
         })
     }
 
+    /// Echoes stream `id` inside the link (see `Mux::loop_back`); hands
+    /// its ends back if the link has ended or the mux refuses.
+    pub(crate) fn loop_back(
+        &self,
+        id: u32,
+        reader: Reader,
+        writer: Writer,
+    ) -> Result<(), (Reader, Writer)> {
+        match self.mux() {
+            Some(mux) => mux.loop_back(id, reader, writer),
+            None => Err((reader, writer)),
+        }
+    }
+
     /// Puts `observer` on stream `id` of the link (see `Mux::observe`):
     /// how the peer's direction had already been closed, if it had.
     pub(crate) fn observe(&self, id: u32, observer: StreamObserver) -> Option<CloseCause> {

@@ -367,3 +367,59 @@ fn a_peer_that_sends_its_identify_and_hangs_up_is_still_a_protocol_mismatch() {
         "{err}"
     );
 }
+
+#[test]
+fn an_incoming_stream_looped_back_echoes_through_a_router_then_closes() {
+    let mut net = Net::new();
+    let a = net.leaf("a");
+    let mut b = net.leaf("b");
+    let r = net.router("r");
+    let _ar = net.link(&a.node, &r.node, Quality::LOCAL_SOCKET);
+    let _rb = net.link(&r.node, &b.node, Quality::LOCAL_SOCKET);
+    net.settle();
+    assert!(a.node.is_reachable("b"));
+    net.run(async {
+        let s = a.node.connect_to_peer("b").await.unwrap();
+        let (mut reader, mut writer) = s.into_split();
+        AsyncWriteExt::write_all(&mut writer, b"before ")
+            .await
+            .unwrap();
+        let incoming = b.incoming.next().await.unwrap();
+        assert_eq!(incoming.source, "a");
+        // Written by b before the loop back: it goes first.
+        incoming
+            .stream
+            .writer()
+            .write_all(b"b says ")
+            .await
+            .unwrap();
+        incoming
+            .loop_back()
+            .expect("a stream from a link loops back");
+        let sent: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 7 + i / 251) as u8).collect();
+        let send = async {
+            AsyncWriteExt::write_all(&mut writer, &sent).await.unwrap();
+            AsyncWriteExt::close(&mut writer).await.unwrap();
+        };
+        let mut echo = Vec::new();
+        let ((), read) = futures::join!(send, reader.read_to_end(&mut echo));
+        read.expect("the echo ends cleanly after our close");
+        assert_eq!(&echo[..14], b"b says before ");
+        assert!(echo[14..] == sent[..], "the echo is what a sent");
+    });
+}
+
+#[test]
+fn a_stream_to_oneself_is_not_looped_back_but_given_back() {
+    let mut net = Net::new();
+    let mut a = net.leaf("a");
+    net.run(async {
+        let mut s = a.node.connect_to_peer("a").await.unwrap();
+        s.write_all(b"me").await.unwrap();
+        let incoming = a.incoming.next().await.unwrap();
+        let mut back = incoming.loop_back().expect_err("no link to loop back in");
+        let mut buf = [0; 2];
+        back.stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"me");
+    });
+}
