@@ -71,9 +71,25 @@ pub enum Service {
 }
 
 /// Serves every incoming stream with `service`, each in its own task, until
-/// the node is gone.
+/// the node is gone. An echo runs inside the link the stream came in on
+/// ([`IncomingStream::loop_back`]: no task, no copy) where it can, and
+/// copies otherwise.
 pub async fn serve(mut incoming: circuit_node::IncomingStreams, service: Service) {
-    while let Some(IncomingStream { source, stream, .. }) = incoming.next().await {
+    while let Some(arrived) = incoming.next().await {
+        let arrived = match service {
+            Service::Echo => {
+                let source = arrived.source.clone();
+                match arrived.loop_back() {
+                    Ok(()) => {
+                        tracing::debug!(%source, "stream echoed inside its link");
+                        continue;
+                    }
+                    Err(arrived) => arrived,
+                }
+            }
+            _ => arrived,
+        };
+        let IncomingStream { source, stream, .. } = arrived;
         let service = service.clone();
         tokio::spawn(async move {
             let result = match &service {
