@@ -22,6 +22,11 @@
 //! - `raw_serial` (`mux_w1_tcp2p` only): `raw` with the serial echo (read
 //!   64 KiB, then write it back, in turn), the baseline before `raw` echoed
 //!   full duplex, kept to compare with the older tables,
+//! - `circuit_loop_back` (`mux_w1_tcp2p` and `mux_w2_16_tcp2p` only):
+//!   `circuit` whose server echoes each stream inside the link
+//!   (`Mux::loop_back`), with no copy and no task, as `raw`'s echo copies
+//!   nothing; the other circuit kinds echo through the serial `echo`
+//!   (two copies), as yamux does,
 //!
 //! so the figure that matters is the ratio within a group. Over TCP a mux
 //! over one connection cannot beat that connection used well: circuit /
@@ -259,15 +264,20 @@ fn throughput_groups(c: &mut Criterion) {
             .sample_size(10)
             .sampling_mode(SamplingMode::Flat);
         let label = format!("1x{}MiB", sizes.w1 / MIB);
-        // The old serial raw echo beside the full-duplex one, once.
-        let serial = match medium {
-            Medium::Process => {
-                let link = rt.block_on(Link::new(Kind::RawSerial, medium, None));
-                Some((Kind::RawSerial, Arc::new(link)))
-            }
-            _ => None,
+        // The old serial raw echo beside the full-duplex one, once; and
+        // circuit echoing inside the link.
+        let process = |kind| {
+            let link = rt.block_on(Link::new(kind, medium, None));
+            (kind, Arc::new(link))
         };
-        for (kind, link) in links.iter().chain(&serial) {
+        let (serial, looped) = match medium {
+            Medium::Process => (
+                Some(process(Kind::RawSerial)),
+                Some(process(Kind::CircuitLoopBack)),
+            ),
+            _ => (None, None),
+        };
+        for (kind, link) in links.iter().chain(&serial).chain(&looped) {
             let w1 = sizes.w1;
             group.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
                 b.iter_custom(|iters| {
@@ -291,7 +301,12 @@ fn throughput_groups(c: &mut Criterion) {
                 .sample_size(10)
                 .sampling_mode(SamplingMode::Flat);
             let label = format!("{streams}x{}KiB", each >> 10);
-            for (kind, link) in links.iter().filter(|(k, _)| runs(*k, medium, streams)) {
+            let looped = looped.as_ref().filter(|_| streams == 16);
+            for (kind, link) in links
+                .iter()
+                .filter(|(k, _)| runs(*k, medium, streams))
+                .chain(looped)
+            {
                 // Raw: the same bytes over one connection.
                 let (n, size) = match kind {
                     Kind::Raw | Kind::RawSerial => (1, total),

@@ -46,6 +46,10 @@ pub enum Kind {
     /// The link alone over TCP, echoed serially (the old baseline); only
     /// in `mux_w1_tcp2p`.
     RawSerial,
+    /// `Circuit` whose server echoes each stream inside the link
+    /// (`Mux::loop_back`: no task, no copy), as the plain TCP echo does
+    /// without a copy; only in `mux_w1_tcp2p` and `mux_w2_16_tcp2p`.
+    CircuitLoopBack,
 }
 
 /// What every group of the mux bench runs.
@@ -60,6 +64,7 @@ impl Kind {
             Kind::Yamux => "yamux",
             Kind::Raw => "raw",
             Kind::RawSerial => "raw_serial",
+            Kind::CircuitLoopBack => "circuit_loop_back",
         }
     }
 
@@ -75,7 +80,7 @@ impl Kind {
     /// measured; `None` for the others.
     pub fn mode(self) -> Option<LinkMode> {
         match self {
-            Kind::Circuit => Some(LinkMode::Credit),
+            Kind::Circuit | Kind::CircuitLoopBack => Some(LinkMode::Credit),
             Kind::CircuitV0 => Some(LinkMode::V0),
             _ => None,
         }
@@ -177,7 +182,7 @@ impl Link {
                         _tasks: Tasks::default(),
                         process: None,
                     },
-                    Kind::Circuit | Kind::CircuitV0 => {
+                    Kind::Circuit | Kind::CircuitV0 | Kind::CircuitLoopBack => {
                         let io = FuturesIo::new(server.connect().await);
                         let (client, _, driver) = Mux::new(io, Role::Client, kind.config());
                         Link {
@@ -212,9 +217,19 @@ impl Link {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         match kind {
-            Kind::Circuit | Kind::CircuitV0 => {
+            Kind::Circuit | Kind::CircuitV0 | Kind::CircuitLoopBack => {
                 let (client, _, client_driver) = Mux::new(client_io, Role::Client, kind.config());
-                let (server, accept) = circuit_server(server_io, peaks.clone(), kind.config());
+                let (server, accept): (Mux, BoxFuture<'static, ()>) = match kind {
+                    Kind::CircuitLoopBack => {
+                        let (server, accept) = circuit_loop_back_server(server_io, kind.config());
+                        (server, Box::pin(accept))
+                    }
+                    _ => {
+                        let (server, accept) =
+                            circuit_server(server_io, peaks.clone(), kind.config());
+                        (server, Box::pin(accept))
+                    }
+                };
                 let tasks = vec![
                     tokio::spawn(client_driver).abort_handle(),
                     tokio::spawn(accept).abort_handle(),
@@ -288,6 +303,34 @@ where
     (server, run)
 }
 
+/// The server end of a circuit link that echoes every stream inside the
+/// link ([`Mux::loop_back`]); returns the mux and its accept loop.
+pub fn circuit_loop_back_server<IO>(
+    io: IO,
+    config: Config,
+) -> (Mux, impl Future<Output = ()> + Send + 'static)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (server, mut incoming, driver) = Mux::new(io, Role::Server, config);
+    let mux = server.clone();
+    let run = async move {
+        let driver = tokio::spawn(driver);
+        while let Some(s) = incoming.next().await {
+            let stream = s.into_stream();
+            let id = stream.id();
+            let (reader, writer) = stream.into_split();
+            if let Err((reader, writer)) = mux.loop_back(id, reader, writer) {
+                // Closed before it could be looped back: echo what is left.
+                let stream = circuit_stream::Duplex::from_parts(reader, writer);
+                tokio::spawn(echo(stream));
+            }
+        }
+        driver.abort();
+    };
+    (server, run)
+}
+
 /// The server end of a yamux link: echoes every stream.
 pub async fn yamux_server<IO>(io: IO)
 where
@@ -335,6 +378,11 @@ pub fn serve(name: String) -> BoxFuture<'static, Option<Handler>> {
                     as BoxFuture<'static, ()>
             }))
         }
+        "circuit_loop_back" => Some(Box::new(|s: TcpStream| {
+            let config = Kind::CircuitLoopBack.config();
+            Box::pin(circuit_loop_back_server(FuturesIo::new(s), config).1)
+                as BoxFuture<'static, ()>
+        })),
         "yamux" => Some(Box::new(|s: TcpStream| {
             Box::pin(yamux_server(FuturesIo::new(s))) as BoxFuture<'static, ()>
         })),
