@@ -227,13 +227,26 @@ pub struct Identity {
     /// more; benches/README.md).
     #[arg(long, default_value = "1MiB", value_name = "SIZE", value_parser = parse_size)]
     pub send_buffer: u64,
+
+    /// Bytes a link's streams may be sent ahead of their readers, in all:
+    /// in credit mode the budget their windows grow within (each starts
+    /// at 64 KiB and grows, up to 1 MiB, while the sum stays within
+    /// this); in v0 mode the unread bytes at which the link stops
+    /// reading. Lower than the library's default (16 MiB), for the same
+    /// reason as `--send-buffer` (16 streams echoed over loopback TCP:
+    /// 7-16 % more; benches/README.md).
+    #[arg(long, default_value = "2MiB", value_name = "SIZE", value_parser = parse_size)]
+    pub receive_buffer: u64,
 }
 
 impl Identity {
     /// The mux configuration these options ask for.
     pub fn mux_config(&self) -> circuit_mux::Config {
         let send_buffer = usize::try_from(self.send_buffer).unwrap_or(usize::MAX);
-        mux_config(self.credit, self.keep_alive).link_send_buffer(send_buffer)
+        let receive_buffer = usize::try_from(self.receive_buffer).unwrap_or(usize::MAX);
+        mux_config(self.credit, self.keep_alive)
+            .link_send_buffer(send_buffer)
+            .link_receive_limit(receive_buffer)
     }
 }
 
@@ -581,14 +594,16 @@ mod tests {
     }
 
     #[test]
-    fn the_send_buffer_reaches_the_mux_config() {
-        let send_buffer = |args: &[&str]| -> Result<usize, String> {
+    fn the_send_and_receive_buffers_reach_the_mux_config() {
+        let config = |args: &[&str]| -> Result<circuit_mux::Config, String> {
             let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
             match cli.command {
-                Command::Bench(bench) => Ok(bench.identity.mux_config().get_link_send_buffer()),
+                Command::Bench(bench) => Ok(bench.identity.mux_config()),
                 other => panic!("not bench: {other:?}"),
             }
         };
+        let send_buffer = |args: &[&str]| config(args).map(|c| c.get_link_send_buffer());
+        let receive_buffer = |args: &[&str]| config(args).map(|c| c.get_link_receive_limit());
         let bench = [
             "circuit",
             "bench",
@@ -605,6 +620,10 @@ mod tests {
         assert_eq!(send_buffer(&bench), Ok(1 << 20));
         assert_eq!(send_buffer(&with(&["--send-buffer", "4MiB"])), Ok(4 << 20));
         assert!(send_buffer(&with(&["--send-buffer", "lots"])).is_err());
+        assert_eq!(receive_buffer(&bench), Ok(2 << 20));
+        let more = with(&["--receive-buffer", "16MiB"]);
+        assert_eq!(receive_buffer(&more), Ok(16 << 20));
+        assert!(receive_buffer(&with(&["--receive-buffer", "plenty"])).is_err());
     }
 
     #[test]
