@@ -214,10 +214,16 @@ pub struct Identity {
 
     /// On links in credit mode, send a PING this often and end a link whose
     /// PONG has not come within three times this (a peer that stopped
-    /// answering: hung, or gone without closing). It also bounds a link's
-    /// close to three times this. Off by default.
+    /// answering: hung, or gone without closing). Off by default.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub keep_alive: Option<Duration>,
+
+    /// The longest a link's close may take: sending its last frames,
+    /// closing the connection and waiting for the peer to close its end.
+    /// A peer that never closes its end, or a connection that takes
+    /// nothing more, is let go after this.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub close_timeout: Duration,
 
     /// Bytes a link's streams may hold written and not yet sent, shared
     /// out among them (each gets this divided by the streams open, at
@@ -245,6 +251,10 @@ impl Identity {
         let send_buffer = usize::try_from(self.send_buffer).unwrap_or(usize::MAX);
         let receive_buffer = usize::try_from(self.receive_buffer).unwrap_or(usize::MAX);
         mux_config(self.credit, self.keep_alive)
+            .close_timeout(
+                self.close_timeout,
+                std::sync::Arc::new(circuit_transport_tokio::TokioRuntime::new()),
+            )
             .link_send_buffer(send_buffer)
             .link_receive_limit(receive_buffer)
     }
@@ -594,7 +604,7 @@ mod tests {
     }
 
     #[test]
-    fn the_send_and_receive_buffers_reach_the_mux_config() {
+    fn the_buffers_and_the_close_timeout_reach_the_mux_config() {
         let config = |args: &[&str]| -> Result<circuit_mux::Config, String> {
             let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
             match cli.command {
@@ -624,6 +634,10 @@ mod tests {
         let more = with(&["--receive-buffer", "16MiB"]);
         assert_eq!(receive_buffer(&more), Ok(16 << 20));
         assert!(receive_buffer(&with(&["--receive-buffer", "plenty"])).is_err());
+        let close_timeout = |args: &[&str]| config(args).map(|c| c.get_close_timeout());
+        assert_eq!(close_timeout(&bench), Ok(Some(Duration::from_secs(10))));
+        let quick = with(&["--close-timeout", "500ms"]);
+        assert_eq!(close_timeout(&quick), Ok(Some(Duration::from_millis(500))));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) local_name: Option<String>,
     pub(crate) credit: CreditMode,
     pub(crate) keep_alive: Option<KeepAlive>,
+    pub(crate) close_timeout: Option<CloseTimeout>,
 }
 
 /// A source of timers, so that the mux's keep-alive needs no runtime: the
@@ -50,6 +51,21 @@ impl std::fmt::Debug for KeepAlive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeepAlive")
             .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bound on a close ([`Config::close_timeout`]).
+#[derive(Clone)]
+pub(crate) struct CloseTimeout {
+    pub(crate) timeout: Duration,
+    pub(crate) sleeper: Arc<dyn Sleeper>,
+}
+
+impl std::fmt::Debug for CloseTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloseTimeout")
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -102,6 +118,7 @@ impl Default for Config {
             local_name: None,
             credit: CreditMode::Auto,
             keep_alive: None,
+            close_timeout: None,
         }
     }
 }
@@ -244,14 +261,9 @@ impl Config {
     /// without closing the link is noticed without a byte of user data. A
     /// v0 link has no PING.
     ///
-    /// On every link, in either mode, `timeout` also bounds a close
-    /// ([`Mux::close`](crate::Mux::close), or every handle dropped): from
-    /// its start the driver takes at most `timeout` to flush the last
-    /// frames, close the link's io and wait for the peer's end of the link,
-    /// then ends (`Ok` if the io was closed, an error of kind `TimedOut`
-    /// if the link took neither its last frames nor its close). Without a
-    /// keep-alive a close waits as long as the peer takes. Off by
-    /// default.
+    /// On every link, in either mode, `timeout` also bounds a close as
+    /// [`close_timeout`](Config::close_timeout) does, unless a close
+    /// timeout is set. Off by default.
     ///
     /// [`MuxError::KeepAlive`]: crate::MuxError::KeepAlive
     pub fn keep_alive(
@@ -266,6 +278,29 @@ impl Config {
             sleeper,
         });
         self
+    }
+
+    /// Bounds a close ([`Mux::close`](crate::Mux::close), or every handle
+    /// dropped) by `timeout`, timed by `sleeper`: from its start the
+    /// driver takes at most `timeout` to flush the last frames, close the
+    /// link's io and wait for the peer's end of the link, then ends (`Ok`
+    /// if the io was closed, an error of kind `TimedOut` if the link took
+    /// neither its last frames nor its close). Without it (and without a
+    /// [`keep_alive`](Config::keep_alive), whose timeout bounds a close
+    /// otherwise) a close waits as long as the peer takes: a peer that
+    /// never closes its end, or a link that takes nothing more, keeps the
+    /// driver. yamux lets a connection go once its last frames are
+    /// written; reading to the peer's end first keeps a socket from
+    /// resetting the link under the close frames the peer has not read.
+    /// Off by default.
+    pub fn close_timeout(mut self, timeout: Duration, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.close_timeout = Some(CloseTimeout { timeout, sleeper });
+        self
+    }
+
+    /// The bound set by [`Config::close_timeout`], if any.
+    pub fn get_close_timeout(&self) -> Option<Duration> {
+        self.close_timeout.as_ref().map(|c| c.timeout)
     }
 
     /// The interval and timeout set by [`Config::keep_alive`], if any.

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use circuit_frame::CLOSE_HEADER_LEN;
 use futures::io::{AsyncRead, AsyncWrite};
 
+use crate::config::CloseTimeout;
 use crate::core::Direct;
 use crate::counters::AtomicCounters;
 use crate::handle::Shared;
@@ -86,12 +87,12 @@ pub struct Driver<IO> {
     /// The link's io is closed (its write half, for a socket); reading
     /// it to the peer's end goes on.
     io_closed: bool,
-    /// The keep-alive's settings and its running timer: the interval's
-    /// while the link runs, the timeout's once a close began.
+    /// The keep-alive's settings and its interval's running timer.
     keep_alive: Option<(crate::config::KeepAlive, Option<Sleep>)>,
-    /// A close began ([`Mux::close`](crate::Mux::close), or every handle
-    /// dropped) and the keep-alive's timer now bounds it.
-    close_timed: bool,
+    /// What bounds a close: `Config::close_timeout`, else the keep-alive's
+    /// timeout; and its timer, once a close began
+    /// ([`Mux::close`](crate::Mux::close), or every handle dropped).
+    close_bound: Option<(crate::config::CloseTimeout, Option<Sleep>)>,
     span: tracing::Span,
 }
 
@@ -109,13 +110,18 @@ impl<IO> std::fmt::Debug for Driver<IO> {
 
 impl<IO> Driver<IO> {
     pub(crate) fn new(io: IO, shared: Arc<Shared>) -> Self {
-        let (read_buffer, write_limit, keep_alive, span) = {
+        let (read_buffer, write_limit, keep_alive, close_bound, span) = {
             let core = shared.lock();
             let config = core.config();
+            let from_keep_alive = config.keep_alive.as_ref().map(|k| CloseTimeout {
+                timeout: k.timeout,
+                sleeper: Arc::clone(&k.sleeper),
+            });
             (
                 config.read_buffer,
                 config.write_buffer,
                 config.keep_alive.clone(),
+                config.close_timeout.clone().or(from_keep_alive),
                 shared.span.clone(),
             )
         };
@@ -138,7 +144,7 @@ impl<IO> Driver<IO> {
             closing_io: false,
             io_closed: false,
             keep_alive: keep_alive.map(|k| (k, None)),
-            close_timed: false,
+            close_bound: close_bound.map(|c| (c, None)),
             span,
         }
     }
@@ -499,26 +505,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
 }
 
 impl<IO> Driver<IO> {
-    /// With a keep-alive, times a close that began: the first call
-    /// replaces the keep-alive's interval timer with one of its timeout,
-    /// and the driver ends when it fires (`Pending` until then; without a
-    /// keep-alive, always).
+    /// With a bound on closes, times a close that began: the first call
+    /// starts its timer (and stops the keep-alive's), and the driver ends
+    /// when it fires (`Pending` until then; without a bound, always).
     fn poll_close_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MuxError>> {
-        let Some((settings, timer)) = &mut self.keep_alive else {
+        let Some((bound, timer)) = &mut self.close_bound else {
             return Poll::Pending;
         };
-        if !self.close_timed {
-            self.close_timed = true;
-            *timer = None;
-        }
-        let timer = timer.get_or_insert_with(|| settings.sleeper.sleep(settings.timeout));
+        let timer = timer.get_or_insert_with(|| {
+            if let Some((_, interval)) = &mut self.keep_alive {
+                *interval = None;
+            }
+            bound.sleeper.sleep(bound.timeout)
+        });
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => self.close_timed_out(),
             Poll::Pending => Poll::Pending,
         }
     }
 
-    /// The keep-alive's timeout passed during a close: if the link's io
+    /// The close's time bound passed: if the link's io
     /// is closed, every frame went out and only the peer's end is missing,
     /// which is the peer's business (`Ok`); if not, the link did not take
     /// the last frames or its close in time (an error).
@@ -530,7 +536,7 @@ impl<IO> Driver<IO> {
         }
         let e = io::Error::new(
             io::ErrorKind::TimedOut,
-            "the link took neither its last frames nor its close within the keep-alive timeout",
+            "the link took neither its last frames nor its close within the close's time bound",
         );
         let e = self.io_error(e);
         self.finish(Err(e))

@@ -335,11 +335,43 @@ fn a_close_stuck_on_a_peer_that_never_reads_ends_when_the_driver_is_dropped() {
     });
 }
 
+/// A v0 client's config with no keep-alive, whose closes `ticks` times.
+fn close_bounded(ticks: &Ticks) -> Config {
+    Config::default()
+        .peer_name("b")
+        .credit(CreditMode::Off)
+        .close_timeout(std::time::Duration::from_secs(5), Arc::new(ticks.clone()))
+}
+
 #[test]
 fn with_a_keep_alive_a_close_waits_for_the_peers_end_at_most_its_timeout() {
     let ticks = Ticks::default();
+    a_close_waits_for_the_peers_end_at_most_its_bound(timed(&ticks), &ticks);
+}
+
+#[test]
+fn with_a_close_timeout_and_no_keep_alive_a_close_waits_for_the_peers_end_at_most_that() {
+    let ticks = Ticks::default();
+    a_close_waits_for_the_peers_end_at_most_its_bound(close_bounded(&ticks), &ticks);
+}
+
+#[test]
+fn with_a_keep_alive_a_close_the_link_never_takes_fails_at_its_timeout() {
+    let ticks = Ticks::default();
+    a_close_the_link_never_takes_fails_at_its_bound(timed(&ticks), &ticks);
+}
+
+#[test]
+fn with_a_close_timeout_and_no_keep_alive_a_close_the_link_never_takes_fails_at_that() {
+    let ticks = Ticks::default();
+    a_close_the_link_never_takes_fails_at_its_bound(close_bounded(&ticks), &ticks);
+}
+
+/// The close's bound, timed by `ticks`, ends a close whose peer never
+/// closes its end: `Ok`, every frame having gone.
+fn a_close_waits_for_the_peers_end_at_most_its_bound(config: Config, ticks: &Ticks) {
     let (ours, mut peer) = circuit_stream::duplex_pair(1 << 20);
-    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, timed(&ticks));
+    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, config);
     let mut driver = Box::pin(driver);
     futures::executor::block_on(async {
         // Once the peer has read to the end of the link the driver has
@@ -361,12 +393,12 @@ fn with_a_keep_alive_a_close_waits_for_the_peers_end_at_most_its_timeout() {
     drop(peer);
 }
 
-#[test]
-fn with_a_keep_alive_a_close_the_link_never_takes_fails_at_its_timeout() {
-    let ticks = Ticks::default();
+/// The close's bound, timed by `ticks`, ends a close the link never
+/// takes: an error of kind `TimedOut`.
+fn a_close_the_link_never_takes_fails_at_its_bound(config: Config, ticks: &Ticks) {
     let (ours, mut peer) = circuit_stream::duplex_pair(1 << 20);
     let (io, record) = Recorded::new(ours);
-    let (mux, _incoming, driver) = Mux::new(io, Role::Client, timed(&ticks));
+    let (mux, _incoming, driver) = Mux::new(io, Role::Client, config);
     let mut driver = Box::pin(driver);
     futures::executor::block_on(async {
         let mut s = mux.open().unwrap();

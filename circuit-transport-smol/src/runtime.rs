@@ -59,8 +59,8 @@ impl Default for SmolRuntime {
     }
 }
 
-/// The mux's keep-alive sleeps on smol's clock
-/// ([`circuit_mux::Config::keep_alive`]).
+/// The mux's keep-alive and close bound sleep on smol's clock
+/// ([`circuit_mux::Config::keep_alive`], [`circuit_mux::Config::close_timeout`]).
 impl circuit_mux::Sleeper for SmolRuntime {
     fn sleep(
         &self,

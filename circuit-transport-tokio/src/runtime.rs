@@ -60,8 +60,8 @@ impl Default for TokioRuntime {
     }
 }
 
-/// The mux's keep-alive sleeps on tokio's clock
-/// ([`circuit_mux::Config::keep_alive`]).
+/// The mux's keep-alive and close bound sleep on tokio's clock
+/// ([`circuit_mux::Config::keep_alive`], [`circuit_mux::Config::close_timeout`]).
 impl circuit_mux::Sleeper for TokioRuntime {
     fn sleep(
         &self,
