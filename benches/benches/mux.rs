@@ -31,7 +31,11 @@
 //! so the figure that matters is the ratio within a group. Over TCP a mux
 //! over one connection cannot beat that connection used well: circuit /
 //! raw is at most 1, and its distance from 1 is the headroom left. The
-//! client is the same on every path (`bulk`: it writes and reads at once).
+//! client is the same on every path (`bulk`: it writes and reads at once,
+//! and checks what it reads where it lies, through `AsyncBufRead`: a
+//! circuit stream's reader lends the bytes in its pipe, yamux streams and
+//! raw connections are read into a 64 KiB `BufReader`, as a plain read
+//! into a buffer would be).
 //!
 //! Workloads (names as in "Baselines: how they are taken" in
 //! benches/README.md):

@@ -4,12 +4,23 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 
 use crate::config::CHUNK;
 
-/// The reading half of a stream, whatever carries it.
-pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The reading half of a stream, whatever carries it, read where its
+/// bytes lie: a circuit stream's reader lends the bytes in its pipe (no
+/// copy); any other stream is read through a [`BufReader`] of `CHUNK`
+/// bytes ([`buffered`]), one copy into it as a plain read into a buffer
+/// would make.
+pub type BoxRead = Box<dyn AsyncBufRead + Send + Unpin>;
+
+/// `r` behind a [`BufReader`] of `CHUNK` bytes, as a [`BoxRead`].
+pub fn buffered(r: impl AsyncRead + Send + Unpin + 'static) -> BoxRead {
+    Box::new(BufReader::with_capacity(CHUNK, r))
+}
 /// The writing half of a stream, whatever carries it.
 pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
@@ -81,19 +92,27 @@ pub async fn send(mut w: BoxWrite, seed: usize, total: usize) {
     w.close().await.expect("close");
 }
 
-/// Reads `total` bytes of stream `seed` and checks every one.
+/// Reads `total` bytes of stream `seed` and checks every one, where it
+/// lies ([`BoxRead`]), `CHUNK` bytes at a time: each is consumed once
+/// checked, so its room goes back (and a circuit stream's credit with it)
+/// while the rest is checked.
 pub async fn receive(mut r: BoxRead, seed: usize, total: usize) {
     let pattern = pattern();
-    let mut buf = vec![0; CHUNK];
     let mut off = 0;
     while off < total {
-        let n = r.read(&mut buf).await.expect("read");
-        assert!(n > 0, "stream {seed} ended at {off} of {total} bytes");
+        let got = r.fill_buf().await.expect("read");
+        assert!(
+            !got.is_empty(),
+            "stream {seed} ended at {off} of {total} bytes"
+        );
+        let n = got.len().min(CHUNK);
+        assert!(off + n <= total, "stream {seed}: more than {total} bytes");
         let start = (off + shift(seed)) % CHUNK;
         assert!(
-            buf[..n] == pattern[start..start + n],
+            got[..n] == pattern[start..start + n],
             "stream {seed}: wrong bytes at offset {off}"
         );
+        r.consume_unpin(n);
         off += n;
     }
 }

@@ -20,13 +20,13 @@ use circuit_mux::{Config, CreditMode, LinkMode, Mux, Role};
 use circuit_transport_tokio::FuturesIo;
 use futures::channel::{mpsc, oneshot};
 use futures::future::BoxFuture;
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use futures::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite};
 use futures::StreamExt;
 use tokio::net::TcpStream;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use crate::config::{Medium, PIPE};
-use crate::echo::{echo, ping, BoxRead, BoxWrite, Open};
+use crate::echo::{buffered, echo, ping, BoxRead, BoxWrite, Open};
 use crate::process::{Handler, Server};
 use crate::runtime::Tasks;
 use crate::tcp::{connect, duplex_echo, echo_server, tcp_pair};
@@ -417,14 +417,14 @@ impl Open for Link {
                 let (tx, rx) = oneshot::channel();
                 opens.unbounded_send(tx).expect("yamux driver");
                 let (r, w) = AsyncReadExt::split(rx.await.expect("yamux open"));
-                (Box::new(r), Box::new(w))
+                (buffered(r), Box::new(w))
             }
             Opener::RawTcp { addr } => connect(*addr).await,
             Opener::RawMemory => {
                 let (client, server) = tokio::io::duplex(PIPE);
                 tokio::spawn(echo(server.compat()));
                 let (r, w) = tokio::io::split(client);
-                (Box::new(r.compat()), Box::new(w.compat_write()))
+                (buffered(r.compat()), Box::new(w.compat_write()))
             }
         }
     }
@@ -453,13 +453,32 @@ impl AsyncRead for Probe {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<std::io::Result<usize>> {
+        self.note();
+        Pin::new(&mut self.reader).poll_read(cx, buf)
+    }
+}
+
+impl Probe {
+    /// Notes what the reader holds now.
+    fn note(&self) {
         let held = self.reader.buffered() as u64;
         let peak = match self.server {
             true => &self.peak.server,
             false => &self.peak.client,
         };
         peak.fetch_max(held, Ordering::Relaxed);
-        Pin::new(&mut self.reader).poll_read(cx, buf)
+    }
+}
+
+impl AsyncBufRead for Probe {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<&[u8]>> {
+        let this = self.get_mut();
+        this.note();
+        Pin::new(&mut this.reader).poll_fill_buf(cx)
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amt: usize) {
+        Pin::new(&mut self.reader).consume(amt)
     }
 }
 

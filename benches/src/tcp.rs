@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
-use crate::echo::{BoxRead, BoxWrite};
+use crate::echo::{buffered, BoxRead, BoxWrite};
 
 /// Size of each buffer of a [`duplex_echo`]: as large as a relay's (see
 /// [`relay`](crate::relay)), so that one read takes what the socket holds.
@@ -160,7 +160,7 @@ pub async fn connect(addr: SocketAddr) -> (BoxRead, BoxWrite) {
     let s = TcpStream::connect(addr).await.expect("connect");
     s.set_nodelay(true).expect("nodelay");
     let (r, w) = s.into_split();
-    (Box::new(r.compat()), Box::new(w.compat_write()))
+    (buffered(r.compat()), Box::new(w.compat_write()))
 }
 
 #[cfg(test)]
