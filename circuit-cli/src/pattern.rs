@@ -156,10 +156,13 @@ pub async fn round_trip_limit(
                     waited: timeout,
                 })?
                 .map_err(CliError::io(format!("stream {id}: read")))?;
-            let n = got.len();
-            if n == 0 {
+            if got.is_empty() {
                 break;
             }
+            // A chunk at a time, each consumed once checked: its room (the
+            // peer's credit) goes back while the rest is checked.
+            let got = &got[..got.len().min(CHUNK)];
+            let n = got.len();
             let bytes = total.load(Ordering::Relaxed);
             if offset + n as u64 > bytes {
                 return Err(CliError::Mismatch {
