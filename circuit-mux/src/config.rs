@@ -26,7 +26,7 @@ pub struct Config {
     pub(crate) local_name: Option<String>,
     pub(crate) credit: CreditMode,
     pub(crate) keep_alive: Option<KeepAlive>,
-    pub(crate) close_timeout: Option<CloseTimeout>,
+    pub(crate) close_timeout: Option<Timeout>,
 }
 
 /// A source of timers, so that the mux's keep-alive needs no runtime: the
@@ -39,36 +39,28 @@ pub trait Sleeper: Send + Sync + 'static {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 }
 
-/// Keep-alive settings ([`Config::keep_alive`]).
+/// A timeout and the sleeper that times it: the keep-alive's, or a
+/// close's ([`Config::close_timeout`]).
 #[derive(Clone)]
+pub(crate) struct Timeout {
+    pub(crate) after: Duration,
+    pub(crate) sleeper: Arc<dyn Sleeper>,
+}
+
+impl std::fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timeout")
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keep-alive settings ([`Config::keep_alive`]): PINGs every `interval`,
+/// timed by the timeout's sleeper.
+#[derive(Debug, Clone)]
 pub(crate) struct KeepAlive {
     pub(crate) interval: Duration,
-    pub(crate) timeout: Duration,
-    pub(crate) sleeper: Arc<dyn Sleeper>,
-}
-
-impl std::fmt::Debug for KeepAlive {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeepAlive")
-            .field("interval", &self.interval)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The bound on a close ([`Config::close_timeout`]).
-#[derive(Clone)]
-pub(crate) struct CloseTimeout {
-    pub(crate) timeout: Duration,
-    pub(crate) sleeper: Arc<dyn Sleeper>,
-}
-
-impl std::fmt::Debug for CloseTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CloseTimeout")
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
+    pub(crate) timeout: Timeout,
 }
 
 /// Whether a link negotiates per-stream credit flow control (PROTOCOL.md
@@ -274,8 +266,10 @@ impl Config {
     ) -> Self {
         self.keep_alive = Some(KeepAlive {
             interval,
-            timeout,
-            sleeper,
+            timeout: Timeout {
+                after: timeout,
+                sleeper,
+            },
         });
         self
     }
@@ -294,18 +288,23 @@ impl Config {
     /// resetting the link under the close frames the peer has not read.
     /// Off by default.
     pub fn close_timeout(mut self, timeout: Duration, sleeper: Arc<dyn Sleeper>) -> Self {
-        self.close_timeout = Some(CloseTimeout { timeout, sleeper });
+        self.close_timeout = Some(Timeout {
+            after: timeout,
+            sleeper,
+        });
         self
     }
 
     /// The bound set by [`Config::close_timeout`], if any.
     pub fn get_close_timeout(&self) -> Option<Duration> {
-        self.close_timeout.as_ref().map(|c| c.timeout)
+        self.close_timeout.as_ref().map(|c| c.after)
     }
 
     /// The interval and timeout set by [`Config::keep_alive`], if any.
     pub fn get_keep_alive(&self) -> Option<(Duration, Duration)> {
-        self.keep_alive.as_ref().map(|k| (k.interval, k.timeout))
+        self.keep_alive
+            .as_ref()
+            .map(|k| (k.interval, k.timeout.after))
     }
 
     /// The mode set by [`Config::credit`].

@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use circuit_frame::CLOSE_HEADER_LEN;
 use futures::io::{AsyncRead, AsyncWrite};
 
-use crate::config::CloseTimeout;
 use crate::core::Direct;
 use crate::counters::AtomicCounters;
 use crate::handle::Shared;
@@ -92,7 +91,7 @@ pub struct Driver<IO> {
     /// What bounds a close: `Config::close_timeout`, else the keep-alive's
     /// timeout; and its timer, once a close began
     /// ([`Mux::close`](crate::Mux::close), or every handle dropped).
-    close_bound: Option<(crate::config::CloseTimeout, Option<Sleep>)>,
+    close_bound: Option<(crate::config::Timeout, Option<Sleep>)>,
     span: tracing::Span,
 }
 
@@ -113,10 +112,7 @@ impl<IO> Driver<IO> {
         let (read_buffer, write_limit, keep_alive, close_bound, span) = {
             let core = shared.lock();
             let config = core.config();
-            let from_keep_alive = config.keep_alive.as_ref().map(|k| CloseTimeout {
-                timeout: k.timeout,
-                sleeper: Arc::clone(&k.sleeper),
-            });
+            let from_keep_alive = config.keep_alive.as_ref().map(|k| k.timeout.clone());
             (
                 config.read_buffer,
                 config.write_buffer,
@@ -155,14 +151,15 @@ impl<IO> Driver<IO> {
             return Ok(());
         };
         loop {
-            let timer = sleep.get_or_insert_with(|| settings.sleeper.sleep(settings.interval));
+            let timer =
+                sleep.get_or_insert_with(|| settings.timeout.sleeper.sleep(settings.interval));
             if timer.as_mut().poll(cx).is_pending() {
                 return Ok(());
             }
             *sleep = None;
             self.shared
                 .lock()
-                .keep_alive_tick(std::time::Instant::now(), settings.timeout)?;
+                .keep_alive_tick(std::time::Instant::now(), settings.timeout.after)?;
         }
     }
 
@@ -516,7 +513,7 @@ impl<IO> Driver<IO> {
             if let Some((_, interval)) = &mut self.keep_alive {
                 *interval = None;
             }
-            bound.sleeper.sleep(bound.timeout)
+            bound.sleeper.sleep(bound.after)
         });
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => self.close_timed_out(),
