@@ -246,34 +246,22 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The mux configuration these options ask for.
+    /// The mux configuration these options ask for: a keep-alive PING
+    /// every `--keep-alive` (a link ends after three intervals without a
+    /// PONG), closes bounded by `--close-timeout`, both on tokio's clock.
     pub fn mux_config(&self) -> circuit_mux::Config {
         let send_buffer = usize::try_from(self.send_buffer).unwrap_or(usize::MAX);
         let receive_buffer = usize::try_from(self.receive_buffer).unwrap_or(usize::MAX);
-        mux_config(self.credit, self.keep_alive)
-            .close_timeout(
-                self.close_timeout,
-                std::sync::Arc::new(circuit_transport_tokio::TokioRuntime::new()),
-            )
+        let clock = std::sync::Arc::new(circuit_transport_tokio::TokioRuntime::new());
+        let config = circuit_mux::Config::default()
+            .credit(self.credit)
+            .close_timeout(self.close_timeout, clock.clone())
             .link_send_buffer(send_buffer)
-            .link_receive_limit(receive_buffer)
-    }
-}
-
-/// A mux configuration with `credit`, and a keep-alive PING every
-/// `keep_alive` (a link ends after three intervals without a PONG).
-pub fn mux_config(
-    credit: circuit_mux::CreditMode,
-    keep_alive: Option<Duration>,
-) -> circuit_mux::Config {
-    let config = circuit_mux::Config::default().credit(credit);
-    match keep_alive {
-        Some(interval) => config.keep_alive(
-            interval,
-            interval * 3,
-            std::sync::Arc::new(circuit_transport_tokio::TokioRuntime::new()),
-        ),
-        None => config,
+            .link_receive_limit(receive_buffer);
+        match self.keep_alive {
+            Some(interval) => config.keep_alive(interval, interval * 3, clock),
+            None => config,
+        }
     }
 }
 

@@ -363,11 +363,10 @@ impl Core {
         let Some(st) = self.streams.get_mut(&id) else {
             return Err((reader, writer));
         };
-        let ours = |sink: &Option<Writer>| sink.as_ref().is_some_and(|s| reader.pairs_with(s));
         let written = match st.source.take() {
             Some(source)
                 if st.recv == Recv::Open
-                    && ours(&st.sink)
+                    && st.sink.as_ref().is_some_and(|s| reader.pairs_with(s))
                     && source.pairs_with(&writer)
                     && !source.is_closed() =>
             {
