@@ -96,7 +96,7 @@
 //! A data frame is delivered as its bytes arrive. A large payload is read
 //! from the link straight into its stream's pipe (with the next frame's
 //! header in the same read), and a large frame's payload is moved out of
-//! its stream's pipe (its storage swapped, not copied) and written to the
+//! its stream's pipe (the block it was written into, not a copy) and written to the
 //! link with its header in one vectored write, so in bulk a byte is
 //! copied in user space only by the application's own write and read.
 #![forbid(unsafe_code)]

@@ -15,8 +15,8 @@ use crate::shared::Shared;
 /// dropped: a writer gets room for them only once they are done with, so
 /// taking bytes out does not raise the pipe's bound. A chunk can be cut
 /// ([`split_to`](Chunk::split_to)); each piece gives its bytes' room back
-/// when it is dropped, and the storage goes back to the pipe, for its next
-/// take, when the last piece is.
+/// when it is dropped, and the storage goes back to the pool pipes take
+/// their blocks from when the last piece is.
 pub struct Chunk {
     storage: Arc<Storage>,
     start: usize,
@@ -31,7 +31,7 @@ struct Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        self.pipe.give_spare(std::mem::take(&mut self.buf));
+        crate::pool::give(std::mem::take(&mut self.buf));
     }
 }
 

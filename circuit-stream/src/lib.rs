@@ -48,8 +48,11 @@
 //! - **Back-pressure.** A pipe holds at most [`DEFAULT_CAPACITY`] bytes
 //!   unless made with [`stream_with_capacity`]; a write that would pass the
 //!   bound waits for the reader. [`stream_unbounded`] has no bound.
-//!   Storage is allocated as data arrives, not up front, and a small one
-//!   is given back when the pipe is read empty.
+//!   Storage is taken as data arrives, not up front, in blocks of up to
+//!   64 KiB from a store that all pipes of the process share: a block read
+//!   empty goes back there (a pipe keeps one full-size block while it
+//!   carries bulk data), so a pipe holds about what it buffers, and the
+//!   storage the next write goes into is the one some pipe has just read.
 //! - **futures-io.** [`Reader`] is `AsyncRead + AsyncBufRead`, [`Writer`]
 //!   is `AsyncWrite`, and [`Duplex`] joins a reader and a writer into one
 //!   bidirectional stream ([`duplex_pair`] makes two connected ones).
@@ -83,8 +86,8 @@ mod chunk;
 mod duplex;
 mod error;
 mod pool;
+mod queue;
 mod reader;
-mod ring;
 mod shared;
 mod writer;
 

@@ -1,34 +1,36 @@
-//! Storage reuse for pipes: a small process-wide store of the buffers of
-//! rings that grew or were dropped, and of chunks that were done with,
-//! handed to the next ring that needs one of the same size.
+//! Storage reuse for pipes: a small process-wide store of the blocks that
+//! pipes were done with, handed to the next pipe that needs one of the same
+//! size, the one given back last first (it is the likeliest to be in the
+//! caches still).
 //!
-//! Without it every new stream grows its pipes from nothing with fresh
-//! zeroed allocations (page faults and page clearing in the kernel, or a
-//! memset), and a link with many short streams spends more time there
-//! than moving bytes. The store is shared by all threads: a mux's driver
-//! drops the chunks it took from a stream's pipe on its own thread, while
-//! the stream's writer grows the pipe again on another, so stores of one
-//! thread each filled up on one side and ran dry on the other (256 streams
-//! in one process spent 8 % of their time in memset and more in page
-//! faults). Bounded: at most [`PER_SIZE`] buffers of each power-of-two
-//! size up to [`MAX_SIZE`], and [`MAX_BYTES`] in all; anything else is
-//! freed as before. Reused buffers hold stale bytes; a ring hands out only
-//! bytes written since (its write callbacks get reserved space whose
-//! contents are unspecified, as documented).
+//! Without it every block would be a fresh allocation: page faults and page
+//! clearing in the kernel, or a memset, and cold memory, and a link with
+//! many streams would spend more time there than moving bytes. The store is
+//! shared by all threads: a mux's driver drops the chunks it took from a
+//! stream's pipe on its own thread, while the stream's writer takes new
+//! blocks on another, so stores of one thread each would fill up on one side
+//! and run dry on the other. Bounded: at most [`PER_SIZE`] buffers of each
+//! size, at most [`MAX_SIZES`] sizes, none over [`MAX_SIZE`] bytes, and
+//! [`MAX_BYTES`] in all; anything else is freed. Reused buffers hold stale
+//! bytes; a pipe hands out only bytes written since (its write callbacks get
+//! reserved space whose contents are unspecified, as documented).
 
+use std::cell::RefCell;
 use std::sync::{Mutex, PoisonError};
 
 /// Buffers larger than this are not kept.
 pub(crate) const MAX_SIZE: usize = 4 << 20;
 /// Buffers kept per size.
-pub(crate) const PER_SIZE: usize = 32;
+pub(crate) const PER_SIZE: usize = 64;
+/// Sizes kept at once.
+pub(crate) const MAX_SIZES: usize = 16;
 /// Bytes kept in all.
 pub(crate) const MAX_BYTES: usize = 32 << 20;
 
 /// Buffers by size, within the bounds above.
 struct Store {
-    /// Index `k`: buffers of `2^k` bytes.
-    sizes: Vec<Vec<Vec<u8>>>,
+    /// Each size kept, with its buffers (never an empty list).
+    sizes: Vec<(usize, Vec<Vec<u8>>)>,
     bytes: usize,
 }
 
@@ -41,10 +43,12 @@ impl Store {
     }
 
     fn take(&mut self, size: usize) -> Option<Vec<u8>> {
-        if !size.is_power_of_two() || size > MAX_SIZE {
-            return None;
+        let i = self.sizes.iter().position(|(s, _)| *s == size)?;
+        let list = &mut self.sizes[i].1;
+        let buf = list.pop()?;
+        if list.is_empty() {
+            self.sizes.swap_remove(i);
         }
-        let buf = self.sizes.get_mut(size.trailing_zeros() as usize)?.pop()?;
         self.bytes -= buf.len();
         Some(buf)
     }
@@ -52,21 +56,21 @@ impl Store {
     /// Keeps `buf` if it fits the bounds; gives it back if not.
     fn give(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
         let size = buf.len();
-        if !size.is_power_of_two()
-            || size > MAX_SIZE
-            || buf.capacity() != size
-            || self.bytes + size > MAX_BYTES
-        {
+        if size == 0 || size > MAX_SIZE || buf.capacity() != size || self.bytes + size > MAX_BYTES {
             return Some(buf);
         }
-        let k = size.trailing_zeros() as usize;
-        if self.sizes.len() <= k {
-            self.sizes.resize_with(k + 1, Vec::new);
-        }
-        if self.sizes[k].len() >= PER_SIZE {
+        let list = match self.sizes.iter().position(|(s, _)| *s == size) {
+            Some(i) => &mut self.sizes[i].1,
+            None if self.sizes.len() < MAX_SIZES => {
+                self.sizes.push((size, Vec::new()));
+                &mut self.sizes.last_mut().expect("just pushed").1
+            }
+            None => return Some(buf),
+        };
+        if list.len() >= PER_SIZE {
             return Some(buf);
         }
-        self.sizes[k].push(buf);
+        list.push(buf);
         self.bytes += size;
         None
     }
@@ -74,9 +78,45 @@ impl Store {
 
 static STORE: Mutex<Store> = Mutex::new(Store::new());
 
+/// Buffers kept by each thread before the shared store.
+pub(crate) const PER_THREAD: usize = 8;
+
+thread_local! {
+    /// This thread's last buffers given back, the last one at the end: a
+    /// thread that takes as many blocks as it gives back (a mux's driver,
+    /// which drops the chunks it sent and fills blocks with what it
+    /// receives; a task that writes one stream and reads another) goes
+    /// without the shared store's lock. What overflows goes to the store,
+    /// and so does all of it when the thread ends.
+    static LOCAL: RefCell<Local> = const { RefCell::new(Local(Vec::new())) };
+}
+
+/// The buffers a thread keeps.
+struct Local(Vec<Vec<u8>>);
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let mut store = STORE.lock().unwrap_or_else(PoisonError::into_inner);
+        for buf in self.0.drain(..) {
+            drop(store.give(buf));
+        }
+    }
+}
+
 /// A buffer of exactly `size` bytes (stale contents if reused, zeroes if
 /// new).
 pub(crate) fn take(size: usize) -> Vec<u8> {
+    let local = LOCAL
+        .try_with(|local| {
+            let mut local = local.try_borrow_mut().ok()?;
+            let i = local.0.iter().rposition(|b| b.len() == size)?;
+            Some(local.0.remove(i))
+        })
+        .ok()
+        .flatten();
+    if let Some(buf) = local {
+        return buf;
+    }
     let reused = STORE
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -89,6 +129,22 @@ pub(crate) fn give(buf: Vec<u8>) {
     if buf.capacity() == 0 {
         return;
     }
+    if buf.len() > MAX_SIZE || buf.capacity() != buf.len() {
+        return;
+    }
+    // This thread keeps it, and hands its oldest to the store if full.
+    let mut buf = Some(buf);
+    let spilled = LOCAL
+        .try_with(|local| {
+            let mut local = local.try_borrow_mut().ok()?;
+            local.0.push(buf.take()?);
+            (local.0.len() > PER_THREAD).then(|| local.0.remove(0))
+        })
+        .ok()
+        .flatten();
+    let Some(buf) = buf.or(spilled) else {
+        return;
+    };
     let refused = STORE
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -111,19 +167,40 @@ mod tests {
         assert_eq!(again.as_ptr(), ptr, "the same storage comes back");
         assert_eq!(again.len(), 1 << 16);
         assert!(store.take(1 << 16).is_none());
-        // Odd sizes and oversized buffers are not kept.
-        assert!(store.give(vec![0; 3000]).is_some());
+        // Oversized buffers are not kept.
         assert!(store.give(vec![0; MAX_SIZE * 2]).is_some());
         assert_eq!(store.bytes, 0);
-        // Never more than MAX_BYTES, nor PER_SIZE of one size.
+        // The last given is the first taken.
+        let first = vec![0; 3000];
+        let second = vec![0; 3000];
+        let second_ptr = second.as_ptr();
+        assert!(store.give(first).is_none());
+        assert!(store.give(second).is_none());
+        let taken = store.take(3000).unwrap();
+        assert_eq!(taken.as_ptr(), second_ptr);
+        assert!(store.take(3000).is_some());
+        assert!(
+            store.sizes.is_empty(),
+            "a size with no buffers is not listed"
+        );
+        // Never more than MAX_BYTES, nor PER_SIZE of one size, nor MAX_SIZES
+        // sizes.
         for _ in 0..64 {
             let _ = store.give(vec![0; MAX_SIZE]);
         }
-        for _ in 0..64 {
+        for _ in 0..2 * PER_SIZE {
             let _ = store.give(vec![0; 1024]);
         }
+        for size in 1..=2 * MAX_SIZES {
+            let _ = store.give(vec![0; size]);
+        }
         assert!(store.bytes <= MAX_BYTES);
-        assert!(store.sizes.iter().all(|v| v.len() <= PER_SIZE));
+        assert!(store.sizes.iter().all(|(_, v)| v.len() <= PER_SIZE));
+        assert!(store.sizes.len() <= MAX_SIZES);
+        assert_eq!(
+            store.bytes,
+            store.sizes.iter().map(|(s, v)| s * v.len()).sum::<usize>()
+        );
     }
 
     #[test]

@@ -95,19 +95,18 @@ impl Reader {
     }
 
     /// Waits until bytes are buffered, then moves the first contiguous run
-    /// of them out of the pipe as a [`Chunk`], without copying them when
-    /// they are all contiguous (the pipe's storage is swapped for a spare
-    /// one: a pipe holds at most two storages, its own and the one of its
-    /// chunks). The bytes keep taking room in the pipe until the chunk is
-    /// dropped. Fails as [`read`](Reader::read) with a `min` of 1 does.
+    /// of them out of the pipe as a [`Chunk`], without copying them: the
+    /// chunk is the block of storage they were written into (at most
+    /// 65,535 bytes unless a single write was larger). The bytes keep
+    /// taking room in the pipe until the chunk is dropped. Fails as
+    /// [`read`](Reader::read) with a `min` of 1 does.
     pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<Chunk, StreamError>> {
         self.unread_local();
         match self.shared.lock_to_read(Some(cx), 1) {
             Err(e) => Poll::Ready(Err(e)),
             Ok(None) => Poll::Pending,
             Ok(Some(mut inner)) => {
-                let mut buf = inner.spare.take().unwrap_or_default();
-                let range = inner.ring.take_front(&mut buf);
+                let (buf, range) = inner.queue.take_front();
                 inner.lent += range.len();
                 Shared::done_reading(inner);
                 Poll::Ready(Ok(Chunk::new(
@@ -265,7 +264,7 @@ impl Reader {
     /// Bytes ready to be read.
     pub fn buffered(&self) -> usize {
         let local = lock(&self.local);
-        local.end - local.pos + self.shared.lock().ring.len()
+        local.end - local.pos + self.shared.lock().queue.len()
     }
 
     /// The bound on buffered bytes, `None` for an unbounded pipe.
@@ -343,14 +342,14 @@ fn read_locked<T>(
     min: usize,
     f: impl FnOnce(&[u8]) -> (T, usize),
 ) -> T {
-    let front = inner.ring.front(min);
+    let front = inner.queue.front(min);
     let len = front.len();
     let (value, consumed) = f(front);
     assert!(
         consumed <= len,
         "a read callback consumed {consumed} of the {len} bytes it saw"
     );
-    inner.ring.consume(consumed);
+    inner.queue.consume(consumed);
     Shared::done_reading(inner);
     value
 }
@@ -421,9 +420,9 @@ impl AsyncRead for Reader {
     }
 }
 
-/// Buffered reading through a per-reader buffer. Filling it takes all the
-/// contiguous bytes of the pipe at once, by swapping storages with the pipe
-/// when they are all contiguous (no copy) and by copying otherwise. The
+/// Buffered reading through a per-reader buffer. Filling it takes the
+/// pipe's first block of storage out, with all the bytes in it (no copy);
+/// the block filled before goes back to the pool. The
 /// bytes taken keep their room in the pipe until they are consumed, so the
 /// writer (or a mux granting flow-control credit) gets room back only as
 /// the reader gets through them: a pipe's bound holds for a reader that
@@ -445,12 +444,13 @@ impl AsyncBufRead for Reader {
             };
             match this.shared.read_budget.count(locked) {
                 Poll::Ready(Ok(mut inner)) => {
-                    let range = inner.ring.take_front(&mut local.buf);
+                    let (buf, range) = inner.queue.take_front();
                     // They keep their room until consumed.
                     inner.lent += range.len();
+                    Shared::done_reading(inner);
+                    crate::pool::give(std::mem::replace(&mut local.buf, buf));
                     local.pos = range.start;
                     local.end = range.end;
-                    Shared::done_reading(inner);
                 }
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(StreamError::Closed(None))) => return Poll::Ready(Ok(&[])),

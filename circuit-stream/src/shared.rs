@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use crate::ring::Ring;
+use crate::queue::Queue;
 use crate::StreamError;
 
 /// One pipe: its bytes, its bound, whether it is closed, and who waits,
@@ -21,12 +21,10 @@ pub(crate) struct Shared {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) ring: Ring,
+    pub(crate) queue: Queue,
     /// Bytes taken out by [`Reader::poll_take`](crate::Reader::poll_take)
     /// whose chunks are not dropped yet: they still take room.
     pub(crate) lent: usize,
-    /// Storage a dropped chunk gave back, for the next take to swap in.
-    pub(crate) spare: Option<Vec<u8>>,
     /// `None` for an unbounded pipe.
     pub(crate) capacity: Option<usize>,
     /// A bounded pipe's write limit
@@ -199,9 +197,8 @@ pub(crate) fn epitaph(reason: String) -> Option<String> {
 impl Shared {
     pub(crate) fn new(capacity: Option<usize>) -> Self {
         let inner = Mutex::new(Inner {
-            ring: Ring::default(),
+            queue: Queue::default(),
             lent: 0,
-            spare: None,
             capacity,
             limit: usize::MAX,
             limit_lifted: false,
@@ -219,7 +216,7 @@ impl Shared {
         }
     }
 
-    /// Locks the state. A panic in a user callback cannot leave the ring
+    /// Locks the state. A panic in a user callback cannot leave the queue
     /// inconsistent (indices move only after the callback returns), so a
     /// poisoned lock is still usable.
     #[inline]
@@ -240,7 +237,7 @@ impl Shared {
         min: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
         let inner = self.lock();
-        if inner.ring.len() >= min {
+        if inner.queue.len() >= min {
             return Ok(Some(inner));
         }
         Shared::cannot_read_yet(inner, cx, min)
@@ -392,29 +389,17 @@ impl Shared {
         self.change_room(|inner| inner.lent = inner.lent.saturating_sub(n));
     }
 
-    /// Keeps the storage of a chunk whose last piece was dropped, for the
-    /// next take (at most one; none once the reader closed).
-    pub(crate) fn give_spare(&self, buf: Vec<u8>) {
-        let mut inner = self.lock();
-        if inner.reader_closed || inner.spare.is_some() || buf.is_empty() {
-            drop(inner);
-            crate::pool::give(buf);
-            return;
-        }
-        inner.spare = Some(buf);
-    }
-
     /// Puts bytes before everything buffered, past the capacity if need be.
     /// Does nothing once the reader closed. `lent` of them were taken out
     /// with their room kept (`poll_fill_buf`): they take their room in the
-    /// ring again instead.
+    /// queue again instead.
     pub(crate) fn push_front(&self, bytes: &[u8], lent: usize) {
         let mut inner = self.lock();
         inner.lent = inner.lent.saturating_sub(lent);
         if inner.reader_closed {
             return;
         }
-        inner.ring.push_front(bytes);
+        inner.queue.push_front(bytes);
         Shared::done_writing(inner);
     }
 
@@ -438,11 +423,8 @@ impl Shared {
             inner.clean = clean;
         }
         if by_reader {
-            inner.ring.clear();
+            inner.queue.clear();
             inner.reader_closed = true;
-            if let Some(spare) = inner.spare.take() {
-                crate::pool::give(spare);
-            }
         }
         let reader = inner.reader.take().map(|w| w.waker);
         let writer = inner.writer.take().map(|w| w.waker);
@@ -470,7 +452,7 @@ impl Inner {
         match self.capacity {
             Some(capacity) => capacity
                 .min(self.limit)
-                .saturating_sub(self.ring.len() + self.lent),
+                .saturating_sub(self.queue.len() + self.lent),
             None => usize::MAX,
         }
     }
@@ -481,12 +463,12 @@ impl Inner {
     #[inline]
     fn fits(&self, len: usize) -> bool {
         self.free() >= len
-            || (self.ring.len() + self.lent == 0 && self.capacity.is_some_and(|c| len <= c))
+            || (self.queue.len() + self.lent == 0 && self.capacity.is_some_and(|c| len <= c))
     }
 
     fn reader_to_wake(&mut self) -> Option<Waker> {
         match &self.reader {
-            Some(w) if self.ring.len() >= w.need => self.reader.take().map(|w| w.waker),
+            Some(w) if self.queue.len() >= w.need => self.reader.take().map(|w| w.waker),
             _ => None,
         }
     }

@@ -110,10 +110,7 @@ impl Writer {
             Ok(None) => Poll::Pending,
             Ok(Some(mut inner)) => {
                 let n = inner.free().min(bytes.len());
-                inner.ring.write_with(n, |out| {
-                    out.copy_from_slice(&bytes[..n]);
-                    n
-                });
+                inner.queue.extend(&bytes[..n]);
                 Shared::done_writing(inner);
                 Poll::Ready(Ok(n))
             }
@@ -225,7 +222,7 @@ impl Writer {
     /// in [`Chunk`](crate::Chunk)s it still holds (they take room).
     pub fn buffered(&self) -> usize {
         let inner = self.shared.lock();
-        inner.ring.len() + inner.lent
+        inner.queue.len() + inner.lent
     }
 
     /// The bound on buffered bytes, `None` for an unbounded pipe.
@@ -253,7 +250,7 @@ impl Writer {
             Ok(None) => Poll::Pending,
             Ok(Some(mut inner)) => match f.take() {
                 Some(f) => {
-                    let filled = inner.ring.write_with(len, f);
+                    let filled = inner.queue.write_with(len, f);
                     Shared::done_writing(inner);
                     Poll::Ready(Ok(filled))
                 }
@@ -359,18 +356,15 @@ impl Writer {
             Ok(None) => Poll::Pending,
             Ok(Some(mut inner)) => {
                 let n = inner.free().min(total);
-                inner.ring.write_with(n, |out| {
-                    let mut filled = 0;
-                    for buf in bufs {
-                        let take = (n - filled).min(buf.len());
-                        out[filled..filled + take].copy_from_slice(&buf[..take]);
-                        filled += take;
-                        if filled == n {
-                            break;
-                        }
+                let mut left = n;
+                for buf in bufs {
+                    let take = left.min(buf.len());
+                    inner.queue.extend(&buf[..take]);
+                    left -= take;
+                    if left == 0 {
+                        break;
                     }
-                    filled
-                });
+                }
                 Shared::done_writing(inner);
                 Poll::Ready(Ok(n))
             }

@@ -1,0 +1,557 @@
+//! The byte store behind a pipe: a queue of blocks that the pipe holds only
+//! while they hold its bytes.
+//!
+//! Writes fill the last block and take a new one from the
+//! [pool](crate::pool) when it is full; reads empty the first block, and a
+//! block read empty goes back to the pool at once. The pool hands out the
+//! block given back last, so the storage a pipe writes into next is the
+//! storage some pipe (this one, or another stream's) has just read from,
+//! still in the caches. A pipe's storage is then about what it buffers: a
+//! link with hundreds of streams moves their bytes through a few warm
+//! blocks, where a storage of its own per pipe, sized to its peak and
+//! written round and round, left each stream a working set of its own.
+//!
+//! Blocks hold at most [`BLOCK`] bytes, unless one write or one read asks
+//! for more contiguous bytes than that. Copies into the pipe are split at
+//! block ends; a write that must be contiguous (a callback filling the
+//! space it is lent) gets a block of its own when the last one has not the
+//! room, and the room left in the last one is not used. Storage is at most
+//! about twice the bytes buffered, plus one block.
+//!
+//! The first block of a pipe is small ([`MIN_BLOCK`]) and a new block is
+//! twice the last one, up to [`BLOCK`], so that a stream of small messages
+//! holds little. A pipe read empty keeps its one block if it has the full
+//! size, so that a pipe whose reader keeps up does not go to the pool at
+//! each write, and gives a smaller one back, so that an idle stream costs
+//! its structures alone.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+/// The smallest block, so tiny writes do not take storage byte by byte.
+pub(crate) const MIN_BLOCK: usize = 1024;
+
+/// The size of a full block: the payload of the largest data frame of the
+/// circuit protocol, so that a block taken out of a mux's send pipe as a
+/// [`Chunk`](crate::Chunk) goes out as one frame, not as a full one and a
+/// sliver.
+pub(crate) const BLOCK: usize = u16::MAX as usize;
+
+/// One block: bytes `start..end` of `buf` are buffered.
+#[derive(Debug)]
+struct Block {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Block {
+    /// No block: the place of the first one in an empty queue (no
+    /// allocation).
+    fn none() -> Block {
+        Block {
+            buf: Box::default(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn new(size: usize) -> Block {
+        Block {
+            buf: crate::pool::take(size).into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    #[inline]
+    fn room(&self) -> usize {
+        self.buf.len() - self.end
+    }
+
+    #[inline]
+    fn is_none(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn give_back(self) {
+        crate::pool::give(self.buf.into_vec());
+    }
+}
+
+/// Buffered bytes of one pipe, in its blocks: the first one inline (most
+/// pipes have one block or none, and need no allocation for the queue),
+/// the others after it. Invariants: `len` is the sum of the blocks'
+/// lengths; `first` is [`Block::none`] exactly when there is no block;
+/// only the last block may be empty, and an empty last block has
+/// `start == end == 0`.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    first: Block,
+    rest: VecDeque<Block>,
+    len: usize,
+}
+
+impl Default for Queue {
+    fn default() -> Queue {
+        Queue {
+            first: Block::none(),
+            rest: VecDeque::new(),
+            len: 0,
+        }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl Queue {
+    /// Bytes buffered.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops every buffered byte and gives the storage back.
+    pub(crate) fn clear(&mut self) {
+        while let Some(block) = self.pop_front() {
+            block.give_back();
+        }
+        self.len = 0;
+    }
+
+    /// The first contiguous run of buffered bytes, at least `min` long.
+    /// Copies bytes only if `min` spans a block's end. The caller checks
+    /// `min <= self.len()`.
+    #[inline]
+    pub(crate) fn front(&mut self, min: usize) -> &[u8] {
+        debug_assert!(min <= self.len);
+        if self.first.len() < min {
+            self.join_front(min);
+        }
+        &self.first.buf[self.first.start..self.first.end]
+    }
+
+    /// Removes `n` bytes from the front. The caller checks that `n` is at
+    /// most the length of the slice [`front`](Queue::front) returned.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.first.len());
+        if n == 0 {
+            return;
+        }
+        self.first.start += n;
+        self.len -= n;
+        if self.first.start == self.first.end {
+            self.read_empty();
+        }
+    }
+
+    /// The first block was read empty: it goes, unless it is the last one
+    /// and has the full size, which then starts over.
+    fn read_empty(&mut self) {
+        if self.rest.is_empty() && self.first.buf.len() >= BLOCK {
+            self.first.start = 0;
+            self.first.end = 0;
+            return;
+        }
+        if let Some(block) = self.pop_front() {
+            block.give_back();
+        }
+    }
+
+    /// Reserves `len` contiguous bytes at the back, lets `f` fill a prefix of
+    /// them and keeps that prefix. The reserved bytes hold stale data.
+    ///
+    /// # Panics
+    ///
+    /// If `f` claims to have filled more than `len` bytes.
+    #[inline]
+    pub(crate) fn write_with(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        let fresh = match self.last() {
+            Some(last) if last.room() >= len => false,
+            _ => {
+                let size = self.next_size(len);
+                self.push_block(size);
+                true
+            }
+        };
+        let last = self.last_mut().expect("a block with room");
+        let filled = f(&mut last.buf[last.end..last.end + len]);
+        assert!(
+            filled <= len,
+            "a write callback filled {filled} bytes of the {len} reserved"
+        );
+        last.end += filled;
+        self.len += filled;
+        if fresh && filled == 0 {
+            // Nothing came: the block is not kept for it.
+            self.drop_empty_last();
+        }
+        filled
+    }
+
+    /// Copies `bytes` in at the back, across as many blocks as they need.
+    pub(crate) fn extend(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.last().is_none_or(|last| last.room() == 0) {
+                let size = self.next_size(bytes.len().min(BLOCK));
+                self.push_block(size);
+            }
+            let last = self.last_mut().expect("a block with room");
+            let n = last.room().min(bytes.len());
+            last.buf[last.end..last.end + n].copy_from_slice(&bytes[..n]);
+            last.end += n;
+            self.len += n;
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Puts `bytes` before everything buffered.
+    pub(crate) fn push_front(&mut self, bytes: &[u8]) {
+        let k = bytes.len();
+        if k == 0 {
+            return;
+        }
+        if self.len == 0 {
+            self.extend(bytes);
+            return;
+        }
+        if self.first.start >= k {
+            self.first.start -= k;
+            let start = self.first.start;
+            self.first.buf[start..start + k].copy_from_slice(bytes);
+        } else {
+            let mut block = Block::new(Queue::size_for(k));
+            block.buf[..k].copy_from_slice(bytes);
+            block.end = k;
+            let second = std::mem::replace(&mut self.first, block);
+            self.rest.push_front(second);
+        }
+        self.len += k;
+    }
+
+    /// Moves the first block out, with its storage (no copy), and returns
+    /// where in it the bytes are. The caller checks `self.len() > 0`.
+    pub(crate) fn take_front(&mut self) -> (Vec<u8>, Range<usize>) {
+        debug_assert!(self.len > 0);
+        let Some(first) = self.pop_front() else {
+            return (Vec::new(), 0..0);
+        };
+        self.len -= first.len();
+        (first.buf.into_vec(), first.start..first.end)
+    }
+
+    /// Makes the first block hold at least `min` bytes by copying the first
+    /// blocks into one.
+    #[cold]
+    #[inline(never)]
+    fn join_front(&mut self, min: usize) {
+        let mut joined = Block::new(Queue::size_for(min));
+        while joined.end < min {
+            let Some(block) = self.pop_front() else {
+                break;
+            };
+            let n = block.len();
+            if joined.room() < n {
+                let mut larger = Block::new(joined.end + n);
+                larger.buf[..joined.end].copy_from_slice(&joined.buf[..joined.end]);
+                larger.end = joined.end;
+                std::mem::replace(&mut joined, larger).give_back();
+            }
+            joined.buf[joined.end..joined.end + n]
+                .copy_from_slice(&block.buf[block.start..block.end]);
+            joined.end += n;
+            block.give_back();
+        }
+        match self.first.is_none() {
+            true => self.first = joined,
+            false => {
+                let second = std::mem::replace(&mut self.first, joined);
+                self.rest.push_front(second);
+            }
+        }
+    }
+
+    /// The size of a block for at least `len` bytes: the full size, or
+    /// exactly `len` when that is more.
+    fn size_for(len: usize) -> usize {
+        len.max(BLOCK)
+    }
+
+    /// The size of the next block at the back, for a write of `len`
+    /// contiguous bytes: twice the last block's, from [`MIN_BLOCK`] up to
+    /// [`BLOCK`], and at least `len`.
+    fn next_size(&self, len: usize) -> usize {
+        let last = self.last().map_or(0, |b| b.buf.len());
+        let want = len.max(last.saturating_mul(2)).max(MIN_BLOCK);
+        if want >= BLOCK {
+            want.min(BLOCK).max(len)
+        } else {
+            want.next_power_of_two().min(BLOCK)
+        }
+    }
+
+    fn last(&self) -> Option<&Block> {
+        match self.rest.back() {
+            Some(last) => Some(last),
+            None => (!self.first.is_none()).then_some(&self.first),
+        }
+    }
+
+    fn last_mut(&mut self) -> Option<&mut Block> {
+        match self.rest.back_mut() {
+            Some(last) => Some(last),
+            None => (!self.first.is_none()).then_some(&mut self.first),
+        }
+    }
+
+    fn push_block(&mut self, size: usize) {
+        if self.last().is_some_and(|last| last.len() == 0) {
+            // An empty last block too small for the write: it goes.
+            self.drop_empty_last();
+        }
+        let block = Block::new(size);
+        match self.first.is_none() {
+            true => self.first = block,
+            false => self.rest.push_back(block),
+        }
+    }
+
+    /// Takes the first block out; the next one, if any, becomes the first.
+    fn pop_front(&mut self) -> Option<Block> {
+        if self.first.is_none() {
+            return None;
+        }
+        let next = self.rest.pop_front().unwrap_or(Block::none());
+        if self.rest.is_empty() && next.is_none() {
+            // An idle pipe holds no storage, not even the queue's.
+            self.rest = VecDeque::new();
+        }
+        Some(std::mem::replace(&mut self.first, next))
+    }
+
+    fn drop_empty_last(&mut self) {
+        let block = match self.rest.pop_back() {
+            Some(block) => block,
+            None => std::mem::replace(&mut self.first, Block::none()),
+        };
+        debug_assert_eq!(block.len(), 0);
+        if !block.is_none() {
+            block.give_back();
+        }
+        if self.first.is_none() {
+            self.rest = VecDeque::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A tiny deterministic generator, enough to drive the model test.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 33) as usize) % n.max(1)
+        }
+    }
+
+    fn blocks(queue: &Queue) -> Vec<&Block> {
+        if queue.first.is_none() {
+            assert!(queue.rest.is_empty());
+            return Vec::new();
+        }
+        std::iter::once(&queue.first).chain(&queue.rest).collect()
+    }
+
+    fn sizes(queue: &Queue) -> Vec<usize> {
+        blocks(queue).iter().map(|b| b.buf.len()).collect()
+    }
+
+    fn check_invariants(queue: &Queue) {
+        let blocks = blocks(queue);
+        let sum: usize = blocks.iter().map(|b| b.len()).sum();
+        assert_eq!(sum, queue.len);
+        for (i, block) in blocks.iter().enumerate() {
+            assert!(block.start <= block.end && block.end <= block.buf.len());
+            if i + 1 < blocks.len() {
+                assert!(block.len() > 0, "only the last block may be empty");
+            } else if block.len() == 0 {
+                assert_eq!((block.start, block.end), (0, 0));
+                assert!(
+                    block.buf.len() >= BLOCK,
+                    "an empty small block is given back"
+                );
+            }
+        }
+        if blocks.is_empty() {
+            assert_eq!(queue.rest.capacity(), 0, "an idle queue holds no storage");
+        }
+    }
+
+    #[test]
+    fn behaves_like_a_deque_under_random_operations() {
+        let mut rng = Rng(7);
+        let mut queue = Queue::default();
+        let mut model = VecDeque::new();
+        let mut next = 0u8;
+        let mut fill = |n: usize, model: &mut VecDeque<u8>| -> Vec<u8> {
+            let bytes: Vec<u8> = (0..n)
+                .map(|_| {
+                    next = next.wrapping_add(1);
+                    next
+                })
+                .collect();
+            model.extend(&bytes);
+            bytes
+        };
+        for _ in 0..200_000 {
+            // Sizes around the block size now and then.
+            let scale = if rng.below(8) == 0 { 3 * BLOCK } else { 4096 };
+            match rng.below(12) {
+                0..=3 => {
+                    let len = rng.below(scale);
+                    let filled = rng.below(len + 1);
+                    let bytes = fill(filled, &mut model);
+                    let n = queue.write_with(len, |out| {
+                        assert_eq!(out.len(), len);
+                        out[..filled].copy_from_slice(&bytes);
+                        filled
+                    });
+                    assert_eq!(n, filled);
+                }
+                4..=5 => {
+                    let bytes = fill(rng.below(scale), &mut model);
+                    queue.extend(&bytes);
+                }
+                6..=8 => {
+                    let min = rng.below(model.len() + 1);
+                    let front = queue.front(min);
+                    assert!(front.len() >= min);
+                    let take = rng.below(front.len() + 1);
+                    for (i, b) in front[..take].iter().enumerate() {
+                        assert_eq!(*b, model[i]);
+                    }
+                    queue.consume(take);
+                    model.drain(..take);
+                }
+                9 => {
+                    if queue.len() > 0 {
+                        let (buf, range) = queue.take_front();
+                        assert!(!range.is_empty());
+                        for (i, b) in buf[range.clone()].iter().enumerate() {
+                            assert_eq!(*b, model[i]);
+                        }
+                        model.drain(..range.len());
+                    }
+                }
+                _ => {
+                    let len = rng.below(64);
+                    let bytes: Vec<u8> = (0..len).map(|i| i as u8 ^ 0xa5).collect();
+                    queue.push_front(&bytes);
+                    for b in bytes.iter().rev() {
+                        model.push_front(*b);
+                    }
+                }
+            }
+            check_invariants(&queue);
+            assert_eq!(queue.len(), model.len());
+        }
+    }
+
+    #[test]
+    fn a_read_spanning_blocks_is_made_contiguous() {
+        let mut queue = Queue::default();
+        queue.extend(&[1; 1000]);
+        queue.extend(&[2; 100]);
+        assert_eq!(
+            sizes(&queue).len(),
+            2,
+            "the second write spans a block's end"
+        );
+        let front = queue.front(1050);
+        assert!(front.len() >= 1050);
+        assert_eq!(&front[..1000], &[1; 1000][..]);
+        assert_eq!(&front[1000..1050], &[2; 50][..]);
+        check_invariants(&queue);
+    }
+
+    #[test]
+    fn blocks_grow_to_the_full_size_and_a_small_one_goes_back_when_read_empty() {
+        let mut queue = Queue::default();
+        queue.extend(b"abc");
+        assert_eq!(sizes(&queue), [MIN_BLOCK]);
+        queue.consume(2);
+        assert_eq!(sizes(&queue), [MIN_BLOCK], "kept while bytes remain");
+        queue.consume(1);
+        assert!(sizes(&queue).is_empty(), "an idle queue holds no storage");
+        // Bulk bytes: blocks double up to the full size.
+        queue.extend(&vec![7; 4 * BLOCK]);
+        assert_eq!(sizes(&queue), [BLOCK; 4]);
+        let mut queue = Queue::default();
+        for _ in 0..8 {
+            queue.extend(&[7; MIN_BLOCK]);
+        }
+        assert_eq!(sizes(&queue), [1024, 2048, 4096, 1024 * 8]);
+        // A full-size last block read empty is kept for the next bytes.
+        let mut queue = Queue::default();
+        queue.extend(&vec![7; BLOCK]);
+        queue.consume(BLOCK);
+        assert_eq!(sizes(&queue), [BLOCK]);
+        queue.extend(b"x");
+        assert_eq!(queue.front(1), b"x");
+    }
+
+    #[test]
+    fn a_contiguous_write_larger_than_a_block_gets_its_own() {
+        let mut queue = Queue::default();
+        queue.extend(b"head");
+        let len = BLOCK + 5;
+        let n = queue.write_with(len, |out| {
+            assert_eq!(out.len(), len);
+            out.fill(9);
+            len
+        });
+        assert_eq!(n, len);
+        assert_eq!(sizes(&queue), [MIN_BLOCK, len]);
+        assert_eq!(queue.front(4), b"head");
+        queue.consume(4);
+        assert_eq!(queue.front(len).len(), len);
+    }
+
+    #[test]
+    fn take_front_moves_the_first_block_out_without_a_copy() {
+        let mut queue = Queue::default();
+        queue.extend(b"0123456789");
+        let ptr = queue.first.buf.as_ptr();
+        queue.consume(3);
+        let (buf, range) = queue.take_front();
+        assert_eq!(buf.as_ptr(), ptr);
+        assert_eq!(&buf[range], b"3456789");
+        assert_eq!(queue.len(), 0);
+        check_invariants(&queue);
+    }
+
+    #[test]
+    fn a_write_that_brings_nothing_keeps_no_new_block() {
+        let mut queue = Queue::default();
+        assert_eq!(queue.write_with(100, |_| 0), 0);
+        assert!(sizes(&queue).is_empty());
+        check_invariants(&queue);
+    }
+}
