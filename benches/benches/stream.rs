@@ -10,6 +10,9 @@
 //! - `circuit`: `Writer` / `Reader` through futures-io (`write_all`, `read`).
 //! - `circuit_in_place`: `Writer::write` filling reserved space and
 //!   `Reader::read` copying out of the pipe: the native callback API.
+//! - `circuit_handed`: `Writer::write_bytes` handing over `Bytes` (shared
+//!   slices of one buffer, no copy into the pipe; pieces under 4 KiB are
+//!   copied all the same) and the futures-io reader.
 //! - `tokio_duplex`, `piper`: the baselines, through their own io traits.
 //!
 //! Run: `cargo bench -p circuit-benches --bench stream`
@@ -171,6 +174,31 @@ fn circuit_in_place(rt: &Runtime, chunk: usize) {
     );
 }
 
+fn circuit_handed(rt: &Runtime, chunk: usize) {
+    let (reader, writer) = circuit_stream::stream_with_capacity(CAPACITY);
+    let data = circuit_stream::Bytes::from(vec![0x5a; chunk]);
+    run(
+        rt,
+        async move {
+            for _ in 0..TOTAL / chunk {
+                writer.write_bytes(data.clone()).await.expect("write");
+            }
+        },
+        async move {
+            let mut reader = Futures(reader);
+            let mut buf = vec![0; READ_BUF];
+            let mut total = 0;
+            loop {
+                let n = reader.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    return total;
+                }
+                total += black_box(&buf[..n]).len();
+            }
+        },
+    );
+}
+
 fn tokio_duplex(rt: &Runtime, chunk: usize) {
     let (reader, writer) = tokio::io::duplex(CAPACITY);
     through(rt, Tokio(reader), Tokio(writer), chunk);
@@ -192,9 +220,10 @@ fn stream(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
-    let cases: [(&str, Case); 4] = [
+    let cases: [(&str, Case); 5] = [
         ("circuit", circuit),
         ("circuit_in_place", circuit_in_place),
+        ("circuit_handed", circuit_handed),
         ("tokio_duplex", tokio_duplex),
         ("piper", piper),
     ];

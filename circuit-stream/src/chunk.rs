@@ -6,6 +6,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::queue::Storage;
 use crate::shared::Shared;
 
 /// Bytes taken out of a pipe by [`Reader::poll_take`](crate::Reader::poll_take),
@@ -18,28 +19,28 @@ use crate::shared::Shared;
 /// when it is dropped, and the storage goes back to the pool pipes take
 /// their blocks from when the last piece is.
 pub struct Chunk {
-    storage: Arc<Storage>,
+    storage: Arc<Held>,
     start: usize,
     end: usize,
 }
 
 /// The storage a chunk and its pieces share, and the pipe it came from.
-struct Storage {
-    buf: Vec<u8>,
+struct Held {
+    buf: Storage,
     pipe: Arc<Shared>,
 }
 
-impl Drop for Storage {
+impl Drop for Held {
     fn drop(&mut self) {
-        crate::pool::give(std::mem::take(&mut self.buf));
+        std::mem::take(&mut self.buf).give_back();
     }
 }
 
 impl Chunk {
-    pub(crate) fn new(buf: Vec<u8>, start: usize, end: usize, pipe: Arc<Shared>) -> Chunk {
-        debug_assert!(start <= end && end <= buf.len());
+    pub(crate) fn new(buf: Storage, start: usize, end: usize, pipe: Arc<Shared>) -> Chunk {
+        debug_assert!(start <= end && end <= buf.as_slice().len());
         Chunk {
-            storage: Arc::new(Storage { buf, pipe }),
+            storage: Arc::new(Held { buf, pipe }),
             start,
             end,
         }
@@ -81,7 +82,7 @@ impl Deref for Chunk {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.storage.buf[self.start..self.end]
+        &self.storage.buf.as_slice()[self.start..self.end]
     }
 }
 

@@ -91,6 +91,7 @@ mod reader;
 mod shared;
 mod writer;
 
+pub use bytes::Bytes;
 pub use chunk::Chunk;
 pub use duplex::{duplex_pair, Duplex};
 pub use error::{StreamError, TryWriteError};

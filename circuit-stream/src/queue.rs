@@ -28,6 +28,8 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
+use bytes::Bytes;
+
 /// The smallest block, so tiny writes do not take storage byte by byte.
 pub(crate) const MIN_BLOCK: usize = 1024;
 
@@ -37,10 +39,50 @@ pub(crate) const MIN_BLOCK: usize = 1024;
 /// sliver.
 pub(crate) const BLOCK: usize = u16::MAX as usize;
 
+/// The storage of a block: the pipe's own (from the pool, written into),
+/// or bytes a writer handed over whole
+/// ([`Writer::write_bytes`](crate::Writer::write_bytes)), which are
+/// never written into.
+#[derive(Debug)]
+pub(crate) enum Storage {
+    /// Storage from the pool, which goes back there.
+    Own(Box<[u8]>),
+    /// A writer's bytes (boxed, to keep a block and a reader small).
+    Handed(Box<Bytes>),
+}
+
+impl Default for Storage {
+    fn default() -> Storage {
+        Storage::Own(Box::default())
+    }
+}
+
+impl Storage {
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Storage::Own(buf) => buf,
+            Storage::Handed(bytes) => bytes,
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Gives storage of the pipe's own back to the pool.
+    pub(crate) fn give_back(self) {
+        if let Storage::Own(buf) = self {
+            crate::pool::give(buf.into_vec());
+        }
+    }
+}
+
 /// One block: bytes `start..end` of `buf` are buffered.
 #[derive(Debug)]
 struct Block {
-    buf: Box<[u8]>,
+    buf: Storage,
     start: usize,
     end: usize,
 }
@@ -50,7 +92,7 @@ impl Block {
     /// allocation).
     fn none() -> Block {
         Block {
-            buf: Box::default(),
+            buf: Storage::default(),
             start: 0,
             end: 0,
         }
@@ -58,7 +100,7 @@ impl Block {
 
     fn new(size: usize) -> Block {
         Block {
-            buf: crate::pool::take(size).into_boxed_slice(),
+            buf: Storage::Own(crate::pool::take(size).into_boxed_slice()),
             start: 0,
             end: 0,
         }
@@ -70,17 +112,50 @@ impl Block {
     }
 
     #[inline]
+    fn bytes(&self) -> &[u8] {
+        &self.buf.as_slice()[self.start..self.end]
+    }
+
+    /// The free space after the bytes: none in handed bytes.
+    #[inline]
     fn room(&self) -> usize {
-        self.buf.len() - self.end
+        match &self.buf {
+            Storage::Own(buf) => buf.len() - self.end,
+            Storage::Handed(_) => 0,
+        }
+    }
+
+    /// The free space after the bytes, to write into.
+    #[inline]
+    fn room_mut(&mut self) -> &mut [u8] {
+        match &mut self.buf {
+            Storage::Own(buf) => &mut buf[self.end..],
+            Storage::Handed(_) => &mut [],
+        }
+    }
+
+    /// The free space before the bytes, to put bytes back into.
+    #[inline]
+    fn room_before_mut(&mut self) -> &mut [u8] {
+        match &mut self.buf {
+            Storage::Own(buf) => &mut buf[..self.start],
+            Storage::Handed(_) => &mut [],
+        }
+    }
+
+    /// Storage of the pipe's own of at least the full size.
+    #[inline]
+    fn is_full_size(&self) -> bool {
+        matches!(&self.buf, Storage::Own(buf) if buf.len() >= BLOCK)
     }
 
     #[inline]
     fn is_none(&self) -> bool {
-        self.buf.is_empty()
+        self.buf.len() == 0
     }
 
     fn give_back(self) {
-        crate::pool::give(self.buf.into_vec());
+        self.buf.give_back();
     }
 }
 
@@ -137,7 +212,7 @@ impl Queue {
         if self.first.len() < min {
             self.join_front(min);
         }
-        &self.first.buf[self.first.start..self.first.end]
+        self.first.bytes()
     }
 
     /// Removes `n` bytes from the front. The caller checks that `n` is at
@@ -158,7 +233,7 @@ impl Queue {
     /// The first block was read empty: it goes, unless it is the last one
     /// and has the full size, which then starts over.
     fn read_empty(&mut self) {
-        if self.rest.is_empty() && self.first.buf.len() >= BLOCK {
+        if self.rest.is_empty() && self.first.is_full_size() {
             self.first.start = 0;
             self.first.end = 0;
             return;
@@ -185,7 +260,7 @@ impl Queue {
             }
         };
         let last = self.last_mut().expect("a block with room");
-        let filled = f(&mut last.buf[last.end..last.end + len]);
+        let filled = f(&mut last.room_mut()[..len]);
         assert!(
             filled <= len,
             "a write callback filled {filled} bytes of the {len} reserved"
@@ -208,7 +283,7 @@ impl Queue {
             }
             let last = self.last_mut().expect("a block with room");
             let n = last.room().min(bytes.len());
-            last.buf[last.end..last.end + n].copy_from_slice(&bytes[..n]);
+            last.room_mut()[..n].copy_from_slice(&bytes[..n]);
             last.end += n;
             self.len += n;
             bytes = &bytes[n..];
@@ -225,13 +300,13 @@ impl Queue {
             self.extend(bytes);
             return;
         }
-        if self.first.start >= k {
-            self.first.start -= k;
-            let start = self.first.start;
-            self.first.buf[start..start + k].copy_from_slice(bytes);
+        if self.first.room_before_mut().len() >= k {
+            let at = self.first.start - k;
+            self.first.room_before_mut()[at..].copy_from_slice(bytes);
+            self.first.start = at;
         } else {
             let mut block = Block::new(Queue::size_for(k));
-            block.buf[..k].copy_from_slice(bytes);
+            block.room_mut()[..k].copy_from_slice(bytes);
             block.end = k;
             let second = std::mem::replace(&mut self.first, block);
             self.rest.push_front(second);
@@ -239,15 +314,41 @@ impl Queue {
         self.len += k;
     }
 
+    /// Puts `bytes` in at the back as they are (no copy), in blocks of at
+    /// most [`BLOCK`] bytes of about the same size.
+    pub(crate) fn push_bytes(&mut self, mut bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.last().is_some_and(|last| last.len() == 0) {
+            self.drop_empty_last();
+        }
+        let pieces = bytes.len().div_ceil(BLOCK);
+        let piece = bytes.len().div_ceil(pieces);
+        while !bytes.is_empty() {
+            let part = bytes.split_to(piece.min(bytes.len()));
+            self.len += part.len();
+            let block = Block {
+                end: part.len(),
+                buf: Storage::Handed(Box::new(part)),
+                start: 0,
+            };
+            match self.first.is_none() {
+                true => self.first = block,
+                false => self.rest.push_back(block),
+            }
+        }
+    }
+
     /// Moves the first block out, with its storage (no copy), and returns
     /// where in it the bytes are. The caller checks `self.len() > 0`.
-    pub(crate) fn take_front(&mut self) -> (Vec<u8>, Range<usize>) {
+    pub(crate) fn take_front(&mut self) -> (Storage, Range<usize>) {
         debug_assert!(self.len > 0);
         let Some(first) = self.pop_front() else {
-            return (Vec::new(), 0..0);
+            return (Storage::default(), 0..0);
         };
         self.len -= first.len();
-        (first.buf.into_vec(), first.start..first.end)
+        (first.buf, first.start..first.end)
     }
 
     /// Makes the first block hold at least `min` bytes by copying the first
@@ -263,12 +364,11 @@ impl Queue {
             let n = block.len();
             if joined.room() < n {
                 let mut larger = Block::new(joined.end + n);
-                larger.buf[..joined.end].copy_from_slice(&joined.buf[..joined.end]);
+                larger.room_mut()[..joined.end].copy_from_slice(joined.bytes());
                 larger.end = joined.end;
                 std::mem::replace(&mut joined, larger).give_back();
             }
-            joined.buf[joined.end..joined.end + n]
-                .copy_from_slice(&block.buf[block.start..block.end]);
+            joined.room_mut()[..n].copy_from_slice(block.bytes());
             joined.end += n;
             block.give_back();
         }
@@ -423,7 +523,7 @@ mod tests {
         for _ in 0..200_000 {
             // Sizes around the block size now and then.
             let scale = if rng.below(8) == 0 { 3 * BLOCK } else { 4096 };
-            match rng.below(12) {
+            match rng.below(13) {
                 0..=3 => {
                     let len = rng.below(scale);
                     let filled = rng.below(len + 1);
@@ -438,6 +538,10 @@ mod tests {
                 4..=5 => {
                     let bytes = fill(rng.below(scale), &mut model);
                     queue.extend(&bytes);
+                }
+                12 => {
+                    let bytes = fill(rng.below(scale), &mut model);
+                    queue.push_bytes(Bytes::from(bytes));
                 }
                 6..=8 => {
                     let min = rng.below(model.len() + 1);
@@ -454,7 +558,7 @@ mod tests {
                     if queue.len() > 0 {
                         let (buf, range) = queue.take_front();
                         assert!(!range.is_empty());
-                        for (i, b) in buf[range.clone()].iter().enumerate() {
+                        for (i, b) in buf.as_slice()[range.clone()].iter().enumerate() {
                             assert_eq!(*b, model[i]);
                         }
                         model.drain(..range.len());
@@ -538,12 +642,35 @@ mod tests {
     fn take_front_moves_the_first_block_out_without_a_copy() {
         let mut queue = Queue::default();
         queue.extend(b"0123456789");
-        let ptr = queue.first.buf.as_ptr();
+        let ptr = queue.first.buf.as_slice().as_ptr();
         queue.consume(3);
         let (buf, range) = queue.take_front();
-        assert_eq!(buf.as_ptr(), ptr);
-        assert_eq!(&buf[range], b"3456789");
+        assert_eq!(buf.as_slice().as_ptr(), ptr);
+        assert_eq!(&buf.as_slice()[range], b"3456789");
         assert_eq!(queue.len(), 0);
+        check_invariants(&queue);
+    }
+
+    #[test]
+    fn handed_bytes_stay_where_they_are_in_pieces_of_about_one_size() {
+        let mut queue = Queue::default();
+        queue.extend(b"copied ");
+        let bytes = Bytes::from(vec![5; BLOCK + 1]);
+        let ptr = bytes.as_ptr();
+        queue.push_bytes(bytes);
+        assert_eq!(
+            sizes(&queue),
+            [MIN_BLOCK, BLOCK.div_ceil(2), BLOCK.div_ceil(2)]
+        );
+        // Later copies go into a block of the pipe's own after them.
+        queue.extend(b" after");
+        assert_eq!(queue.front(7), b"copied ");
+        queue.consume(7);
+        let (first, range) = queue.take_front();
+        assert_eq!(first.as_slice()[range].as_ptr(), ptr, "not copied");
+        // Bytes put back go before handed bytes, in a block of their own.
+        queue.push_front(b"back");
+        assert_eq!(queue.front(4), b"back");
         check_invariants(&queue);
     }
 

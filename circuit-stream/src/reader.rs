@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use circuit_frame::{Decode, Decoded, Encode, FrameError};
 use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 
+use crate::queue::Storage;
 use crate::shared::{epitaph, Inner, Shared};
 use crate::{Chunk, StreamError};
 
@@ -32,7 +33,7 @@ pub struct Reader {
 /// `buf[pos..end]` is still to be read.
 #[derive(Default)]
 struct Local {
-    buf: Vec<u8>,
+    buf: Storage,
     pos: usize,
     end: usize,
 }
@@ -325,7 +326,7 @@ impl Reader {
     fn unread_local(&self) {
         let mut local = lock(&self.local);
         if local.pos < local.end {
-            let unread = &local.buf[local.pos..local.end];
+            let unread = &local.buf.as_slice()[local.pos..local.end];
             self.shared.push_front(unread, unread.len());
             local.pos = 0;
             local.end = 0;
@@ -396,7 +397,7 @@ impl AsyncRead for Reader {
         let local = this.local.get_mut().unwrap_or_else(PoisonError::into_inner);
         if local.pos < local.end {
             let n = buf.len().min(local.end - local.pos);
-            buf[..n].copy_from_slice(&local.buf[local.pos..local.pos + n]);
+            buf[..n].copy_from_slice(&local.buf.as_slice()[local.pos..local.pos + n]);
             local.pos += n;
             return Poll::Ready(Ok(n));
         }
@@ -448,7 +449,7 @@ impl AsyncBufRead for Reader {
                     // They keep their room until consumed.
                     inner.lent += range.len();
                     Shared::done_reading(inner);
-                    crate::pool::give(std::mem::replace(&mut local.buf, buf));
+                    std::mem::replace(&mut local.buf, buf).give_back();
                     local.pos = range.start;
                     local.end = range.end;
                 }
@@ -457,7 +458,7 @@ impl AsyncBufRead for Reader {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(end_or_error(e))),
             }
         }
-        Poll::Ready(Ok(&local.buf[local.pos..local.end]))
+        Poll::Ready(Ok(&local.buf.as_slice()[local.pos..local.end]))
     }
 
     fn consume(self: Pin<&mut Self>, amt: usize) {

@@ -7,11 +7,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use circuit_frame::Encode;
 use futures_io::AsyncWrite;
 
 use crate::shared::{epitaph, Shared};
 use crate::{StreamError, TryWriteError};
+
+/// Handed-over pieces shorter than this are copied: a block of their own
+/// would cost more than the copy.
+const HAND_OVER_MIN: usize = 4096;
 
 /// The writing end of a pipe made by [`stream`](crate::stream) and friends.
 ///
@@ -126,6 +131,52 @@ impl Writer {
         while !bytes.is_empty() {
             let n = poll_fn(|cx| budget.poll(cx, |cx| self.poll_write_some(cx, bytes))).await?;
             bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    /// Hands over as much of `bytes` as fits, at least one byte, without
+    /// copying it: the pipe keeps those bytes as they are (in pieces of at
+    /// most 65,535 bytes), and the reader, or a mux sending them, reads
+    /// them there. Returns how many bytes went, which are cut off the front
+    /// of `bytes`; `Pending` while the pipe is full. A piece shorter than
+    /// 4 KiB is copied instead, as [`poll_write_some`](Writer::poll_write_some)
+    /// does. An empty `bytes` writes nothing and returns 0 at once (or the
+    /// error of a closed pipe).
+    ///
+    /// For bytes that are already in memory and stay there (a file's
+    /// contents, a reply built once and sent to many), like quinn's
+    /// `SendStream::write_chunk`.
+    pub fn poll_write_bytes(
+        &self,
+        cx: &mut Context<'_>,
+        bytes: &mut Bytes,
+    ) -> Poll<Result<usize, StreamError>> {
+        let cx = (!bytes.is_empty()).then_some(cx);
+        match self.shared.lock_to_write(cx.as_deref(), bytes.len().min(1)) {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(None) => Poll::Pending,
+            Ok(Some(mut inner)) => {
+                let n = inner.free().min(bytes.len());
+                if n < HAND_OVER_MIN {
+                    inner.queue.extend(&bytes[..n]);
+                    bytes::Buf::advance(bytes, n);
+                } else {
+                    inner.queue.push_bytes(bytes.split_to(n));
+                }
+                Shared::done_writing(inner);
+                Poll::Ready(Ok(n))
+            }
+        }
+    }
+
+    /// Hands over all of `bytes` without copying them, waiting for room as
+    /// often as needed: [`write_all`](Writer::write_all) by
+    /// [`poll_write_bytes`](Writer::poll_write_bytes).
+    pub async fn write_bytes(&self, mut bytes: Bytes) -> Result<(), StreamError> {
+        let budget = &self.shared.write_budget;
+        while !bytes.is_empty() {
+            poll_fn(|cx| budget.poll(cx, |cx| self.poll_write_bytes(cx, &mut bytes))).await?;
         }
         Ok(())
     }

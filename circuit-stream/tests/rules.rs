@@ -7,7 +7,8 @@ use std::task::Poll;
 
 use circuit_frame::{FrameError, Name};
 use circuit_stream::{
-    stream, stream_unbounded, stream_with_capacity, StreamError, TryWriteError, DEFAULT_CAPACITY,
+    stream, stream_unbounded, stream_with_capacity, Bytes, StreamError, TryWriteError,
+    DEFAULT_CAPACITY,
 };
 use common::{counting_waker, poll_once};
 use futures::executor::block_on;
@@ -637,4 +638,65 @@ fn a_lifted_write_limit_stays_lifted() {
     reader.set_write_limit(10);
     writer.try_write(&[3; 40]).unwrap();
     assert_eq!(writer.buffered(), 100);
+}
+
+#[test]
+fn handed_bytes_are_read_where_they_lie_and_wait_for_room() {
+    let (reader, writer) = stream_with_capacity(64 * 1024);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let handed = Bytes::from(data.clone());
+    let base = handed.as_ptr() as usize;
+    let (_, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut rest = handed.clone();
+    // Only what fits goes, cut off the front.
+    let Poll::Ready(Ok(n)) = writer.poll_write_bytes(&mut cx, &mut rest) else {
+        panic!("the pipe was empty");
+    };
+    assert_eq!(n, 64 * 1024);
+    assert_eq!(rest.len(), data.len() - n);
+    assert!(
+        writer.poll_write_bytes(&mut cx, &mut rest).is_pending(),
+        "full"
+    );
+    // A take hands out the writer's own memory, not a copy.
+    let Poll::Ready(Ok(chunk)) = reader.poll_take(&mut cx) else {
+        panic!("bytes were buffered");
+    };
+    assert_eq!(chunk.as_ptr() as usize, base);
+    assert_eq!(&chunk[..], &data[..chunk.len()]);
+    let mut got = chunk.to_vec();
+    drop(chunk);
+    // The rest, then a copied write after it, through the future; read
+    // through futures-io.
+    let copied = b" and a copied tail";
+    let read = std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut all = Vec::new();
+        block_on(futures::AsyncReadExt::read_to_end(&mut reader, &mut all)).unwrap();
+        all
+    });
+    block_on(async {
+        writer.write_bytes(rest).await.unwrap();
+        writer.write_all(copied).await.unwrap();
+    });
+    drop(writer);
+    got.extend(read.join().unwrap());
+    let mut want = data;
+    want.extend_from_slice(copied);
+    assert!(got == want, "the bytes changed on the way");
+}
+
+#[test]
+fn a_handed_piece_too_small_for_a_block_is_copied() {
+    let (reader, writer) = stream();
+    let small = Bytes::from_static(b"tiny");
+    block_on(writer.write_bytes(small.clone())).unwrap();
+    let (_, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let Poll::Ready(Ok(chunk)) = reader.poll_take(&mut cx) else {
+        panic!("bytes were buffered");
+    };
+    assert_eq!(&chunk[..], b"tiny");
+    assert_ne!(chunk.as_ptr(), small.as_ptr(), "copied into the pipe");
 }
