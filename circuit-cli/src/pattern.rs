@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use circuit_stream::Duplex;
+use circuit_stream::{Bytes, Duplex};
 use futures::future::Either;
 use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
@@ -21,7 +21,7 @@ pub const CHUNK: usize = 64 * 1024;
 /// Two periods of pseudo-random bytes; any chunk of a stream is a slice.
 #[derive(Debug)]
 pub struct Pattern {
-    bytes: Vec<u8>,
+    bytes: Bytes,
 }
 
 impl Pattern {
@@ -38,14 +38,26 @@ impl Pattern {
             })
             .collect();
         bytes.extend_from_within(..);
-        Pattern { bytes }
+        Pattern {
+            bytes: Bytes::from(bytes),
+        }
     }
 
     /// The `len` bytes (at most [`CHUNK`]) stream `stream` carries from
     /// `offset` on.
     pub fn at(&self, stream: u32, offset: u64, len: usize) -> &[u8] {
+        &self.bytes[Pattern::range(stream, offset, len)]
+    }
+
+    /// [`at`](Pattern::at) as shared bytes, to hand to a stream without a
+    /// copy.
+    pub fn bytes_at(&self, stream: u32, offset: u64, len: usize) -> Bytes {
+        self.bytes.slice(Pattern::range(stream, offset, len))
+    }
+
+    fn range(stream: u32, offset: u64, len: usize) -> std::ops::Range<usize> {
         let start = ((offset + u64::from(stream) * 131) % PERIOD as u64) as usize;
-        &self.bytes[start..start + len.min(CHUNK)]
+        start..start + len.min(CHUNK)
     }
 
     /// Where `got`, read from `stream` at `offset`, first differs from the
@@ -91,9 +103,11 @@ async fn send(
             Limit::Until(end) if tokio::time::Instant::now() >= end => break,
             Limit::Until(_) => CHUNK,
         };
-        AsyncWriteExt::write_all(writer, pattern.at(id, offset, len))
+        // Handed over, not copied: the link sends from the pattern itself.
+        writer
+            .write_bytes(pattern.bytes_at(id, offset, len))
             .await
-            .map_err(CliError::io(format!("stream {id}: write")))?;
+            .map_err(|e| CliError::io(format!("stream {id}: write"))(e.into()))?;
         offset += len as u64;
         sent(len);
     }
