@@ -80,6 +80,9 @@ static STORE: Mutex<Store> = Mutex::new(Store::new());
 
 /// Buffers kept by each thread before the shared store.
 pub(crate) const PER_THREAD: usize = 8;
+/// Larger buffers go straight to the shared store, so that a thread keeps
+/// at most `PER_THREAD` times this.
+pub(crate) const PER_THREAD_SIZE: usize = 128 << 10;
 
 thread_local! {
     /// This thread's last buffers given back, the last one at the end: a
@@ -136,6 +139,9 @@ pub(crate) fn give(buf: Vec<u8>) {
     let mut buf = Some(buf);
     let spilled = LOCAL
         .try_with(|local| {
+            if buf.as_ref()?.len() > PER_THREAD_SIZE {
+                return None;
+            }
             let mut local = local.try_borrow_mut().ok()?;
             local.0.push(buf.take()?);
             (local.0.len() > PER_THREAD).then(|| local.0.remove(0))
@@ -201,6 +207,33 @@ mod tests {
             store.bytes,
             store.sizes.iter().map(|(s, v)| s * v.len()).sum::<usize>()
         );
+    }
+
+    #[test]
+    fn a_thread_takes_back_what_it_gave_without_the_store() {
+        // Sizes no other test uses.
+        let small = 3333;
+        let buf = vec![1; small];
+        let ptr = buf.as_ptr();
+        give(buf);
+        let in_store = STORE.lock().unwrap().take(small);
+        assert!(in_store.is_none(), "kept by the thread");
+        let taken = take(small);
+        assert_eq!(taken.as_ptr(), ptr);
+        // A large one goes to the store at once.
+        let large = PER_THREAD_SIZE + 1;
+        give(vec![2; large]);
+        let in_store = STORE.lock().unwrap().take(large);
+        assert!(in_store.is_some());
+        // The oldest of more than PER_THREAD goes to the store.
+        let first = vec![3; 4444];
+        let first_ptr = first.as_ptr();
+        give(first);
+        for _ in 0..PER_THREAD {
+            give(vec![4; 5555]);
+        }
+        let spilled = STORE.lock().unwrap().take(4444).expect("spilled");
+        assert_eq!(spilled.as_ptr(), first_ptr);
     }
 
     #[test]

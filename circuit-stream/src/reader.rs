@@ -38,6 +38,24 @@ struct Local {
     end: usize,
 }
 
+impl Local {
+    /// `n` bytes of the buffer were read: their room goes back to the pipe,
+    /// and the block, once read through, to the pool (a reader that waits
+    /// holds no storage).
+    fn consumed(&mut self, n: usize, shared: &Shared) {
+        if n == 0 {
+            return;
+        }
+        self.pos += n;
+        if self.pos == self.end {
+            std::mem::take(&mut self.buf).give_back();
+            self.pos = 0;
+            self.end = 0;
+        }
+        shared.release(n);
+    }
+}
+
 /// What one look at the buffer told [`Reader::read_message`].
 enum Step<M> {
     Done(M),
@@ -328,6 +346,7 @@ impl Reader {
         if local.pos < local.end {
             let unread = &local.buf.as_slice()[local.pos..local.end];
             self.shared.push_front(unread, unread.len());
+            std::mem::take(&mut local.buf).give_back();
             local.pos = 0;
             local.end = 0;
         }
@@ -398,7 +417,7 @@ impl AsyncRead for Reader {
         if local.pos < local.end {
             let n = buf.len().min(local.end - local.pos);
             buf[..n].copy_from_slice(&local.buf.as_slice()[local.pos..local.pos + n]);
-            local.pos += n;
+            local.consumed(n, &this.shared);
             return Poll::Ready(Ok(n));
         }
         if buf.is_empty() {
@@ -465,9 +484,6 @@ impl AsyncBufRead for Reader {
         let this = self.get_mut();
         let local = this.local.get_mut().unwrap_or_else(PoisonError::into_inner);
         let n = amt.min(local.end - local.pos);
-        local.pos += n;
-        if n > 0 {
-            this.shared.release(n);
-        }
+        local.consumed(n, &this.shared);
     }
 }

@@ -387,3 +387,23 @@ fn bytes_a_fill_takes_keep_their_room_until_consumed() {
     assert_eq!(writer.buffered(), 0);
     writer.try_write(b"12345678").unwrap();
 }
+
+#[test]
+fn bytes_a_fill_took_give_their_room_back_when_read_through_async_read() {
+    let (mut reader, writer) = stream_with_capacity(8);
+    writer.try_write(b"abcdefgh").unwrap();
+    assert_eq!(block_on(reader.fill_buf()).unwrap(), b"abcdefgh");
+    let mut got = [0; 5];
+    block_on(AsyncReadExt::read_exact(&mut reader, &mut got)).unwrap();
+    assert_eq!(&got, b"abcde");
+    assert_eq!(
+        writer.buffered(),
+        3,
+        "the five bytes read gave their room back"
+    );
+    let mut rest = [0; 3];
+    block_on(AsyncReadExt::read_exact(&mut reader, &mut rest)).unwrap();
+    assert_eq!(&rest, b"fgh");
+    assert_eq!(writer.buffered(), 0);
+    writer.try_write(b"12345678").unwrap();
+}
