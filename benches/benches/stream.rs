@@ -120,19 +120,21 @@ fn through(rt: &Runtime, reader: impl Source, writer: impl Sink, chunk: usize) {
             }
             writer.close().await.expect("close");
         },
-        async move {
-            let mut reader = reader;
-            let mut buf = vec![0; READ_BUF];
-            let mut total = 0;
-            loop {
-                let n = reader.read(&mut buf).await.expect("read");
-                if n == 0 {
-                    return total;
-                }
-                total += black_box(&buf[..n]).len();
-            }
-        },
+        read_all(reader),
     );
+}
+
+/// Reads into a `READ_BUF` buffer until the end; returns the bytes read.
+async fn read_all(mut reader: impl Source) -> usize {
+    let mut buf = vec![0; READ_BUF];
+    let mut total = 0;
+    loop {
+        let n = reader.read(&mut buf).await.expect("read");
+        if n == 0 {
+            return total;
+        }
+        total += black_box(&buf[..n]).len();
+    }
 }
 
 fn circuit(rt: &Runtime, chunk: usize) {
@@ -184,18 +186,7 @@ fn circuit_handed(rt: &Runtime, chunk: usize) {
                 writer.write_bytes(data.clone()).await.expect("write");
             }
         },
-        async move {
-            let mut reader = Futures(reader);
-            let mut buf = vec![0; READ_BUF];
-            let mut total = 0;
-            loop {
-                let n = reader.read(&mut buf).await.expect("read");
-                if n == 0 {
-                    return total;
-                }
-                total += black_box(&buf[..n]).len();
-            }
-        },
+        read_all(Futures(reader)),
     );
 }
 

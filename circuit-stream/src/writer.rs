@@ -11,6 +11,7 @@ use bytes::Bytes;
 use circuit_frame::Encode;
 use futures_io::AsyncWrite;
 
+use crate::queue::Queue;
 use crate::shared::{epitaph, Shared};
 use crate::{StreamError, TryWriteError};
 
@@ -109,13 +110,26 @@ impl Writer {
         cx: &mut Context<'_>,
         bytes: &[u8],
     ) -> Poll<Result<usize, StreamError>> {
-        let cx = (!bytes.is_empty()).then_some(cx);
-        match self.shared.lock_to_write(cx.as_deref(), bytes.len().min(1)) {
+        self.poll_some(cx, bytes.len(), |queue, n| queue.extend(&bytes[..n]))
+    }
+
+    /// Puts in up to `len` bytes, at least one, once there is room: `put`
+    /// gets the queue and how many fit, and puts that many in. Returns how
+    /// many; `Pending` while the pipe is full. With `len` 0, returns 0 at
+    /// once (or the error of a closed pipe).
+    fn poll_some(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        put: impl FnOnce(&mut Queue, usize),
+    ) -> Poll<Result<usize, StreamError>> {
+        let cx = (len > 0).then_some(cx);
+        match self.shared.lock_to_write(cx.as_deref(), len.min(1)) {
             Err(e) => Poll::Ready(Err(e)),
             Ok(None) => Poll::Pending,
             Ok(Some(mut inner)) => {
-                let n = inner.free().min(bytes.len());
-                inner.queue.extend(&bytes[..n]);
+                let n = inner.free().min(len);
+                put(&mut inner.queue, n);
                 Shared::done_writing(inner);
                 Poll::Ready(Ok(n))
             }
@@ -152,22 +166,14 @@ impl Writer {
         cx: &mut Context<'_>,
         bytes: &mut Bytes,
     ) -> Poll<Result<usize, StreamError>> {
-        let cx = (!bytes.is_empty()).then_some(cx);
-        match self.shared.lock_to_write(cx.as_deref(), bytes.len().min(1)) {
-            Err(e) => Poll::Ready(Err(e)),
-            Ok(None) => Poll::Pending,
-            Ok(Some(mut inner)) => {
-                let n = inner.free().min(bytes.len());
-                if n < HAND_OVER_MIN {
-                    inner.queue.extend(&bytes[..n]);
-                    bytes::Buf::advance(bytes, n);
-                } else {
-                    inner.queue.push_bytes(bytes.split_to(n));
-                }
-                Shared::done_writing(inner);
-                Poll::Ready(Ok(n))
+        self.poll_some(cx, bytes.len(), |queue, n| {
+            if n < HAND_OVER_MIN {
+                queue.extend(&bytes[..n]);
+                bytes::Buf::advance(bytes, n);
+            } else {
+                queue.push_bytes(bytes.split_to(n));
             }
-        }
+        })
     }
 
     /// Hands over all of `bytes` without copying them, waiting for room as
@@ -401,24 +407,17 @@ impl Writer {
             .iter()
             .map(|b| b.len())
             .fold(0usize, usize::saturating_add);
-        let cx = (total > 0).then_some(cx);
-        match self.shared.lock_to_write(cx.as_deref(), total.min(1)) {
-            Err(e) => Poll::Ready(Err(e.into())),
-            Ok(None) => Poll::Pending,
-            Ok(Some(mut inner)) => {
-                let n = inner.free().min(total);
-                let mut left = n;
-                for buf in bufs {
-                    let take = left.min(buf.len());
-                    inner.queue.extend(&buf[..take]);
-                    left -= take;
-                    if left == 0 {
-                        break;
-                    }
+        self.poll_some(cx, total, |queue, n| {
+            let mut left = n;
+            for buf in bufs {
+                let take = left.min(buf.len());
+                queue.extend(&buf[..take]);
+                left -= take;
+                if left == 0 {
+                    break;
                 }
-                Shared::done_writing(inner);
-                Poll::Ready(Ok(n))
             }
-        }
+        })
+        .map_err(io::Error::from)
     }
 }
