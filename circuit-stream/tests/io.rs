@@ -345,7 +345,7 @@ fn copy_to_gives_a_pipe_its_room_back_only_as_the_target_takes_the_bytes() {
     let (_, waker) = counting_waker();
     let mut copy = pin!(source.copy_to(&mut target));
     // The target takes 4 KiB and is full: the other 12 KiB still hold their
-    // room in the source, though they left its ring as a chunk.
+    // room in the source, though they left its queue as a chunk.
     assert!(poll_once(copy.as_mut(), &waker).is_pending());
     assert_eq!(target_reader.buffered(), 4 << 10);
     assert_eq!(into_source.buffered(), 12 << 10);
