@@ -59,14 +59,15 @@ impl Store {
         if size == 0 || size > MAX_SIZE || buf.capacity() != size || self.bytes + size > MAX_BYTES {
             return Some(buf);
         }
-        let list = match self.sizes.iter().position(|(s, _)| *s == size) {
-            Some(i) => &mut self.sizes[i].1,
+        let i = match self.sizes.iter().position(|(s, _)| *s == size) {
+            Some(i) => i,
             None if self.sizes.len() < MAX_SIZES => {
                 self.sizes.push((size, Vec::new()));
-                &mut self.sizes.last_mut().expect("just pushed").1
+                self.sizes.len() - 1
             }
             None => return Some(buf),
         };
+        let list = &mut self.sizes[i].1;
         if list.len() >= PER_SIZE {
             return Some(buf);
         }
@@ -129,10 +130,8 @@ pub(crate) fn take(size: usize) -> Vec<u8> {
 
 /// Keeps `buf` for a later [`take`] of its size, if there is room.
 pub(crate) fn give(buf: Vec<u8>) {
-    if buf.capacity() == 0 {
-        return;
-    }
-    if buf.len() > MAX_SIZE || buf.capacity() != buf.len() {
+    // What the store would refuse is freed at once.
+    if buf.capacity() == 0 || buf.len() > MAX_SIZE || buf.capacity() != buf.len() {
         return;
     }
     // This thread keeps it, and hands its oldest to the store if full.

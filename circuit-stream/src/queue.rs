@@ -251,15 +251,7 @@ impl Queue {
     /// If `f` claims to have filled more than `len` bytes.
     #[inline]
     pub(crate) fn write_with(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> usize) -> usize {
-        let fresh = match self.last() {
-            Some(last) if last.room() >= len => false,
-            _ => {
-                let size = self.next_size(len);
-                self.push_block(size);
-                true
-            }
-        };
-        let last = self.last_mut().expect("a block with room");
+        let (last, fresh) = self.room_at_back(len, len);
         let filled = f(&mut last.room_mut()[..len]);
         assert!(
             filled <= len,
@@ -277,11 +269,7 @@ impl Queue {
     /// Copies `bytes` in at the back, across as many blocks as they need.
     pub(crate) fn extend(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            if self.last().is_none_or(|last| last.room() == 0) {
-                let size = self.next_size(bytes.len().min(BLOCK));
-                self.push_block(size);
-            }
-            let last = self.last_mut().expect("a block with room");
+            let (last, _) = self.room_at_back(1, bytes.len().min(BLOCK));
             let n = last.room().min(bytes.len());
             last.room_mut()[..n].copy_from_slice(&bytes[..n]);
             last.end += n;
@@ -407,11 +395,21 @@ impl Queue {
         }
     }
 
-    fn last_mut(&mut self) -> Option<&mut Block> {
-        match self.rest.back_mut() {
-            Some(last) => Some(last),
-            None => (!self.first.is_none()).then_some(&mut self.first),
+    /// The last block, with at least `need` bytes of room: a new one (of
+    /// [`next_size`](Queue::next_size) for a write of `want`) if the last
+    /// has not the room. Says whether the block is new.
+    fn room_at_back(&mut self, need: usize, want: usize) -> (&mut Block, bool) {
+        let fresh = self.last().is_none_or(|last| last.room() < need);
+        if fresh {
+            let size = self.next_size(want);
+            self.push_block(size);
         }
+        // There is a block now: the first one if no other.
+        let last = match self.rest.back_mut() {
+            Some(last) => last,
+            None => &mut self.first,
+        };
+        (last, fresh)
     }
 
     fn push_block(&mut self, size: usize) {
