@@ -19,6 +19,10 @@ pub(crate) struct Shared {
     pub(crate) read_budget: Budget,
 }
 
+/// A write that may go in part and is at least this long waits until at
+/// least this much fits ([`Shared::lock_to_write_some`]).
+pub(crate) const WRITE_SOME_MIN: usize = 16 << 10;
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) queue: Queue,
@@ -264,6 +268,14 @@ impl Shared {
         if let Some(cx) = cx {
             inner.reader_waited = true;
             park(&mut inner.reader, cx, min);
+            // A writer waiting for a worthwhile piece to fit puts in what
+            // fits now (`Inner::some_need`): the bytes this reader waits
+            // for may be no more than that.
+            if inner.writer.is_some() && inner.lent == 0 && inner.free() > 0 {
+                let waker = inner.writer.take().map(|w| w.waker);
+                drop(inner);
+                wake(waker);
+            }
         }
         Ok(None)
     }
@@ -301,6 +313,26 @@ impl Shared {
             return Ok(Some(inner));
         }
         Shared::cannot_write_yet(inner, cx, len)
+    }
+
+    /// [`lock_to_write`](Shared::lock_to_write) for a write of up to `len`
+    /// bytes that may go in part: it waits until a worthwhile part fits
+    /// ([`Inner::some_need`]), not a single byte, so that a writer ahead of
+    /// its reader puts in large pieces rather than whatever sliver the
+    /// reader last freed (the silly window of TCP: a mux would send each
+    /// sliver as a frame of its own).
+    #[inline]
+    pub(crate) fn lock_to_write_some(
+        &self,
+        cx: Option<&Context<'_>>,
+        len: usize,
+    ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
+        let inner = self.lock();
+        let need = inner.some_need(len);
+        if inner.closed.is_none() && inner.fits(need) {
+            return Ok(Some(inner));
+        }
+        Shared::cannot_write_yet(inner, cx, need)
     }
 
     /// [`lock_to_write`](Shared::lock_to_write) when the pipe is closed or
@@ -464,6 +496,26 @@ impl Inner {
     fn fits(&self, len: usize) -> bool {
         self.free() >= len
             || (self.queue.len() + self.lent == 0 && self.capacity.is_some_and(|c| len <= c))
+    }
+
+    /// The free space a write of up to `len` bytes that may go in part
+    /// waits for: all of it if it is short, else [`WRITE_SOME_MIN`], but
+    /// never more than half of what the pipe may hold (so it never waits
+    /// for an empty pipe); one byte while the reader waits for bytes and
+    /// holds none of the pipe's room (it may wait for fewer than that); 0
+    /// for an empty write.
+    #[inline]
+    fn some_need(&self, len: usize) -> usize {
+        if self.reader.is_some() && self.lent == 0 {
+            // The reader waits for bytes and holds no room: whatever fits
+            // may be what it waits for. (A reader that holds room in
+            // chunks, as a mux does while their bytes go out, gives it
+            // back without more bytes; a writer waiting for a worthwhile
+            // piece then keeps a mux from sending slivers.)
+            return len.min(1);
+        }
+        let room = self.capacity.map_or(usize::MAX, |c| c.min(self.limit));
+        len.min(WRITE_SOME_MIN).min((room / 2).max(1))
     }
 
     fn reader_to_wake(&mut self) -> Option<Waker> {

@@ -102,9 +102,14 @@ impl Writer {
         .map(drop)
     }
 
-    /// Writes as much of `bytes` as fits, at least one byte, and returns how
-    /// many; `Pending` while the pipe is full. An empty `bytes` writes
-    /// nothing and returns 0 at once (or the error of a closed pipe).
+    /// Writes as much of `bytes` as fits and returns how many; `Pending`
+    /// until a worthwhile piece fits: all of a write of up to 16 KiB, else
+    /// at least 16 KiB, but never more than half of what the pipe may hold
+    /// (its capacity, or its write limit if lower). A writer ahead of its
+    /// reader so puts in large pieces, not the sliver the reader last freed
+    /// (TCP's silly window: a mux would send each sliver as a frame of its
+    /// own). An empty `bytes` writes nothing and returns 0 at once (or the
+    /// error of a closed pipe).
     pub fn poll_write_some(
         &self,
         cx: &mut Context<'_>,
@@ -113,10 +118,10 @@ impl Writer {
         self.poll_some(cx, bytes.len(), |queue, n| queue.extend(&bytes[..n]))
     }
 
-    /// Puts in up to `len` bytes, at least one, once there is room: `put`
-    /// gets the queue and how many fit, and puts that many in. Returns how
-    /// many; `Pending` while the pipe is full. With `len` 0, returns 0 at
-    /// once (or the error of a closed pipe).
+    /// Puts in up to `len` bytes once a worthwhile piece of them fits (see
+    /// [`poll_write_some`](Writer::poll_write_some)): `put` gets the queue
+    /// and how many fit, and puts that many in. Returns how many. With
+    /// `len` 0, returns 0 at once (or the error of a closed pipe).
     fn poll_some(
         &self,
         cx: &mut Context<'_>,
@@ -124,7 +129,7 @@ impl Writer {
         put: impl FnOnce(&mut Queue, usize),
     ) -> Poll<Result<usize, StreamError>> {
         let cx = (len > 0).then_some(cx);
-        match self.shared.lock_to_write(cx.as_deref(), len.min(1)) {
+        match self.shared.lock_to_write_some(cx.as_deref(), len) {
             Err(e) => Poll::Ready(Err(e)),
             Ok(None) => Poll::Pending,
             Ok(Some(mut inner)) => {
@@ -149,11 +154,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Hands over as much of `bytes` as fits, at least one byte, without
+    /// Hands over as much of `bytes` as fits (once a worthwhile piece
+    /// fits, as for [`poll_write_some`](Writer::poll_write_some)) without
     /// copying it: the pipe keeps those bytes as they are (in pieces of at
     /// most 65,535 bytes), and the reader, or a mux sending them, reads
     /// them there. Returns how many bytes went, which are cut off the front
-    /// of `bytes`; `Pending` while the pipe is full. A piece shorter than
+    /// of `bytes`. A piece shorter than
     /// 4 KiB is copied instead, as [`poll_write_some`](Writer::poll_write_some)
     /// does. An empty `bytes` writes nothing and returns 0 at once (or the
     /// error of a closed pipe).
@@ -350,7 +356,8 @@ impl fmt::Debug for Writer {
     }
 }
 
-/// Writes go into the pipe as far as there is room. `poll_flush` has
+/// Writes go into the pipe as far as there is room, once a worthwhile
+/// piece fits (see [`Writer::poll_write_some`]). `poll_flush` has
 /// nothing to do; `poll_close` ends the stream without an epitaph. Writing
 /// to a closed pipe is a `BrokenPipe` error carrying [`StreamError::Closed`].
 ///

@@ -351,12 +351,17 @@ fn copy_to_gives_a_pipe_its_room_back_only_as_the_target_takes_the_bytes() {
     assert_eq!(into_source.buffered(), 12 << 10);
     assert!(into_source.try_write(&[0; 4097]).is_err());
     into_source.try_write(&[0; 4096]).unwrap();
-    // The target's reader takes 1 KiB: 1 KiB more moves on, and its room
-    // comes back to the source.
+    // The target's reader takes 1 KiB: a sliver, less than half the
+    // target's capacity, so the copy waits for more room.
+    block_on(target_reader.read(1024, |_| ((), 1024))).unwrap();
+    assert!(poll_once(copy.as_mut(), &waker).is_pending());
+    assert_eq!(target_reader.buffered(), 3 << 10);
+    assert_eq!(into_source.buffered(), (12 << 10) + 4096);
+    // 1 KiB more: 2 KiB move on, and their room comes back to the source.
     block_on(target_reader.read(1024, |_| ((), 1024))).unwrap();
     assert!(poll_once(copy.as_mut(), &waker).is_pending());
     assert_eq!(target_reader.buffered(), 4 << 10);
-    assert_eq!(into_source.buffered(), (12 << 10) - 1024 + 4096);
+    assert_eq!(into_source.buffered(), (12 << 10) - 2048 + 4096);
 }
 
 #[test]

@@ -387,11 +387,98 @@ fn poll_write_some_writes_what_fits() {
         writer.poll_write_some(&mut cx, b"abcdef"),
         Poll::Ready(Ok(4))
     );
-    assert_eq!(writer.poll_write_some(&mut cx, b"ef"), Poll::Pending);
+    assert_eq!(writer.poll_write_some(&mut cx, b"efg"), Poll::Pending);
+    // One byte of room is a sliver: the writer waits for half the pipe.
+    assert_eq!(reader.try_read_with(1, |_| ((), 1)), Ok(Some(())));
+    assert_eq!(wakes.get(), 0);
     assert_eq!(reader.try_read_with(1, |_| ((), 1)), Ok(Some(())));
     assert_eq!(wakes.get(), 1);
-    assert_eq!(writer.poll_write_some(&mut cx, b"ef"), Poll::Ready(Ok(1)));
+    assert_eq!(writer.poll_write_some(&mut cx, b"efg"), Poll::Ready(Ok(2)));
     assert_eq!(writer.poll_write_some(&mut cx, b""), Poll::Ready(Ok(0)));
+}
+
+/// A writer far ahead of its reader is not woken for every sliver the
+/// reader frees, and does not write slivers: a mux would send each as a
+/// frame of its own (TCP's silly window). It waits for 16 KiB of room, or
+/// all of a shorter write, or half of a small pipe.
+#[test]
+fn a_writer_ahead_of_its_reader_waits_for_a_worthwhile_piece() {
+    let (reader, writer) = stream_with_capacity(256 << 10);
+    writer.try_write(&vec![0; 256 << 10]).unwrap();
+    let (wakes, waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let big = vec![1; 64 << 10];
+    assert_eq!(writer.poll_write_some(&mut cx, &big), Poll::Pending);
+    // The reader frees 4 bytes, then 16 KiB less one in all: still waiting.
+    assert_eq!(reader.try_read_with(1, |_| ((), 4)), Ok(Some(())));
+    assert_eq!(writer.poll_write_some(&mut cx, &big), Poll::Pending);
+    let rest = (16 << 10) - 1 - 4;
+    assert_eq!(reader.try_read_with(rest, |_| ((), rest)), Ok(Some(())));
+    assert_eq!(wakes.get(), 0);
+    // One more byte: 16 KiB fit, the writer wakes and puts them in.
+    assert_eq!(reader.try_read_with(1, |_| ((), 1)), Ok(Some(())));
+    assert_eq!(wakes.get(), 1);
+    assert_eq!(
+        writer.poll_write_some(&mut cx, &big),
+        Poll::Ready(Ok(16 << 10))
+    );
+    // A short write goes in once it fits whole.
+    assert_eq!(reader.try_read_with(100, |_| ((), 100)), Ok(Some(())));
+    assert_eq!(writer.poll_write_some(&mut cx, &big[..101]), Poll::Pending);
+    assert_eq!(
+        writer.poll_write_some(&mut cx, &big[..100]),
+        Poll::Ready(Ok(100))
+    );
+    // A reader that waits for bytes gets what fits at once: it may wait
+    // for no more than that.
+    let (wait_reader, wait_writer) = stream_with_capacity(100);
+    wait_writer.try_write(&[0; 60]).unwrap();
+    let (writer_wakes, writer_waker) = counting_waker();
+    let mut writer_cx = std::task::Context::from_waker(&writer_waker);
+    assert_eq!(
+        wait_writer.poll_write_some(&mut writer_cx, &[1; 50]),
+        Poll::Pending
+    );
+    let mut read = pin!(wait_reader.read(80, |b| (b.len(), 80)));
+    assert!(poll_once(read.as_mut(), &waker).is_pending());
+    assert_eq!(writer_wakes.get(), 1, "a waiting reader wakes the writer");
+    assert_eq!(
+        wait_writer.poll_write_some(&mut writer_cx, &[1; 50]),
+        Poll::Ready(Ok(40))
+    );
+    assert_eq!(poll_once(read.as_mut(), &waker), Poll::Ready(Ok(100)));
+    // A reader that waits while it holds room in chunks (a mux, while
+    // their bytes go out) gives that room back without more bytes: the
+    // writer still waits for a worthwhile piece, and the room comes back
+    // whole when the chunks go.
+    let (chunk_reader, chunk_writer) = stream_with_capacity(64 << 10);
+    chunk_writer.try_write(&vec![0; 60 << 10]).unwrap();
+    let mut chunks = Vec::new();
+    while let Poll::Ready(chunk) = chunk_reader.poll_take(&mut cx) {
+        chunks.push(chunk.unwrap());
+    }
+    assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 60 << 10);
+    let wakes_before = writer_wakes.get();
+    assert_eq!(
+        chunk_writer.poll_write_some(&mut writer_cx, &big),
+        Poll::Pending
+    );
+    drop(chunks);
+    assert_eq!(writer_wakes.get(), wakes_before + 1);
+    assert_eq!(
+        chunk_writer.poll_write_some(&mut writer_cx, &big),
+        Poll::Ready(Ok(64 << 10))
+    );
+    // In a small pipe, half of it is enough.
+    let (small_reader, small_writer) = stream_with_capacity(1000);
+    small_writer.try_write(&[0; 1000]).unwrap();
+    assert_eq!(small_reader.try_read_with(499, |_| ((), 499)), Ok(Some(())));
+    assert_eq!(small_writer.poll_write_some(&mut cx, &big), Poll::Pending);
+    assert_eq!(small_reader.try_read_with(1, |_| ((), 1)), Ok(Some(())));
+    assert_eq!(
+        small_writer.poll_write_some(&mut cx, &big),
+        Poll::Ready(Ok(500))
+    );
 }
 
 #[test]
@@ -600,8 +687,10 @@ fn a_write_limit_bounds_buffering_below_the_capacity_and_can_move_both_ways() {
     ));
     assert!(poll_once(more.as_mut(), &waker).is_pending());
     assert_eq!(block_on(reader.read(5, |b| ((), b.len().min(5)))), Ok(()));
+    assert_eq!(wakes.get(), 0, "a short write waits to go in whole");
+    assert_eq!(block_on(reader.read(5, |b| ((), b.len().min(5)))), Ok(()));
     assert_eq!(wakes.get(), 1, "room below the limit wakes the writer");
-    assert_eq!(poll_once(more.as_mut(), &waker), Poll::Ready(Ok(5)));
+    assert_eq!(poll_once(more.as_mut(), &waker), Poll::Ready(Ok(10)));
     // Raising the limit wakes a waiting writer.
     let mut third = pin!(futures::future::poll_fn(
         |cx| writer.poll_write_some(cx, &[3; 10])
