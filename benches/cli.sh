@@ -2,7 +2,7 @@
 # The command line against plain TCP, same run (issue: throughput close to
 # the physical limit through the command line):
 #
-#   bash benches/cli.sh            # 3 rounds, full sizes
+#   bash benches/cli.sh            # 11 rounds, full sizes
 #   RUNS=1 SCALE=16 bash benches/cli.sh   # a quick look: 1/16 of the bytes
 #   CIRCUIT=/tmp/circuit-old bash benches/cli.sh   # another build's command
 #
@@ -14,13 +14,18 @@
 #   credit  `circuit node --echo` and `circuit bench` (credit flow control
 #           negotiated, the default);
 #   v0      the same with `--credit off` on both ends;
-# for W1 (1 stream x 256 MiB echoed) and W2-16 (16 streams x 16 MiB). It
-# prints each run, then the median of each and its ratio to raw, in MB/s
-# (10^6 bytes of echo per second of wall time, the client's own count).
+# for W1 (1 stream x 256 MiB echoed) and W2-16 (16 streams x 16 MiB), the
+# three in a different order each round (raw first, then credit first, then
+# v0 first, and so on), so that no kind always runs after the same one. It
+# prints each run, then the median of each in MB/s (10^6 bytes of echo per
+# second of wall time, the client's own count) and two ratios to raw: the
+# ratio of the medians, and the median of each round's own ratio (with the
+# lowest and highest), which pairs runs taken seconds apart and so leaves
+# out most of the machine's drift between rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=${RUNS:-3}
+runs=${RUNS:-11}
 scale=${SCALE:-1}
 base_port=${PORT:-7100}
 w1=$((256 * 1024 * 1024 / scale))
@@ -74,25 +79,38 @@ measure() {
 }
 
 declare -A got
+kinds=(raw credit v0)
 for round in $(seq "$runs"); do
     for workload in W1 W2-16; do
         if [ "$workload" = W1 ]; then each=$w1 streams=1; else each=$w2 streams=16; fi
-        for kind in raw credit v0; do
+        declare -A this=()
+        for i in 0 1 2; do
+            kind=${kinds[$(((round - 1 + i) % 3))]}
             mbs=$(measure "$kind" "$each" "$streams")
             echo "round $round $workload $kind: $mbs MB/s"
             got[$workload.$kind]="${got[$workload.$kind]:-} $mbs"
+            this[$kind]=$mbs
+        done
+        for kind in credit v0; do
+            ratio=$(awk -v c="${this[$kind]}" -v r="${this[raw]}" 'BEGIN { printf "%.3f", c / r }')
+            got[$workload.$kind.ratio]="${got[$workload.$kind.ratio]:-} $ratio"
         done
     done
 done
 
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# "median (lowest-highest)" of a list of ratios.
+spread() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f (%.2f-%.2f)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 echo
-echo "| workload | raw TCP MB/s | circuit credit MB/s | credit/raw | circuit v0 MB/s | v0/raw |"
-echo "|---|---|---|---|---|---|"
+echo "| workload | raw TCP MB/s | credit MB/s | credit/raw | per round | v0 MB/s | v0/raw | per round |"
+echo "|---|---|---|---|---|---|---|---|"
 for workload in W1 W2-16; do
     raw=$(median "${got[$workload.raw]}")
     credit=$(median "${got[$workload.credit]}")
     v0=$(median "${got[$workload.v0]}")
+    credit_rounds=$(spread "${got[$workload.credit.ratio]}")
+    v0_rounds=$(spread "${got[$workload.v0.ratio]}")
     awk -v w="$workload" -v r="$raw" -v c="$credit" -v v="$v0" \
-        'BEGIN { printf "| %s | %.0f | %.0f | %.2f | %.0f | %.2f |\n", w, r, c, c / r, v, v / r }'
+        -v cr="$credit_rounds" -v vr="$v0_rounds" \
+        'BEGIN { printf "| %s | %.0f | %.0f | %.2f | %s | %.0f | %.2f | %s |\n", w, r, c, c / r, cr, v, v / r, vr }'
 done
