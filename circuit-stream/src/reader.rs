@@ -119,6 +119,12 @@ impl Reader {
     /// 65,535 bytes unless a single write was larger). The bytes keep
     /// taking room in the pipe until the chunk is dropped. Fails as
     /// [`read`](Reader::read) with a `min` of 1 does.
+    ///
+    /// Drop chunks without waiting for more bytes first: while the reader
+    /// holds room in chunks, a writer waits for a worthwhile piece of room
+    /// (see [`Writer::poll_write_some`](crate::Writer::poll_write_some)),
+    /// so a reader that holds nearly all of it and waits for more bytes
+    /// before it lets go may wait for ever.
     pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<Chunk, StreamError>> {
         self.unread_local();
         match self.shared.lock_to_read(Some(cx), 1) {

@@ -307,12 +307,7 @@ impl Shared {
         cx: Option<&Context<'_>>,
         len: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
-        let inner = self.lock();
-        // What fits is never above the capacity.
-        if inner.closed.is_none() && inner.fits(len) {
-            return Ok(Some(inner));
-        }
-        Shared::cannot_write_yet(inner, cx, len)
+        self.lock_for_room(cx, |_| len)
     }
 
     /// [`lock_to_write`](Shared::lock_to_write) for a write of up to `len`
@@ -327,8 +322,19 @@ impl Shared {
         cx: Option<&Context<'_>>,
         len: usize,
     ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
+        self.lock_for_room(cx, |inner| inner.some_need(len))
+    }
+
+    /// Locks, and returns the state if the room `need` asks for is free.
+    #[inline]
+    fn lock_for_room(
+        &self,
+        cx: Option<&Context<'_>>,
+        need: impl FnOnce(&Inner) -> usize,
+    ) -> Result<Option<MutexGuard<'_, Inner>>, StreamError> {
         let inner = self.lock();
-        let need = inner.some_need(len);
+        let need = need(&inner);
+        // What fits is never above the capacity.
         if inner.closed.is_none() && inner.fits(need) {
             return Ok(Some(inner));
         }
