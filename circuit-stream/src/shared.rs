@@ -269,10 +269,10 @@ impl Shared {
             inner.reader_waited = true;
             park(&mut inner.reader, cx, min);
             // A writer waiting for a worthwhile piece to fit puts in what
-            // fits now (`Inner::some_need`): the bytes this reader waits
-            // for may be no more than that.
-            if inner.writer.is_some() && inner.lent == 0 && inner.free() > 0 {
-                let waker = inner.writer.take().map(|w| w.waker);
+            // fits now (`Inner::reader_starved`): the bytes this reader
+            // waits for may be no more than that.
+            if inner.writer.is_some() {
+                let waker = inner.writer_to_wake();
                 drop(inner);
                 wake(waker);
             }
@@ -512,12 +512,7 @@ impl Inner {
     /// for an empty write.
     #[inline]
     fn some_need(&self, len: usize) -> usize {
-        if self.reader.is_some() && self.lent == 0 {
-            // The reader waits for bytes and holds no room: whatever fits
-            // may be what it waits for. (A reader that holds room in
-            // chunks, as a mux does while their bytes go out, gives it
-            // back without more bytes; a writer waiting for a worthwhile
-            // piece then keeps a mux from sending slivers.)
+        if self.reader_starved() {
             return len.min(1);
         }
         let room = self.capacity.map_or(usize::MAX, |c| c.min(self.limit));
@@ -531,9 +526,22 @@ impl Inner {
         }
     }
 
+    /// The reader waits for bytes and holds none of the pipe's room:
+    /// whatever fits may be what it waits for, so a writer puts in what
+    /// fits rather than wait for a worthwhile piece. (A reader that holds
+    /// room in chunks, as a mux does while their bytes go out, gives it
+    /// back without more bytes: a writer waiting for a worthwhile piece
+    /// then keeps the mux from sending slivers.)
+    #[inline]
+    fn reader_starved(&self) -> bool {
+        self.reader.is_some() && self.lent == 0
+    }
+
     fn writer_to_wake(&mut self) -> Option<Waker> {
         match &self.writer {
-            Some(w) if self.fits(w.need) => self.writer.take().map(|w| w.waker),
+            Some(w) if self.fits(w.need) || (self.reader_starved() && self.free() > 0) => {
+                self.writer.take().map(|w| w.waker)
+            }
             _ => None,
         }
     }

@@ -469,6 +469,32 @@ fn a_writer_ahead_of_its_reader_waits_for_a_worthwhile_piece() {
         chunk_writer.poll_write_some(&mut writer_cx, &big),
         Poll::Ready(Ok(64 << 10))
     );
+    // Chunks let go while the reader waits for more than is buffered:
+    // the writer puts in what fits, though it is less than 16 KiB.
+    let (held_reader, held_writer) = stream_with_capacity(64 << 10);
+    held_writer.try_write(&vec![0; 10 << 10]).unwrap();
+    let mut held = Vec::new();
+    while let Poll::Ready(chunk) = held_reader.poll_take(&mut cx) {
+        held.push(chunk.unwrap());
+    }
+    held_writer.try_write(&vec![0; 50 << 10]).unwrap();
+    assert_eq!(
+        held_writer.poll_write_some(&mut writer_cx, &big),
+        Poll::Pending
+    );
+    let mut wait = pin!(held_reader.read(54 << 10, |b| (b.len(), b.len())));
+    assert!(poll_once(wait.as_mut(), &waker).is_pending());
+    let wakes_before = writer_wakes.get();
+    drop(held);
+    assert_eq!(writer_wakes.get(), wakes_before + 1);
+    assert_eq!(
+        held_writer.poll_write_some(&mut writer_cx, &big),
+        Poll::Ready(Ok(14 << 10))
+    );
+    assert!(matches!(
+        poll_once(wait.as_mut(), &waker),
+        Poll::Ready(Ok(n)) if n >= 54 << 10
+    ));
     // In a small pipe, half of it is enough.
     let (small_reader, small_writer) = stream_with_capacity(1000);
     small_writer.try_write(&[0; 1000]).unwrap();
