@@ -21,7 +21,7 @@ pub(crate) struct Shared {
 
 /// A write that may go in part and is at least this long waits until at
 /// least this much fits ([`Shared::lock_to_write_some`]).
-pub(crate) const WRITE_SOME_MIN: usize = 16 << 10;
+const WRITE_SOME_MIN: usize = 16 << 10;
 
 #[derive(Debug)]
 pub(crate) struct Inner {
