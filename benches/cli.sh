@@ -5,6 +5,7 @@
 #   bash benches/cli.sh            # 11 rounds, full sizes
 #   RUNS=1 SCALE=16 bash benches/cli.sh   # a quick look: 1/16 of the bytes
 #   CIRCUIT=/tmp/circuit-old bash benches/cli.sh   # another build's command
+#   LEAD=1048576 bash benches/cli.sh   # clients paced: 1 MiB in flight a run
 #
 # Over loopback TCP on this machine, each round runs, one after the other:
 #   raw     benches/examples/tcp_echo.rs: a full-duplex TCP echo server
@@ -22,10 +23,18 @@
 # ratio of the medians, and the median of each round's own ratio (with the
 # lowest and highest), which pairs runs taken seconds apart and so leaves
 # out most of the machine's drift between rounds.
+#
+# With LEAD (bytes) every client, raw and circuit alike, keeps at most
+# LEAD / streams bytes of each stream written and not yet echoed back
+# (`tcp_echo bench ... LEAD`, `circuit bench --lead`). Without it (the
+# issue's baseline) a client writes as fast as its connection takes bytes,
+# and what it has in flight is bounded by the kernel's socket buffers (and,
+# in credit mode, by circuit's windows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=${RUNS:-11}
+lead=${LEAD:-}
 scale=${SCALE:-1}
 base_port=${PORT:-7100}
 w1=$((256 * 1024 * 1024 / scale))
@@ -67,13 +76,17 @@ for port in $raw_port $credit_port $v0_port; do wait_listening "$port"; done
 
 # One measurement: prints MB/s.
 measure() {
-    local kind=$1 each=$2 streams=$3 out
+    local kind=$1 each=$2 streams=$3 out raw_lead=() circuit_lead=()
+    if [ -n "$lead" ]; then
+        raw_lead=($((lead / streams)))
+        circuit_lead=(--lead $((lead / streams)))
+    fi
     case $kind in
-    raw) out=$("$tcp_echo" bench "127.0.0.1:$raw_port" "$each" "$streams") ;;
+    raw) out=$("$tcp_echo" bench "127.0.0.1:$raw_port" "$each" "$streams" "${raw_lead[@]}") ;;
     credit) out=$("$circuit" bench --name me --connect "127.0.0.1:$credit_port" \
-        --peer echo-credit --bytes "$each" --streams "$streams" 2>/dev/null) ;;
+        --peer echo-credit --bytes "$each" --streams "$streams" "${circuit_lead[@]}" 2>/dev/null) ;;
     v0) out=$("$circuit" bench --name me --credit off --connect "127.0.0.1:$v0_port" \
-        --peer echo-v0 --bytes "$each" --streams "$streams" 2>/dev/null) ;;
+        --peer echo-v0 --bytes "$each" --streams "$streams" "${circuit_lead[@]}" 2>/dev/null) ;;
     esac
     sed -n 's/^throughput: \([0-9.]*\) MB\/s.*/\1/p' <<<"$out"
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! tcp_echo serve 127.0.0.1:7100
-//! tcp_echo bench 127.0.0.1:7100 BYTES_PER_STREAM STREAMS
+//! tcp_echo bench 127.0.0.1:7100 BYTES_PER_STREAM STREAMS [LEAD]
 //! ```
 //!
 //! The server echoes every connection with
@@ -12,10 +12,14 @@
 //! writes, 256 KiB buffers). The client opens `STREAMS` connections
 //! (`TCP_NODELAY` on) and on each writes `BYTES_PER_STREAM` bytes of a
 //! pattern in 256 KiB writes while another task reads the echo in 256 KiB
-//! reads and checks every byte, as `circuit bench` does. It prints one line:
-//! `throughput: X MB/s` (MB = 10^6 bytes, echoed bytes over wall time).
+//! reads and checks every byte, as `circuit bench` does. With `LEAD` (bytes)
+//! a connection's writer stays at most that far ahead of the echo its reader
+//! has checked, in writes of at most `LEAD`, as `circuit bench --lead` does.
+//! It prints one line: `throughput: X MB/s` (MB = 10^6 bytes, echoed bytes
+//! over wall time).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,6 +28,7 @@ use circuit_benches::echo::{pattern, shift};
 use circuit_benches::runtime::runtime;
 use circuit_benches::tcp::{duplex_echo, server_at, ECHO_BUFFER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 /// The benches' pattern (period `CHUNK`) repeated over `ECHO_BUFFER +
 /// CHUNK` bytes: stream `seed` at offset `off` carries
@@ -40,7 +45,7 @@ fn repeated() -> Vec<u8> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: tcp_echo serve ADDR | tcp_echo bench ADDR BYTES_PER_STREAM STREAMS");
+    eprintln!("usage: tcp_echo serve ADDR | tcp_echo bench ADDR BYTES_PER_STREAM STREAMS [LEAD]");
     std::process::exit(2)
 }
 
@@ -56,8 +61,10 @@ fn main() {
                 std::future::pending::<()>().await
             })
         }
-        ["bench", to, each, streams] => {
+        ["bench", to, each, streams, ref lead @ ..] if lead.len() <= 1 => {
             let (to, each, streams) = (addr(to), number(each), number(streams));
+            let lead = lead.first().map(|s| number(s).max(1));
+            let write_size = lead.unwrap_or(ECHO_BUFFER).min(ECHO_BUFFER);
             let rt = runtime();
             let start = Instant::now();
             let pattern = Arc::new(repeated());
@@ -67,12 +74,23 @@ fn main() {
                     let s = tokio::net::TcpStream::connect(to).await.expect("connect");
                     s.set_nodelay(true).expect("nodelay");
                     let (mut r, mut w) = s.into_split();
+                    // Bytes echoed and checked, for the writer's lead.
+                    let echoed = Arc::new((AtomicUsize::new(0), Notify::new()));
                     let p = Arc::clone(&pattern);
+                    let checked = Arc::clone(&echoed);
                     tasks.push(tokio::spawn(async move {
                         let mut off = 0;
                         while off < each {
                             let start = (off + shift(seed)) % CHUNK;
-                            let n = (each - off).min(ECHO_BUFFER);
+                            let n = (each - off).min(write_size);
+                            while let Some(lead) = lead {
+                                let moved = checked.1.notified();
+                                let ahead = off - checked.0.load(Ordering::Acquire);
+                                if ahead == 0 || ahead + n <= lead {
+                                    break;
+                                }
+                                moved.await;
+                            }
                             w.write_all(&p[start..start + n]).await.expect("write");
                             off += n;
                         }
@@ -94,6 +112,8 @@ fn main() {
                                 "stream {seed}: wrong bytes at {off}"
                             );
                             off += n;
+                            echoed.0.store(off, Ordering::Release);
+                            echoed.1.notify_one();
                         }
                         assert_eq!(off, each, "stream {seed}: echo ended early");
                     }));

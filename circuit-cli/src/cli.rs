@@ -436,6 +436,14 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "latency")]
     pub one_way: bool,
 
+    /// Throughput with an echo: each stream writes at most SIZE ahead of
+    /// the echo it has checked (a 64 KiB write goes alone if SIZE is
+    /// smaller). Without it a stream writes as fast as the link takes its
+    /// bytes, and what it has in flight is bounded by the link's buffers
+    /// and flow control alone.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with_all = ["latency", "one_way"])]
+    pub lead: Option<u64>,
+
     /// Latency: round trips of one byte on one stream.
     #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub latency: Option<u32>,

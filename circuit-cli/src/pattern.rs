@@ -85,14 +85,58 @@ pub enum Limit {
     Until(tokio::time::Instant),
 }
 
+/// How far a sender may run ahead of the echo checked so far
+/// (`circuit bench --lead`).
+#[derive(Debug)]
+struct Lead {
+    /// The most bytes written and not yet echoed back and checked.
+    bound: u64,
+    /// Bytes echoed back and checked.
+    echoed: AtomicU64,
+    /// Signalled as `echoed` moves.
+    moved: tokio::sync::Notify,
+}
+
+impl Lead {
+    fn new(bound: u64) -> Lead {
+        Lead {
+            bound,
+            echoed: AtomicU64::new(0),
+            moved: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until `len` more bytes written at `offset` keep the sender
+    /// within the bound, or nothing is outstanding (a write larger than the
+    /// bound goes alone).
+    async fn room(&self, offset: u64, len: usize) {
+        loop {
+            // Made before the check: a move in between leaves a permit.
+            let moved = self.moved.notified();
+            let ahead = offset.saturating_sub(self.echoed.load(Ordering::Acquire));
+            if ahead == 0 || ahead + len as u64 <= self.bound {
+                return;
+            }
+            moved.await;
+        }
+    }
+
+    /// Records that the echo up to `offset` is checked.
+    fn echoed(&self, offset: u64) {
+        self.echoed.store(offset, Ordering::Release);
+        self.moved.notify_one();
+    }
+}
+
 /// Writes stream `id`'s pattern on `writer` in [`CHUNK`] writes up to
-/// `limit`, then closes it; calls `sent(n)` for each `n` written and
-/// returns the bytes written.
+/// `limit` (each within `lead`, if given), then closes it; calls `sent(n)`
+/// for each `n` written and returns the bytes written.
 async fn send(
     writer: &mut circuit_stream::Writer,
     pattern: &Pattern,
     id: u32,
     limit: Limit,
+    lead: Option<&Lead>,
     mut sent: impl FnMut(usize),
 ) -> Result<u64, CliError> {
     let mut offset = 0;
@@ -103,6 +147,9 @@ async fn send(
             Limit::Until(end) if tokio::time::Instant::now() >= end => break,
             Limit::Until(_) => CHUNK,
         };
+        if let Some(lead) = lead {
+            lead.room(offset, len).await;
+        }
         // Handed over, not copied: the link sends from the pattern itself.
         writer
             .write_bytes(pattern.bytes_at(id, offset, len))
@@ -131,18 +178,29 @@ pub async fn round_trip(
     timeout: Duration,
     echoed: impl FnMut(usize),
 ) -> Result<(), CliError> {
-    round_trip_limit(stream, pattern, id, Limit::Bytes(bytes), timeout, echoed)
-        .await
-        .map(drop)
+    round_trip_limit(
+        stream,
+        pattern,
+        id,
+        Limit::Bytes(bytes),
+        None,
+        timeout,
+        echoed,
+    )
+    .await
+    .map(drop)
 }
 
-/// [`round_trip`] sending up to `limit`; returns the bytes echoed (all
-/// that were sent).
+/// [`round_trip`] sending up to `limit`, and with `lead` never more than
+/// that many bytes ahead of the echo checked so far (a write of [`CHUNK`]
+/// goes alone if it is larger); returns the bytes echoed (all that were
+/// sent).
 pub async fn round_trip_limit(
     stream: Duplex,
     pattern: &Pattern,
     id: u32,
     limit: Limit,
+    lead: Option<u64>,
     timeout: Duration,
     mut echoed: impl FnMut(usize),
 ) -> Result<u64, CliError> {
@@ -153,8 +211,9 @@ pub async fn round_trip_limit(
         Limit::Bytes(bytes) => bytes,
         Limit::Until(_) => u64::MAX,
     });
+    let lead = lead.map(Lead::new);
     let send = async {
-        let sent = send(&mut writer, pattern, id, limit, drop).await?;
+        let sent = send(&mut writer, pattern, id, limit, lead.as_ref(), drop).await?;
         total.store(sent, Ordering::Relaxed);
         Ok::<_, CliError>(())
     };
@@ -189,6 +248,9 @@ pub async fn round_trip_limit(
             }
             AsyncBufReadExt::consume_unpin(&mut reader, n);
             offset += n as u64;
+            if let Some(lead) = &lead {
+                lead.echoed(offset);
+            }
             echoed(n);
         }
         // The echo closes after our close: the total is known by now.
@@ -239,7 +301,7 @@ pub async fn one_way(
     };
     let mut drain = std::pin::pin!(drain);
     let mut drained = false;
-    let mut send = std::pin::pin!(send(&mut writer, pattern, id, limit, sent));
+    let mut send = std::pin::pin!(send(&mut writer, pattern, id, limit, None, sent));
     let sent = loop {
         tokio::select! {
             result = &mut send => break result?,
@@ -274,5 +336,27 @@ mod tests {
         let mut bad = chunk;
         bad[77] ^= 1;
         assert_eq!(p.mismatch(3, 1000, &bad), Some(1077));
+    }
+
+    #[test]
+    fn a_lead_holds_the_sender_until_the_echo_catches_up() {
+        use futures::FutureExt;
+        let lead = Lead::new(128 * 1024);
+        let chunk = CHUNK as u64;
+        // Two chunks fit; a third waits until the first is echoed.
+        assert!(lead.room(0, CHUNK).now_or_never().is_some());
+        assert!(lead.room(chunk, CHUNK).now_or_never().is_some());
+        let mut third = Box::pin(lead.room(2 * chunk, CHUNK));
+        assert!((&mut third).now_or_never().is_none());
+        lead.echoed(chunk - 1);
+        assert!((&mut third).now_or_never().is_none());
+        lead.echoed(chunk);
+        assert!(third.now_or_never().is_some());
+        // A write larger than the bound goes once nothing is outstanding.
+        let small = Lead::new(1);
+        assert!(small.room(0, CHUNK).now_or_never().is_some());
+        assert!(small.room(chunk, CHUNK).now_or_never().is_none());
+        small.echoed(chunk);
+        assert!(small.room(chunk, CHUNK).now_or_never().is_some());
     }
 }

@@ -798,6 +798,19 @@ fn bench_json_duration_and_bits_per_second() {
         "{result}"
     );
 
+    // --lead: each stream stays within 128 KiB of its echo; every byte
+    // still comes back.
+    let stdout = bench(&[
+        "--bytes",
+        "4MiB",
+        "--streams",
+        "2",
+        "--lead",
+        "128KiB",
+        "--json",
+    ]);
+    assert_eq!(json_lines(&stdout)[0]["bytes"], 8 << 20, "{stdout}");
+
     let stdout = bench(&["--duration", "100ms", "--streams", "2"]);
     let last = stdout.lines().last().unwrap_or_default();
     assert!(

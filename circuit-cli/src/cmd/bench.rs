@@ -104,6 +104,7 @@ pub async fn run(args: BenchArgs, timeout: Duration) -> Result<()> {
             amount,
             streams,
             one_way: args.one_way,
+            lead: args.lead,
             json: args.json,
         };
         run.run(&node, &args.peer, timeout).await
@@ -127,6 +128,8 @@ struct Throughput {
     amount: Amount,
     streams: u32,
     one_way: bool,
+    /// With an echo, the most bytes a stream has unechoed.
+    lead: Option<u64>,
     json: bool,
 }
 
@@ -146,7 +149,7 @@ impl Throughput {
         for stream in 0..self.streams {
             let duplex = node.connect_to_peer(peer).await?;
             let (pattern, meter) = (Arc::clone(&pattern), Arc::clone(&meter));
-            let one_way = self.one_way;
+            let (one_way, lead) = (self.one_way, self.lead);
             tasks.push(tokio::spawn(async move {
                 let count = |n: usize| {
                     meter.fetch_add(n as u64, Ordering::Relaxed);
@@ -154,7 +157,7 @@ impl Throughput {
                 if one_way {
                     one_way_send(duplex, &pattern, stream, limit, timeout, count).await
                 } else {
-                    round_trip_limit(duplex, &pattern, stream, limit, timeout, count).await
+                    round_trip_limit(duplex, &pattern, stream, limit, lead, timeout, count).await
                 }
             }));
         }
