@@ -159,6 +159,46 @@ impl Block {
     }
 }
 
+/// A block a writer fills outside the pipe's lock, then puts in whole
+/// ([`Queue::push_filled`]): `len` bytes of storage from the pool, in a
+/// block sized as the queue's own are (a power of two from [`MIN_BLOCK`],
+/// or [`BLOCK`] and up), so storage stays within about twice the bytes.
+#[derive(Debug)]
+pub(crate) struct Filled(Block);
+
+impl Filled {
+    /// Storage for `len` bytes (at least 1), to fill through
+    /// [`bytes_mut`](Filled::bytes_mut).
+    pub(crate) fn new(len: usize) -> Filled {
+        let size = match len > BLOCK / 2 {
+            true => Queue::size_for(len),
+            false => len.next_power_of_two().max(MIN_BLOCK),
+        };
+        let mut block = Block::new(size);
+        block.end = len;
+        Filled(block)
+    }
+
+    /// The bytes it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The `len` bytes to fill; they hold stale data until then.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        let end = self.0.end;
+        match &mut self.0.buf {
+            Storage::Own(buf) => &mut buf[..end],
+            Storage::Handed(_) => &mut [],
+        }
+    }
+
+    /// Gives the storage back unused.
+    pub(crate) fn give_back(self) {
+        self.0.give_back();
+    }
+}
+
 /// Buffered bytes of one pipe, in its blocks: the first one inline (most
 /// pipes have one block or none, and need no allocation for the queue),
 /// the others after it. Invariants: `len` is the sum of the blocks'
@@ -215,6 +255,12 @@ impl Queue {
         self.first.bytes()
     }
 
+    /// Bytes in the first block.
+    #[inline]
+    pub(crate) fn first_len(&self) -> usize {
+        self.first.len()
+    }
+
     /// Removes `n` bytes from the front. The caller checks that `n` is at
     /// most the length of the slice [`front`](Queue::front) returned.
     #[inline]
@@ -267,14 +313,40 @@ impl Queue {
     }
 
     /// Copies `bytes` in at the back, across as many blocks as they need.
-    pub(crate) fn extend(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let (last, _) = self.room_at_back(1, bytes.len().min(BLOCK));
-            let n = last.room().min(bytes.len());
-            last.room_mut()[..n].copy_from_slice(&bytes[..n]);
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.extend_with(bytes.len(), |at, out| {
+            out.copy_from_slice(&bytes[at..at + out.len()]);
+        });
+    }
+
+    /// Copies `len` bytes in at the back, across as many blocks as they
+    /// need: `copy(at, out)` fills `out` with the bytes from offset `at`.
+    pub(crate) fn extend_with(&mut self, len: usize, copy: impl Fn(usize, &mut [u8])) {
+        let mut at = 0;
+        while at < len {
+            let (last, _) = self.room_at_back(1, (len - at).min(BLOCK));
+            let n = last.room().min(len - at);
+            copy(at, &mut last.room_mut()[..n]);
             last.end += n;
             self.len += n;
-            bytes = &bytes[n..];
+            at += n;
+        }
+    }
+
+    /// Puts a block filled outside the lock in at the back, as it is.
+    pub(crate) fn push_filled(&mut self, filled: Filled) {
+        let block = filled.0;
+        if block.len() == 0 {
+            block.give_back();
+            return;
+        }
+        if self.last().is_some_and(|last| last.len() == 0) {
+            self.drop_empty_last();
+        }
+        self.len += block.len();
+        match self.first.is_none() {
+            true => self.first = block,
+            false => self.rest.push_back(block),
         }
     }
 
@@ -521,7 +593,7 @@ mod tests {
         for _ in 0..200_000 {
             // Sizes around the block size now and then.
             let scale = if rng.below(8) == 0 { 3 * BLOCK } else { 4096 };
-            match rng.below(13) {
+            match rng.below(14) {
                 0..=3 => {
                     let len = rng.below(scale);
                     let filled = rng.below(len + 1);
@@ -540,6 +612,12 @@ mod tests {
                 12 => {
                     let bytes = fill(rng.below(scale), &mut model);
                     queue.push_bytes(Bytes::from(bytes));
+                }
+                13 => {
+                    let bytes = fill(rng.below(scale.min(BLOCK)), &mut model);
+                    let mut block = Filled::new(bytes.len());
+                    block.bytes_mut().copy_from_slice(&bytes);
+                    queue.push_filled(block);
                 }
                 6..=8 => {
                     let min = rng.below(model.len() + 1);
@@ -574,6 +652,36 @@ mod tests {
             check_invariants(&queue);
             assert_eq!(queue.len(), model.len());
         }
+    }
+
+    #[test]
+    fn a_block_filled_outside_holds_at_most_twice_its_bytes() {
+        for (len, size) in [
+            (1, MIN_BLOCK),
+            (16 << 10, 16 << 10),
+            (20 << 10, 32 << 10),
+            (BLOCK / 2, 32 << 10),
+            (BLOCK / 2 + 1, BLOCK),
+            (BLOCK, BLOCK),
+        ] {
+            let mut block = Filled::new(len);
+            assert_eq!(block.len(), len);
+            assert_eq!(block.bytes_mut().len(), len);
+            assert_eq!(block.0.buf.len(), size, "a block for {len} bytes");
+            block.give_back();
+        }
+        // Put in after a partly written block, it follows it; an empty
+        // last block goes first.
+        let mut queue = Queue::default();
+        queue.extend(b"ab");
+        let mut block = Filled::new(3);
+        block.bytes_mut().copy_from_slice(b"cde");
+        queue.push_filled(block);
+        queue.extend(b"f");
+        assert_eq!(queue.len(), 6);
+        assert_eq!(queue.front(6), b"abcdef");
+        queue.consume(6);
+        check_invariants(&queue);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use circuit_frame::{Decode, Decoded, Encode, FrameError};
 use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 
 use crate::queue::Storage;
-use crate::shared::{epitaph, Inner, Shared};
+use crate::shared::{epitaph, Inner, Shared, COPY_OUTSIDE_MIN};
 use crate::{Chunk, StreamError};
 
 /// The reading end of a pipe made by [`stream`](crate::stream) and friends.
@@ -433,6 +433,23 @@ impl AsyncRead for Reader {
             return Poll::Pending;
         }
         let poll = match this.shared.lock_to_read(Some(cx), 1) {
+            Ok(Some(mut inner))
+                if buf.len() >= COPY_OUTSIDE_MIN && inner.queue.first_len() >= COPY_OUTSIDE_MIN =>
+            {
+                // A large copy goes with the lock released: the first block
+                // comes out whole (its bytes keep their room, as for
+                // `poll_fill_buf`), so the writer can copy in meanwhile.
+                let (block, range) = inner.queue.take_front();
+                inner.lent += range.len();
+                Shared::done_reading(inner);
+                std::mem::replace(&mut local.buf, block).give_back();
+                local.pos = range.start;
+                local.end = range.end;
+                let n = buf.len().min(local.end - local.pos);
+                buf[..n].copy_from_slice(&local.buf.as_slice()[local.pos..local.pos + n]);
+                local.consumed(n, &this.shared);
+                Poll::Ready(Ok(n))
+            }
             Ok(Some(inner)) => Poll::Ready(Ok(read_locked(inner, 1, |front| {
                 let n = front.len().min(buf.len());
                 buf[..n].copy_from_slice(&front[..n]);

@@ -23,12 +23,22 @@ pub(crate) struct Shared {
 /// least this much fits ([`Shared::lock_to_write_some`]).
 const WRITE_SOME_MIN: usize = 16 << 10;
 
+/// A copy into or out of a pipe of at least this many bytes is made with
+/// the lock released (a writer's into blocks of its own, a reader's out of
+/// the first block, taken out whole): the lock is taken twice, not once,
+/// and the other end is not held up for the length of the copy.
+pub(crate) const COPY_OUTSIDE_MIN: usize = 16 << 10;
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) queue: Queue,
     /// Bytes taken out by [`Reader::poll_take`](crate::Reader::poll_take)
     /// whose chunks are not dropped yet: they still take room.
     pub(crate) lent: usize,
+    /// Room a writer holds for bytes it copies into blocks of its own
+    /// outside the lock ([`Writer`](crate::Writer)'s large copying writes):
+    /// taken like buffered bytes, not readable until they are put in.
+    pub(crate) reserved: usize,
     /// `None` for an unbounded pipe.
     pub(crate) capacity: Option<usize>,
     /// A bounded pipe's write limit
@@ -203,6 +213,7 @@ impl Shared {
         let inner = Mutex::new(Inner {
             queue: Queue::default(),
             lent: 0,
+            reserved: 0,
             capacity,
             limit: usize::MAX,
             limit_lifted: false,
@@ -475,7 +486,7 @@ impl Shared {
 impl Inner {
     /// Why reads and writes fail once the pipe is closed: its epitaph, or
     /// none after a clean close.
-    fn end(&self) -> Option<StreamError> {
+    pub(crate) fn end(&self) -> Option<StreamError> {
         let epitaph = self.closed.as_ref()?;
         Some(StreamError::Closed(match self.clean {
             true => None,
@@ -488,9 +499,7 @@ impl Inner {
     #[inline]
     pub(crate) fn free(&self) -> usize {
         match self.capacity {
-            Some(capacity) => capacity
-                .min(self.limit)
-                .saturating_sub(self.queue.len() + self.lent),
+            Some(capacity) => capacity.min(self.limit).saturating_sub(self.taken()),
             None => usize::MAX,
         }
     }
@@ -500,8 +509,13 @@ impl Inner {
     /// larger than the write limit goes in whole once the pipe is empty).
     #[inline]
     fn fits(&self, len: usize) -> bool {
-        self.free() >= len
-            || (self.queue.len() + self.lent == 0 && self.capacity.is_some_and(|c| len <= c))
+        self.free() >= len || (self.taken() == 0 && self.capacity.is_some_and(|c| len <= c))
+    }
+
+    /// Room taken: bytes buffered, lent out in chunks, or being copied in.
+    #[inline]
+    pub(crate) fn taken(&self) -> usize {
+        self.queue.len() + self.lent + self.reserved
     }
 
     /// The free space a write of up to `len` bytes that may go in part

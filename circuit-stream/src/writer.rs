@@ -11,8 +11,8 @@ use bytes::Bytes;
 use circuit_frame::Encode;
 use futures_io::AsyncWrite;
 
-use crate::queue::Queue;
-use crate::shared::{epitaph, Shared};
+use crate::queue::{Filled, Queue, BLOCK};
+use crate::shared::{epitaph, Shared, COPY_OUTSIDE_MIN};
 use crate::{StreamError, TryWriteError};
 
 /// Handed-over pieces shorter than this are copied: a block of their own
@@ -115,7 +115,67 @@ impl Writer {
         cx: &mut Context<'_>,
         bytes: &[u8],
     ) -> Poll<Result<usize, StreamError>> {
-        self.poll_some(cx, bytes.len(), |queue, n| queue.extend(&bytes[..n]))
+        self.poll_copy(cx, bytes.len(), |at, out| {
+            out.copy_from_slice(&bytes[at..at + out.len()]);
+        })
+    }
+
+    /// Copies in up to `len` bytes once a worthwhile piece fits, as
+    /// [`poll_some`](Writer::poll_some) puts them: `copy(at, out)` fills
+    /// `out` with the bytes from offset `at` of the write. A piece of at
+    /// least [`COPY_OUTSIDE_MIN`] is copied with the lock released, into
+    /// blocks of its own whose room it holds, then put in whole under the
+    /// lock, so that the reader can copy out while the writer copies in.
+    /// Either way the piece goes in at once or not at all.
+    fn poll_copy(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        copy: impl Fn(usize, &mut [u8]),
+    ) -> Poll<Result<usize, StreamError>> {
+        let cx = (len > 0).then_some(cx);
+        let mut inner = match self.shared.lock_to_write_some(cx.as_deref(), len) {
+            Err(e) => return Poll::Ready(Err(e)),
+            Ok(None) => return Poll::Pending,
+            Ok(Some(inner)) => inner,
+        };
+        let n = inner.free().min(len);
+        if n < COPY_OUTSIDE_MIN {
+            inner.queue.extend_with(n, copy);
+            Shared::done_writing(inner);
+            return Poll::Ready(Ok(n));
+        }
+        inner.reserved += n;
+        drop(inner);
+        let fill = |at: usize| {
+            let mut block = Filled::new((n - at).min(BLOCK));
+            copy(at, block.bytes_mut());
+            block
+        };
+        let first = fill(0);
+        // More than one block only for a write above 64 KiB.
+        let mut more = Vec::new();
+        let mut at = first.len();
+        while at < n {
+            let block = fill(at);
+            at += block.len();
+            more.push(block);
+        }
+        let mut inner = self.shared.lock();
+        inner.reserved -= n;
+        if let Some(end) = inner.end() {
+            // Closed while the bytes were copied: they go nowhere.
+            drop(inner);
+            first.give_back();
+            more.into_iter().for_each(Filled::give_back);
+            return Poll::Ready(Err(end));
+        }
+        inner.queue.push_filled(first);
+        for block in more {
+            inner.queue.push_filled(block);
+        }
+        Shared::done_writing(inner);
+        Poll::Ready(Ok(n))
     }
 
     /// Puts in up to `len` bytes once a worthwhile piece of them fits (see
@@ -285,7 +345,7 @@ impl Writer {
     /// in [`Chunk`](crate::Chunk)s it still holds (they take room).
     pub fn buffered(&self) -> usize {
         let inner = self.shared.lock();
-        inner.queue.len() + inner.lent
+        inner.taken()
     }
 
     /// The bound on buffered bytes, `None` for an unbounded pipe.
@@ -414,13 +474,17 @@ impl Writer {
             .iter()
             .map(|b| b.len())
             .fold(0usize, usize::saturating_add);
-        self.poll_some(cx, total, |queue, n| {
-            let mut left = n;
+        self.poll_copy(cx, total, |mut at, mut out| {
             for buf in bufs {
-                let take = left.min(buf.len());
-                queue.extend(&buf[..take]);
-                left -= take;
-                if left == 0 {
+                if at >= buf.len() {
+                    at -= buf.len();
+                    continue;
+                }
+                let take = (buf.len() - at).min(out.len());
+                out[..take].copy_from_slice(&buf[at..at + take]);
+                out = &mut out[take..];
+                at = 0;
+                if out.is_empty() {
                     break;
                 }
             }

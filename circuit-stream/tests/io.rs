@@ -177,6 +177,87 @@ fn bytes_filled_but_not_consumed_come_first_for_a_read_through_the_reader() {
 }
 
 #[test]
+fn large_writes_copied_outside_the_lock_arrive_whole_in_order_and_take_their_room() {
+    // Writes of 16 KiB and more are copied with the pipe's lock released
+    // and put in whole; smaller ones under the lock. Mixed, with vectored
+    // writes, through a pipe smaller than the total.
+    let data = pattern(3 << 20);
+    let (mut reader, mut writer) = stream_with_capacity(256 << 10);
+    let sent = data.clone();
+    let source = std::thread::spawn(move || {
+        block_on(async {
+            let sizes = [100 << 10, 1000, 16 << 10, 70 << 10, 5, 64 << 10, 200 << 10];
+            let mut at = 0;
+            let mut turn = 0;
+            while at < sent.len() {
+                let len = sizes[turn % sizes.len()].min(sent.len() - at);
+                let piece = &sent[at..at + len];
+                if turn % 3 == 0 {
+                    let (a, b) = piece.split_at(len / 3);
+                    let mut bufs = [std::io::IoSlice::new(a), std::io::IoSlice::new(b)];
+                    let mut bufs = &mut bufs[..];
+                    let mut left = len;
+                    while left > 0 {
+                        let n = writer.write_vectored(bufs).await.unwrap();
+                        assert!(n > 0);
+                        std::io::IoSlice::advance_slices(&mut bufs, n);
+                        left -= n;
+                    }
+                } else {
+                    AsyncWriteExt::write_all(&mut writer, piece).await.unwrap();
+                }
+                at += len;
+                turn += 1;
+            }
+            AsyncWriteExt::close(&mut writer).await.unwrap();
+        })
+    });
+    let mut got = Vec::new();
+    block_on(reader.read_to_end(&mut got)).unwrap();
+    source.join().unwrap();
+    assert!(got == data, "the bytes changed on the way");
+
+    // A large write takes its room at once: what is left is free, no more.
+    let (reader, mut writer) = stream_with_capacity(256 << 10);
+    block_on(AsyncWriteExt::write_all(&mut writer, &data[..100 << 10])).unwrap();
+    assert_eq!(writer.buffered(), 100 << 10);
+    let mut big = pin!(writer.write_all(&data[..200 << 10]));
+    let (_, waker) = counting_waker();
+    assert!(
+        poll_once(big.as_mut(), &waker).is_pending(),
+        "the rest waits for room"
+    );
+    assert_eq!(reader.buffered(), 256 << 10, "it took what fits, whole");
+}
+
+#[test]
+fn a_large_read_takes_the_first_block_out_and_the_rest_stays_in_order() {
+    let data = pattern(150 << 10);
+    let (mut reader, mut writer) = stream_with_capacity(256 << 10);
+    block_on(AsyncWriteExt::write_all(&mut writer, &data)).unwrap();
+    // 20 KiB out of the first block, copied with the lock released: the
+    // rest of that block stays the reader's, in front of everything.
+    let mut buf = vec![0; 20 << 10];
+    assert_eq!(
+        block_on(AsyncReadExt::read(&mut reader, &mut buf)).unwrap(),
+        20 << 10
+    );
+    assert!(buf[..] == data[..20 << 10]);
+    assert_eq!(
+        writer.buffered(),
+        130 << 10,
+        "the bytes read gave their room back"
+    );
+    // A read through the reader's own methods sees the rest in order.
+    let next = block_on(reader.read(1000, |b| (b[..1000].to_vec(), 1000))).unwrap();
+    assert!(next[..] == data[20 << 10..(20 << 10) + 1000]);
+    let mut rest = Vec::new();
+    writer.close_without_reason();
+    block_on(reader.read_to_end(&mut rest)).unwrap();
+    assert!(rest[..] == data[(20 << 10) + 1000..]);
+}
+
+#[test]
 fn a_duplex_pair_carries_bytes_both_ways_and_splits() {
     let (mut a, mut b) = duplex_pair(64);
     block_on(async {
