@@ -2,8 +2,10 @@
 //! while they hold its bytes.
 //!
 //! Writes fill the last block and take a new one from the
-//! [pool](crate::pool) when it is full; reads empty the first block, and a
-//! block read empty goes back to the pool at once. The pool hands out the
+//! [pool](crate::pool) when it is full; a copying write of 16 KiB or more
+//! fills blocks of its own outside the pipe's lock and puts them in whole
+//! ([`Filled`]). Reads empty the first block, and a block read empty goes
+//! back to the pool at once. The pool hands out the
 //! block given back last, so the storage a pipe writes into next is the
 //! storage some pipe (this one, or another stream's) has just read from,
 //! still in the caches. A pipe's storage is then about what it buffers: a

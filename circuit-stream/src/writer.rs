@@ -109,7 +109,9 @@ impl Writer {
     /// reader so puts in large pieces, not the sliver the reader last freed
     /// (TCP's silly window: a mux would send each sliver as a frame of its
     /// own). An empty `bytes` writes nothing and returns 0 at once (or the
-    /// error of a closed pipe).
+    /// error of a closed pipe). A piece of 16 KiB or more is copied with the
+    /// pipe's lock released, so that the reader can copy out meanwhile; it
+    /// goes in whole.
     pub fn poll_write_some(
         &self,
         cx: &mut Context<'_>,
@@ -438,8 +440,9 @@ impl AsyncWrite for Writer {
         this.shared.write_budget.count(poll)
     }
 
-    /// Writes as much of all of `bufs` as fits, in one go under one lock
-    /// (a mux writes a frame header and its payload this way).
+    /// Writes as much of all of `bufs` as fits, in one piece (a mux writes
+    /// a frame header and its payload this way); 16 KiB or more are
+    /// copied with the lock released, as [`Writer::poll_write_some`]'s are.
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
