@@ -39,6 +39,28 @@ struct Local {
 }
 
 impl Local {
+    /// Takes the pipe's first block in whole, with its bytes (no copy);
+    /// they keep their room in the pipe until consumed. The block held
+    /// before goes back to the pool. The caller checks that bytes are
+    /// buffered.
+    fn take_front(&mut self, mut inner: MutexGuard<'_, Inner>) {
+        let (buf, range) = inner.queue.take_front();
+        inner.lent += range.len();
+        Shared::done_reading(inner);
+        std::mem::replace(&mut self.buf, buf).give_back();
+        self.pos = range.start;
+        self.end = range.end;
+    }
+
+    /// Copies as much of what it holds as fits into `buf` and consumes it;
+    /// returns how many bytes.
+    fn read_into(&mut self, buf: &mut [u8], shared: &Shared) -> usize {
+        let n = buf.len().min(self.end - self.pos);
+        buf[..n].copy_from_slice(&self.buf.as_slice()[self.pos..self.pos + n]);
+        self.consumed(n, shared);
+        n
+    }
+
     /// `n` bytes of the buffer were read: their room goes back to the pipe,
     /// and the block, once read through, to the pool (a reader that waits
     /// holds no storage).
@@ -421,10 +443,7 @@ impl AsyncRead for Reader {
         let this = self.get_mut();
         let local = this.local.get_mut().unwrap_or_else(PoisonError::into_inner);
         if local.pos < local.end {
-            let n = buf.len().min(local.end - local.pos);
-            buf[..n].copy_from_slice(&local.buf.as_slice()[local.pos..local.pos + n]);
-            local.consumed(n, &this.shared);
-            return Poll::Ready(Ok(n));
+            return Poll::Ready(Ok(local.read_into(buf, &this.shared)));
         }
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
@@ -433,22 +452,14 @@ impl AsyncRead for Reader {
             return Poll::Pending;
         }
         let poll = match this.shared.lock_to_read(Some(cx), 1) {
-            Ok(Some(mut inner))
+            Ok(Some(inner))
                 if buf.len() >= COPY_OUTSIDE_MIN && inner.queue.first_len() >= COPY_OUTSIDE_MIN =>
             {
                 // A large copy goes with the lock released: the first block
-                // comes out whole (its bytes keep their room, as for
-                // `poll_fill_buf`), so the writer can copy in meanwhile.
-                let (block, range) = inner.queue.take_front();
-                inner.lent += range.len();
-                Shared::done_reading(inner);
-                std::mem::replace(&mut local.buf, block).give_back();
-                local.pos = range.start;
-                local.end = range.end;
-                let n = buf.len().min(local.end - local.pos);
-                buf[..n].copy_from_slice(&local.buf.as_slice()[local.pos..local.pos + n]);
-                local.consumed(n, &this.shared);
-                Poll::Ready(Ok(n))
+                // comes out whole, as for `poll_fill_buf`, so the writer can
+                // copy in meanwhile.
+                local.take_front(inner);
+                Poll::Ready(Ok(local.read_into(buf, &this.shared)))
             }
             Ok(Some(inner)) => Poll::Ready(Ok(read_locked(inner, 1, |front| {
                 let n = front.len().min(buf.len());
@@ -486,15 +497,7 @@ impl AsyncBufRead for Reader {
                 Err(e) => Poll::Ready(Err(e)),
             };
             match this.shared.read_budget.count(locked) {
-                Poll::Ready(Ok(mut inner)) => {
-                    let (buf, range) = inner.queue.take_front();
-                    // They keep their room until consumed.
-                    inner.lent += range.len();
-                    Shared::done_reading(inner);
-                    std::mem::replace(&mut local.buf, buf).give_back();
-                    local.pos = range.start;
-                    local.end = range.end;
-                }
+                Poll::Ready(Ok(inner)) => local.take_front(inner),
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(StreamError::Closed(None))) => return Poll::Ready(Ok(&[])),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(end_or_error(e))),
