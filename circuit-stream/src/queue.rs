@@ -710,7 +710,11 @@ mod tests {
     fn blocks_grow_to_the_full_size_and_a_small_one_goes_back_when_read_empty() {
         let mut queue = Queue::default();
         queue.extend(b"abc");
-        assert_eq!(sizes(&queue), [16], "a few bytes waiting hold a small block");
+        assert_eq!(
+            sizes(&queue),
+            [16],
+            "a few bytes waiting hold a small block"
+        );
         queue.consume(2);
         assert_eq!(sizes(&queue), [MIN_BLOCK], "kept while bytes remain");
         queue.consume(1);
