@@ -29,11 +29,14 @@ fn bad_id(result: Result<(), MuxError>) -> u32 {
     }
 }
 
+/// Every byte buffered now, across the pipe's blocks (a payload that came
+/// in pieces may lie in more than one).
 fn read_all_now(reader: &circuit_stream::Reader) -> Vec<u8> {
-    reader
-        .try_read_with(0, |buf| (buf.to_vec(), buf.len()))
-        .unwrap()
-        .unwrap_or_default()
+    let mut all = Vec::new();
+    while let Ok(Some(bytes)) = reader.try_read_with(1, |buf| (buf.to_vec(), buf.len())) {
+        all.extend(bytes);
+    }
+    all
 }
 
 #[test]
