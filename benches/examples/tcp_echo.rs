@@ -83,13 +83,15 @@ fn main() {
                         while off < each {
                             let start = (off + shift(seed)) % CHUNK;
                             let n = (each - off).min(write_size);
-                            while let Some(lead) = lead {
-                                let moved = checked.1.notified();
-                                let ahead = off - checked.0.load(Ordering::Acquire);
-                                if ahead == 0 || ahead + n <= lead {
-                                    break;
+                            if let Some(lead) = lead {
+                                loop {
+                                    let moved = checked.1.notified();
+                                    let ahead = off - checked.0.load(Ordering::Acquire);
+                                    if ahead == 0 || ahead + n <= lead {
+                                        break;
+                                    }
+                                    moved.await;
                                 }
-                                moved.await;
                             }
                             w.write_all(&p[start..start + n]).await.expect("write");
                             off += n;

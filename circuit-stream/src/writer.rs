@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use circuit_frame::Encode;
 use futures_io::AsyncWrite;
 
 use crate::queue::{Filled, Queue, BLOCK};
-use crate::shared::{epitaph, Shared, COPY_OUTSIDE_MIN};
+use crate::shared::{epitaph, Inner, Shared, COPY_OUTSIDE_MIN};
 use crate::{StreamError, TryWriteError};
 
 /// Handed-over pieces shorter than this are copied: a block of their own
@@ -135,13 +135,7 @@ impl Writer {
         len: usize,
         copy: impl Fn(usize, &mut [u8]),
     ) -> Poll<Result<usize, StreamError>> {
-        let cx = (len > 0).then_some(cx);
-        let mut inner = match self.shared.lock_to_write_some(cx.as_deref(), len) {
-            Err(e) => return Poll::Ready(Err(e)),
-            Ok(None) => return Poll::Pending,
-            Ok(Some(inner)) => inner,
-        };
-        let n = inner.free().min(len);
+        let (mut inner, n) = std::task::ready!(self.lock_some(cx, len))?;
         if n < COPY_OUTSIDE_MIN {
             inner.queue.extend_with(n, copy);
             Shared::done_writing(inner);
@@ -190,15 +184,28 @@ impl Writer {
         len: usize,
         put: impl FnOnce(&mut Queue, usize),
     ) -> Poll<Result<usize, StreamError>> {
+        let (mut inner, n) = std::task::ready!(self.lock_some(cx, len))?;
+        put(&mut inner.queue, n);
+        Shared::done_writing(inner);
+        Poll::Ready(Ok(n))
+    }
+
+    /// The locked state once a worthwhile piece of a write of up to `len`
+    /// bytes fits (see [`poll_write_some`](Writer::poll_write_some)), and
+    /// how many of them fit. With `len` 0, at once (or the error of a
+    /// closed pipe).
+    fn lock_some(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+    ) -> Poll<Result<(MutexGuard<'_, Inner>, usize), StreamError>> {
         let cx = (len > 0).then_some(cx);
         match self.shared.lock_to_write_some(cx.as_deref(), len) {
             Err(e) => Poll::Ready(Err(e)),
             Ok(None) => Poll::Pending,
-            Ok(Some(mut inner)) => {
+            Ok(Some(inner)) => {
                 let n = inner.free().min(len);
-                put(&mut inner.queue, n);
-                Shared::done_writing(inner);
-                Poll::Ready(Ok(n))
+                Poll::Ready(Ok((inner, n)))
             }
         }
     }
