@@ -238,7 +238,7 @@ pub struct Identity {
     /// in credit mode the budget their windows grow within (each starts
     /// at 64 KiB and grows, up to 1 MiB, while the sum stays within
     /// this); in v0 mode the unread bytes at which the link stops
-    /// reading. Lower than the library's default (16 MiB), for the same
+    /// reading. Lower than the library's default (32 MiB), for the same
     /// reason as `--send-buffer` (16 streams echoed over loopback TCP:
     /// 7-16 % more; benches/README.md).
     #[arg(long, default_value = "2MiB", value_name = "SIZE", value_parser = parse_size)]

@@ -99,7 +99,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             stream_receive_limit: 1 << 20,
-            link_receive_limit: 16 << 20,
+            link_receive_limit: 32 << 20,
             stream_send_buffer: 256 << 10,
             link_send_buffer: 4 << 20,
             max_incoming_streams: 1024,
@@ -146,7 +146,7 @@ impl Config {
         /// Bytes received for all streams of the link and not yet read
         /// before the mux stops reading the link. The limit is checked
         /// before each part of a frame's payload is taken, so the streams
-        /// may hold up to one payload (65,535 bytes) more. Default 16 MiB.
+        /// may hold up to one payload (65,535 bytes) more. Default 32 MiB.
         ///
         /// Streams under credit are not counted here: for them this is the
         /// budget their windows may grow within. Each starts with the

@@ -38,7 +38,7 @@
 //!   ([`Config::link_send_buffer`], 4 MiB shared out, 64 KiB to
 //!   [`Config::stream_send_buffer`] each). Each stream may hold
 //!   [`Config::stream_receive_limit`] received bytes not yet read (default
-//!   1 MiB) and the link [`Config::link_receive_limit`] (default 16 MiB).
+//!   1 MiB) and the link [`Config::link_receive_limit`] (default 32 MiB).
 //!   The table of closed ids is kept as ranges, with a bounded count.
 //! - **Ending.** On end of link, on an I/O error or on a protocol error
 //!   every open stream is closed with an epitaph that says why and the

@@ -653,6 +653,42 @@ fn a_window_grows_when_the_peer_used_all_its_credit_however_slow_the_reader() {
     assert_eq!(grants(&mut client), [(5, 40 << 10)]);
 }
 
+/// Grants after 255 streams under credit (256 on the link with stream 1)
+/// each sent all of their 64 KiB and their readers took it all and waited
+/// for more.
+fn grants_to_256_busy_streams(config: Config) -> Vec<(u32, u32)> {
+    let mut client = Core::new(Role::Client, config);
+    feed(&mut client, &data(1, b"x")).unwrap();
+    feed(&mut client, &control(&[LinkControl::hello()])).unwrap();
+    drain_core(&mut client);
+    assert_eq!(client.accept().unwrap().id(), 1);
+    let mut streams = Vec::new();
+    for id in (3..=511).step_by(2) {
+        feed(&mut client, &data(id, &vec![1; 65_535])).unwrap();
+        feed(&mut client, &data(id, &[1])).unwrap();
+        streams.push(client.accept().unwrap());
+    }
+    for stream in &mut streams {
+        assert_eq!(read_all_now(stream), 65_536);
+    }
+    let mut given = grants(&mut client);
+    given.sort_unstable();
+    given
+}
+
+#[test]
+fn the_default_budget_lets_256_busy_streams_double_their_windows() {
+    let doubled: Vec<(u32, u32)> = (3..=511).step_by(2).map(|id| (id, 128 << 10)).collect();
+    assert_eq!(grants_to_256_busy_streams(Config::default()), doubled);
+    // Stream 1 went before the HELLOs and is not under credit, so 255
+    // windows of 64 KiB leave room in 16 MiB for one to double; the other
+    // grants only give back what was read.
+    let small = grants_to_256_busy_streams(Config::default().link_receive_limit(16 << 20));
+    assert_eq!(small.len(), 255);
+    assert_eq!(small.iter().filter(|g| g.1 == 128 << 10).count(), 1);
+    assert_eq!(small.iter().filter(|g| g.1 == 64 << 10).count(), 254);
+}
+
 /// Reads exactly `n` bytes that `stream` holds now, without waiting.
 fn read_now(stream: &mut circuit_mux::MuxStream, n: usize) {
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
