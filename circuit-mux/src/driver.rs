@@ -289,7 +289,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// Has the core pick frames into the send queue, then writes from it
     /// holding no lock; `Ok(true)` on progress.
     fn pump_output(&mut self, cx: &mut Context<'_>) -> Result<bool, MuxError> {
-        if self.queue.queued() < self.write_limit {
+        // Grants go ahead of the data queued, so they are picked even
+        // when the queue is full.
+        if self.queue.queued() < self.write_limit || self.shared.ready.grants_waiting() {
+            // What was copied to be written keeps its place.
+            self.queue.pin(self.wbuf.len() - self.wpos);
             self.shared
                 .lock()
                 .transmit_queue(&mut self.queue, self.write_limit);

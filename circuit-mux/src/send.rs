@@ -43,6 +43,13 @@ pub(crate) struct SendQueue {
     entries: VecDeque<Entry>,
     /// Bytes of the front entry the link took already.
     written: usize,
+    /// Unwritten bytes at the front the driver copied to write next:
+    /// nothing goes ahead of them.
+    pinned: usize,
+    /// Unwritten bytes at the front that must go before any frame put
+    /// [`ahead`](Out::ahead): up to our HELLO, which the peer must read
+    /// before any other link-control message.
+    floor: usize,
     /// Emptied runs of bytes, for the next ones.
     spare: Vec<Vec<u8>>,
 }
@@ -56,6 +63,16 @@ pub(crate) trait Out {
     fn tail(&mut self) -> &mut Vec<u8>;
     /// Appends a data frame whose payload is moved in.
     fn frame(&mut self, header: [u8; DATA_HEADER_LEN], payload: Chunk);
+    /// A run of bytes for frames that go ahead of the data queued: the
+    /// first run between entries past what is pinned or behind the
+    /// floor. Link control goes there, so that a grant does not wait
+    /// behind a queue full of data. Whole frames only.
+    fn ahead(&mut self) -> &mut Vec<u8> {
+        self.tail()
+    }
+    /// Nothing put [`ahead`](Out::ahead) from now on goes before the
+    /// bytes queued so far.
+    fn floor_here(&mut self) {}
 }
 
 impl Out for Vec<u8> {
@@ -93,9 +110,45 @@ impl Out for SendQueue {
     fn frame(&mut self, header: [u8; DATA_HEADER_LEN], payload: Chunk) {
         self.entries.push_back(Entry::Frame(header, payload));
     }
+
+    fn ahead(&mut self) -> &mut Vec<u8> {
+        // The first entry that starts at or past the bytes to keep first.
+        let keep = self.written + self.pinned.max(self.floor);
+        let mut start = 0;
+        let mut at = 0;
+        while at < self.entries.len() && start < keep {
+            start += self.entries[at].len();
+            at += 1;
+        }
+        match self.entries.get(at) {
+            None => self.tail(),
+            Some(Entry::Bytes(_)) => match &mut self.entries[at] {
+                Entry::Bytes(run) => run,
+                Entry::Frame(..) => unreachable!("matched as bytes just now"),
+            },
+            Some(Entry::Frame(..)) => {
+                let run = self.spare.pop().unwrap_or_default();
+                self.entries.insert(at, Entry::Bytes(run));
+                match &mut self.entries[at] {
+                    Entry::Bytes(run) => run,
+                    Entry::Frame(..) => unreachable!("a run was just put there"),
+                }
+            }
+        }
+    }
+
+    fn floor_here(&mut self) {
+        self.floor = self.queued();
+    }
 }
 
 impl SendQueue {
+    /// The driver copied the first `n` unwritten bytes to write them:
+    /// nothing may go ahead of them.
+    pub(crate) fn pin(&mut self, n: usize) {
+        self.pinned = n;
+    }
+
     /// Whether every byte put in was written.
     pub(crate) fn is_empty(&self) -> bool {
         // A run of bytes may be left empty by a turn that encoded nothing.
@@ -155,6 +208,8 @@ impl SendQueue {
     /// Drops the first `n` unwritten bytes: the link took them. Payloads
     /// written whole give their room back to their pipes.
     pub(crate) fn advance(&mut self, mut n: usize) {
+        self.pinned = self.pinned.saturating_sub(n);
+        self.floor = self.floor.saturating_sub(n);
         while n > 0 {
             let Some(front) = self.entries.front() else {
                 debug_assert!(false, "the link took more than was offered");
@@ -203,6 +258,61 @@ mod tests {
         let mut out = Vec::new();
         q.copy_front(&mut out, usize::MAX);
         out
+    }
+
+    /// A queue of a control run, then two data frames.
+    fn queued() -> SendQueue {
+        let mut q = SendQueue::default();
+        q.tail().extend_from_slice(b"hi");
+        q.frame(*b"HEAD_A", chunk(b"aaaa"));
+        q.frame(*b"HEAD_B", chunk(b"bbbb"));
+        q
+    }
+
+    #[test]
+    fn frames_put_ahead_go_at_the_first_boundary_past_what_must_stay_first() {
+        // Nothing to keep first: into the run at the front.
+        let mut q = queued();
+        q.ahead().extend_from_slice(b"G");
+        assert_eq!(unwritten(&q), b"hiGHEAD_AaaaaHEAD_Bbbbb");
+        // A floor at the end: behind everything.
+        let mut q = queued();
+        q.floor_here();
+        q.ahead().extend_from_slice(b"G");
+        q.ahead().extend_from_slice(b"g");
+        assert_eq!(unwritten(&q), b"hiHEAD_AaaaaHEAD_BbbbbGg");
+        // A floor after the first run (a HELLO in it): a run of their own
+        // before the first data frame, and the next ones join it.
+        let mut q = SendQueue::default();
+        q.tail().extend_from_slice(b"hi");
+        q.floor_here();
+        q.frame(*b"HEAD_A", chunk(b"aaaa"));
+        q.frame(*b"HEAD_B", chunk(b"bbbb"));
+        q.ahead().extend_from_slice(b"G");
+        q.ahead().extend_from_slice(b"g");
+        assert_eq!(unwritten(&q), b"hiGgHEAD_AaaaaHEAD_Bbbbb");
+        // A frame the link took in part, or the driver copied to write,
+        // keeps its place.
+        let mut q = queued();
+        q.advance(4);
+        q.ahead().extend_from_slice(b"G");
+        assert_eq!(unwritten(&q), b"AD_AaaaaGHEAD_Bbbbb");
+        let mut q = queued();
+        q.pin(3);
+        q.ahead().extend_from_slice(b"G");
+        assert_eq!(unwritten(&q), b"hiHEAD_AaaaaGHEAD_Bbbbb");
+        // What the link takes moves the pin and the floor with it.
+        let mut q = queued();
+        q.pin(12);
+        q.advance(2);
+        q.ahead().extend_from_slice(b"G");
+        assert_eq!(unwritten(&q), b"HEAD_AaaaaGHEAD_Bbbbb");
+        let mut q = queued();
+        q.floor_here();
+        q.advance(22);
+        q.frame(*b"HEAD_C", chunk(b"cccc"));
+        q.ahead().extend_from_slice(b"G");
+        assert_eq!(unwritten(&q), b"GHEAD_Ccccc");
     }
 
     #[test]

@@ -530,3 +530,187 @@ fn one_write_that_takes_only_a_frame_header_does_not_end_vectored_writes() {
         sent.len()
     );
 }
+
+/// A link end that reads what the test feeds it and takes no write until
+/// the test opens it (a socket whose buffer stays full); then it keeps
+/// every byte written.
+struct Gated {
+    feed: circuit_stream::Reader,
+    open: Arc<Mutex<(bool, Option<std::task::Waker>)>>,
+    taken: Arc<Mutex<Vec<u8>>>,
+    wrote: mpsc::UnboundedSender<()>,
+}
+
+impl Gated {
+    fn take(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let mut open = self.open.lock().unwrap();
+        if !open.0 {
+            open.1 = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let mut taken = self.taken.lock().unwrap();
+        for buf in bufs {
+            taken.extend_from_slice(buf);
+        }
+        let _ = self.wrote.unbounded_send(());
+        Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
+    }
+}
+
+impl AsyncRead for Gated {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.feed).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Gated {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.take(cx, &[IoSlice::new(buf)])
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.take(cx, bufs)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A data frame on the link-control stream carrying `messages`.
+fn control(messages: &[circuit_frame::LinkControl]) -> Vec<u8> {
+    use circuit_frame::Encode;
+    let mut payload = Vec::new();
+    for m in messages {
+        m.encode_to_vec(&mut payload);
+    }
+    data(circuit_frame::LINK_CONTROL_ID, &payload)
+}
+
+#[test]
+fn a_grant_goes_ahead_of_the_data_queued_for_a_full_link_but_after_our_hello() {
+    use circuit_frame::{LinkControl, LINK_CONTROL_ID};
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    let (feed, feeder) = circuit_stream::stream();
+    let open = Arc::new(Mutex::new((false, None::<std::task::Waker>)));
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let (wrote, mut written) = mpsc::unbounded();
+    let io = Gated {
+        feed,
+        open: Arc::clone(&open),
+        taken: Arc::clone(&taken),
+        wrote,
+    };
+    // A send queue of 64 bytes: full once it holds a data frame.
+    let config = Config::default().write_buffer(64);
+    let (client, mut incoming, driver) = Mux::new(io, Role::Client, config);
+    let pool = pool();
+    futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
+    futures::executor::block_on(async {
+        // The server's first frame and its HELLO: the client answers with
+        // its own, which waits in the send queue (the link takes nothing).
+        feeder.try_write(&data(1, b"x")).unwrap();
+        feeder.try_write(&control(&[LinkControl::hello()])).unwrap();
+        let _first = incoming.next().await.unwrap();
+        assert_eq!(client.mode_settled().await, circuit_mux::LinkMode::Credit);
+        // Streams of ours write 64 KiB each: the queue fills up.
+        let mut ours = Vec::new();
+        for _ in 0..4 {
+            let mut stream = client.open().unwrap();
+            stream.write_all(&vec![7; 64 << 10]).await.unwrap();
+            ours.push(stream);
+        }
+        // Our HELLO's frame and a data frame: the queue is full.
+        while client.counters().frames_out < 2 {
+            std::thread::yield_now();
+        }
+        // The server sends all the credit of a stream of its own; reading
+        // it makes a grant due.
+        feeder.try_write(&data(3, &vec![1; 65_535])).unwrap();
+        feeder.try_write(&data(3, &[1])).unwrap();
+        let mut three = incoming.next().await.unwrap().into_stream();
+        let mut got = vec![0; 64 << 10];
+        three.read_exact(&mut got).await.unwrap();
+        // The driver picks the grant though its queue is full (before, it
+        // waited for the queue to drain: this would never end).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while client.counters().bytes_granted == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no grant was picked while the link was full"
+            );
+            std::thread::yield_now();
+        }
+        // The link opens.
+        let waker = {
+            let mut open = open.lock().unwrap();
+            open.0 = true;
+            open.1.take()
+        };
+        waker.expect("the driver waits to write").wake();
+        let frames = loop {
+            written.next().await.unwrap();
+            let frames = try_decode_all(&taken.lock().unwrap()).unwrap_or_default();
+            let control_frames = frames
+                .iter()
+                .filter(|f| matches!(f, Owned::Data(LINK_CONTROL_ID, _)))
+                .count();
+            if control_frames >= 2 {
+                break frames;
+            }
+        };
+        // Our HELLO first, then the grant, then the data queued before it.
+        let Owned::Data(LINK_CONTROL_ID, hello) = &frames[0] else {
+            panic!("not our HELLO first: {:?}", frames[0]);
+        };
+        let mut encoded = Vec::new();
+        circuit_frame::Encode::encode_to_vec(&LinkControl::hello(), &mut encoded);
+        assert!(
+            hello.starts_with(&encoded),
+            "not our HELLO first: {hello:?}"
+        );
+        let Owned::Data(LINK_CONTROL_ID, grant) = &frames[1] else {
+            panic!(
+                "the grant did not go ahead of the queued data: {:?}",
+                frames[1]
+            );
+        };
+        // A CREDIT for stream 3: at least the quarter window its reader
+        // took.
+        let mut expected = Vec::new();
+        circuit_frame::Encode::encode_to_vec(
+            &LinkControl::Credit {
+                stream_id: 3,
+                bytes: 64 << 10,
+            },
+            &mut expected,
+        );
+        assert_eq!(grant.len(), expected.len());
+        assert_eq!(grant[..5], expected[..5], "a CREDIT for stream 3");
+        let bytes = u32::from_le_bytes(grant[5..9].try_into().unwrap());
+        assert!(bytes >= 16 << 10, "{bytes}");
+        // Every byte of our streams follows.
+        let ours_bytes: usize = frames[2..]
+            .iter()
+            .map(|f| match f {
+                Owned::Data(id, payload) if *id != LINK_CONTROL_ID => payload.len(),
+                _ => 0,
+            })
+            .sum();
+        assert!(ours_bytes >= 65_535, "{ours_bytes} bytes of data after it");
+        drop(ours);
+    });
+}

@@ -263,6 +263,13 @@ impl Core {
         !self.control.is_empty() || self.credit.has_output() || self.ready.grants_waiting()
     }
 
+    /// Link-control messages may go ahead of data queued before them: our
+    /// HELLO went into the output already (and none is due), so none of
+    /// them can reach the peer before it.
+    pub(super) fn control_may_jump(&self) -> bool {
+        self.credit.hello_sent && !self.credit.hello_due
+    }
+
     /// A server that offers credit has sent its first data frame and not
     /// yet its HELLO: data must go through [`Core::transmit`], which puts
     /// the HELLO right after that frame.

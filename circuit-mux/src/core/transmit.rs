@@ -64,7 +64,14 @@ impl Core {
             self.push_close(out.tail(), id, &epitaph);
         }
         if self.control_pending() {
-            self.push_link_control(out.tail());
+            // Grants, PINGs and PONGs go ahead of queued data once our
+            // HELLO is out; the HELLO itself keeps its place.
+            if self.control_may_jump() {
+                self.push_link_control(out.ahead());
+            } else {
+                self.push_link_control(out.tail());
+                out.floor_here();
+            }
         }
     }
 
@@ -183,7 +190,10 @@ impl Core {
         }
         AtomicCounters::add(&self.counters.frames_out, frames);
         self.sent_data(id, sent, first);
-        self.after_data_frame(out.tail());
+        if self.hello_follows_data() {
+            self.after_data_frame(out.tail());
+            out.floor_here();
+        }
     }
 
     /// The stream's writer closed (or its pipe failed) and every byte it
