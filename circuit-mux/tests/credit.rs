@@ -5,21 +5,13 @@ mod common;
 
 use std::task::Context;
 
-use circuit_frame::{Encode, LinkControl, LINK_CONTROL_ID};
+use circuit_frame::{LinkControl, LINK_CONTROL_ID};
 use circuit_mux::{Config, Core, CreditMode, LinkMode, MuxError, Role};
-use common::{close, data, decode_all, drain, pair, pattern, pool, Owned, Ticks};
+use common::{close, control, data, decode_all, drain, pair, pattern, pool, Owned, Ticks};
 use futures::task::SpawnExt;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 
 const MIB: usize = 1 << 20;
-
-fn control(messages: &[LinkControl]) -> Vec<u8> {
-    let mut payload = Vec::new();
-    for m in messages {
-        m.encode_to_vec(&mut payload);
-    }
-    data(LINK_CONTROL_ID, &payload)
-}
 
 fn feed(core: &mut Core, bytes: &[u8]) -> Result<(), MuxError> {
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());

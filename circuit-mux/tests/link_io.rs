@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use circuit_mux::{Config, Mux, Role};
-use common::{data, drain, pool, try_decode_all, Owned};
+use common::{control, data, drain, pool, try_decode_all, Owned};
 use futures::channel::mpsc;
 use futures::{AsyncRead, AsyncWrite, FutureExt, StreamExt};
 
@@ -588,16 +588,6 @@ impl AsyncWrite for Gated {
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
-}
-
-/// A data frame on the link-control stream carrying `messages`.
-fn control(messages: &[circuit_frame::LinkControl]) -> Vec<u8> {
-    use circuit_frame::Encode;
-    let mut payload = Vec::new();
-    for m in messages {
-        m.encode_to_vec(&mut payload);
-    }
-    data(circuit_frame::LINK_CONTROL_ID, &payload)
 }
 
 #[test]

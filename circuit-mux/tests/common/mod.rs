@@ -7,6 +7,15 @@ use futures::executor::ThreadPool;
 use futures::task::SpawnExt;
 use futures::FutureExt;
 
+/// A data frame on the link-control stream carrying `messages`.
+pub fn control(messages: &[circuit_frame::LinkControl]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    for m in messages {
+        m.encode_to_vec(&mut payload);
+    }
+    data(circuit_frame::LINK_CONTROL_ID, &payload)
+}
+
 /// A frame decoded from a link, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owned {
