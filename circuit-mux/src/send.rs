@@ -96,15 +96,11 @@ impl Out for SendQueue {
     }
 
     fn tail(&mut self) -> &mut Vec<u8> {
-        if !matches!(self.entries.back(), Some(Entry::Bytes(_))) {
-            let run = self.spare.pop().unwrap_or_default();
-            self.entries.push_back(Entry::Bytes(run));
-        }
-        match self.entries.back_mut() {
-            Some(Entry::Bytes(run)) => run,
-            // A run of bytes was just put at the back.
-            _ => unreachable!(),
-        }
+        let at = match self.entries.back() {
+            Some(Entry::Bytes(_)) => self.entries.len() - 1,
+            _ => self.entries.len(),
+        };
+        self.run_at(at)
     }
 
     fn frame(&mut self, header: [u8; DATA_HEADER_LEN], payload: Chunk) {
@@ -120,20 +116,9 @@ impl Out for SendQueue {
             start += self.entries[at].len();
             at += 1;
         }
-        match self.entries.get(at) {
-            None => self.tail(),
-            Some(Entry::Bytes(_)) => match &mut self.entries[at] {
-                Entry::Bytes(run) => run,
-                Entry::Frame(..) => unreachable!("matched as bytes just now"),
-            },
-            Some(Entry::Frame(..)) => {
-                let run = self.spare.pop().unwrap_or_default();
-                self.entries.insert(at, Entry::Bytes(run));
-                match &mut self.entries[at] {
-                    Entry::Bytes(run) => run,
-                    Entry::Frame(..) => unreachable!("a run was just put there"),
-                }
-            }
+        match at < self.entries.len() {
+            true => self.run_at(at),
+            false => self.tail(),
         }
     }
 
@@ -143,6 +128,20 @@ impl Out for SendQueue {
 }
 
 impl SendQueue {
+    /// The run of bytes at entry `at` (at most one past the last): the
+    /// entry there if it is one, else a new run put there.
+    fn run_at(&mut self, at: usize) -> &mut Vec<u8> {
+        if !matches!(self.entries.get(at), Some(Entry::Bytes(_))) {
+            let run = self.spare.pop().unwrap_or_default();
+            self.entries.insert(at, Entry::Bytes(run));
+        }
+        match &mut self.entries[at] {
+            Entry::Bytes(run) => run,
+            // Made a run of bytes just above if it was not one.
+            Entry::Frame(..) => unreachable!("a run of bytes is at {at}"),
+        }
+    }
+
     /// The driver copied the first `n` unwritten bytes to write them:
     /// nothing may go ahead of them.
     pub(crate) fn pin(&mut self, n: usize) {
