@@ -1,5 +1,6 @@
 //! The async driver: moves bytes between the link and the core.
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -93,9 +94,17 @@ pub struct Driver<IO> {
     /// ([`Mux::close`](crate::Mux::close), or every handle dropped).
     close_bound: Option<(crate::config::Timeout, Option<Sleep>)>,
     span: tracing::Span,
+    /// For a link that is a pipe of this process: its writer, to hand
+    /// data frames' payloads to without a copy.
+    hand: Option<PipeWriter<IO>>,
+    /// The rest of a payload being handed over, its header written.
+    handing: Option<circuit_stream::Bytes>,
 }
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The writer of a link that is a pipe of this process.
+type PipeWriter<IO> = fn(&IO) -> Option<&circuit_stream::Writer>;
 
 impl<IO> std::fmt::Debug for Driver<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -142,6 +151,23 @@ impl<IO> Driver<IO> {
             keep_alive: keep_alive.map(|k| (k, None)),
             close_bound: close_bound.map(|c| (c, None)),
             span,
+            hand: None,
+            handing: None,
+        }
+    }
+
+    /// Hands data frames' payloads over without a copy if the link is a
+    /// [`Duplex`](circuit_stream::Duplex): a pipe of this process.
+    pub(crate) fn hand_over_to_pipes(&mut self)
+    where
+        IO: 'static,
+    {
+        if (&self.io as &dyn Any).is::<circuit_stream::Duplex>() {
+            self.hand = Some(|io| {
+                (io as &dyn Any)
+                    .downcast_ref::<circuit_stream::Duplex>()
+                    .map(circuit_stream::Duplex::writer)
+            });
         }
     }
 
@@ -298,6 +324,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 .lock()
                 .transmit_queue(&mut self.queue, self.write_limit);
         }
+        if let Some(writer_of) = self.hand {
+            if let Some(progress) = self.hand_over(cx, writer_of) {
+                return progress;
+            }
+        }
         if self.queue.is_empty() {
             if self.need_flush {
                 match Pin::new(&mut self.io).poll_flush(cx) {
@@ -326,11 +357,67 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         }
     }
 
+    /// Hands the first data frame to a link that is a pipe of this
+    /// process: its header copied, its payload moved into the pipe (no
+    /// copy), once the pipe has room for the whole frame. `None` if the
+    /// front of the queue is not such a frame, or is one larger than the
+    /// pipe may hold: the queue's first bytes go the usual way. Else
+    /// `Ok(true)` on progress, `Ok(false)` if the pipe has no room yet.
+    fn hand_over(
+        &mut self,
+        cx: &mut Context<'_>,
+        writer_of: PipeWriter<IO>,
+    ) -> Option<Result<bool, MuxError>> {
+        let writer = writer_of(&self.io)?;
+        let mut took = false;
+        if self.handing.is_none() {
+            if self.wpos < self.wbuf.len() || self.gather_left > 0 {
+                return None;
+            }
+            let len = self.queue.front_frame_len()?;
+            if writer.capacity().is_some_and(|capacity| capacity < len) {
+                return None;
+            }
+            match writer.poll_room(cx, len) {
+                Poll::Pending => return Some(Ok(false)),
+                Poll::Ready(Err(e)) => return Some(Err(self.io_error(e.into()))),
+                Poll::Ready(Ok(())) => {}
+            }
+            let (header, payload) = self.queue.take_front_frame()?;
+            // This driver is the pipe's only writer, and there was room.
+            if let Err(e) = writer.try_write(&header) {
+                let e = io::Error::new(io::ErrorKind::BrokenPipe, e);
+                return Some(Err(self.io_error(e)));
+            }
+            AtomicCounters::add(&self.shared.counters.bytes_out, header.len() as u64);
+            self.need_flush = true;
+            self.handing = Some(payload.into_bytes());
+            took = true;
+        }
+        let rest = self.handing.as_mut()?;
+        Some(match writer.poll_write_bytes(cx, rest) {
+            Poll::Ready(Ok(n)) => {
+                if rest.is_empty() {
+                    self.handing = None;
+                }
+                AtomicCounters::add(&self.shared.counters.bytes_out, n as u64);
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) => Err(self.io_error(e.into())),
+            Poll::Pending => Ok(took),
+        })
+    }
+
     /// Writes the queue's first bytes straight from where they are: frame
     /// payloads from their pipes' storage.
     fn write_vectored(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
         let mut n = self.queue.slices(&mut slices);
+        if self.hand.is_some() {
+            // A link that is a pipe: the data frames after the first
+            // buffer are handed over, not copied in with it.
+            n = n.min(1);
+        }
         // A probe after gathering: small first buffers and the start of
         // the next one go copied, as one buffer.
         let mut staged = 0;
@@ -442,7 +529,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 Ok(progress) => progress,
                 Err(e) => return this.finish(Err(e)),
             };
-            let idle = this.queue.is_empty() && !this.need_flush;
+            let idle = this.queue.is_empty() && this.handing.is_none() && !this.need_flush;
             let close = idle && {
                 let gathered = this.shared.closing.load(Ordering::Acquire)
                     && this.shared.lock().close_gathered();

@@ -140,9 +140,16 @@ impl Mux {
     /// each time up to 64 MiB), then tries a vectored write again. For
     /// tokio sockets, `circuit_transport_tokio::FuturesIo` passes vectored
     /// writes through.
+    ///
+    /// A link that is a [`circuit_stream::Duplex`] (two muxes of one
+    /// process, joined by [`circuit_stream::duplex_pair`]) gets each data
+    /// frame that fits it whole as its header, copied, and its payload,
+    /// handed over in the storage it was written into: no copy between
+    /// the stream's pipe and the link's. The driver is a future to spawn,
+    /// so `io` is `'static`: owned, not borrowed.
     pub fn new<IO>(io: IO, role: Role, config: Config) -> (Mux, Incoming, Driver<IO>)
     where
-        IO: AsyncRead + AsyncWrite + Unpin,
+        IO: AsyncRead + AsyncWrite + Unpin + 'static,
     {
         let ready = Arc::new(ReadyQueue::default());
         let counters = Arc::new(AtomicCounters::default());
@@ -164,7 +171,8 @@ impl Mux {
             ending: Mutex::new(Ending::default()),
             span,
         });
-        let driver = Driver::new(io, Arc::clone(&shared));
+        let mut driver = Driver::new(io, Arc::clone(&shared));
+        driver.hand_over_to_pipes();
         (
             Mux {
                 shared: Arc::clone(&shared),

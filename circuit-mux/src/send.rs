@@ -204,6 +204,33 @@ impl SendQueue {
         }
     }
 
+    /// The length of the first entry, header and payload, if it is a data
+    /// frame none of which was written or copied to be written.
+    pub(crate) fn front_frame_len(&mut self) -> Option<usize> {
+        while self.written == 0 && self.entries.front().is_some_and(|e| e.len() == 0) {
+            self.pop_front();
+        }
+        match self.entries.front() {
+            Some(frame @ Entry::Frame(..)) if self.written == 0 && self.pinned == 0 => {
+                Some(frame.len())
+            }
+            _ => None,
+        }
+    }
+
+    /// Moves out the first entry, a data frame ([`front_frame_len`]
+    /// said so), to be handed to the link whole.
+    ///
+    /// [`front_frame_len`]: SendQueue::front_frame_len
+    pub(crate) fn take_front_frame(&mut self) -> Option<([u8; DATA_HEADER_LEN], Chunk)> {
+        self.front_frame_len()?;
+        let Some(Entry::Frame(header, payload)) = self.entries.pop_front() else {
+            return None;
+        };
+        self.floor = self.floor.saturating_sub(header.len() + payload.len());
+        Some((header, payload))
+    }
+
     /// Drops the first `n` unwritten bytes: the link took them. Payloads
     /// written whole give their room back to their pipes.
     pub(crate) fn advance(&mut self, mut n: usize) {
@@ -312,6 +339,34 @@ mod tests {
         q.frame(*b"HEAD_C", chunk(b"cccc"));
         q.ahead().extend_from_slice(b"G");
         assert_eq!(unwritten(&q), b"GHEAD_Ccccc");
+    }
+
+    #[test]
+    fn only_a_data_frame_at_the_front_none_of_it_written_is_taken_out_whole() {
+        let mut q = queued();
+        assert_eq!(q.front_frame_len(), None, "a run of bytes is first");
+        q.advance(2);
+        assert_eq!(q.front_frame_len(), Some(10));
+        q.pin(3);
+        assert_eq!(q.front_frame_len(), None, "copied to be written");
+        assert!(q.take_front_frame().is_none());
+        q.pin(0);
+        q.advance(1);
+        assert_eq!(q.front_frame_len(), None, "written in part");
+        // Taken out, it moves the floor: what goes ahead still goes after
+        // the bytes that must go first.
+        let mut q = queued();
+        q.advance(2);
+        q.floor_here();
+        let (header, payload) = q.take_front_frame().expect("a frame first");
+        assert_eq!((&header, &*payload), (b"HEAD_A", &b"aaaa"[..]));
+        q.ahead().extend_from_slice(b"G");
+        assert_eq!(unwritten(&q), b"HEAD_BbbbbG");
+        // A run left empty at the front is passed over.
+        let mut q = SendQueue::default();
+        q.tail();
+        q.frame(*b"HEAD_C", chunk(b"cc"));
+        assert_eq!(q.front_frame_len(), Some(8));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use circuit_mux::{Config, Mux, Role};
-use common::{control, data, drain, pool, try_decode_all, Owned};
+use common::{control, data, decode_all, drain, pool, try_decode_all, Owned};
 use futures::channel::mpsc;
 use futures::{AsyncRead, AsyncWrite, FutureExt, StreamExt};
 
@@ -702,5 +702,34 @@ fn a_grant_goes_ahead_of_the_data_queued_for_a_full_link_but_after_our_hello() {
             .sum();
         assert!(ours_bytes >= 65_535, "{ours_bytes} bytes of data after it");
         drop(ours);
+    });
+}
+
+#[test]
+fn a_link_that_is_a_pipe_gets_a_large_payload_handed_over_not_copied() {
+    let pool = pool();
+    let (ours, theirs) = circuit_stream::duplex_pair(1 << 20);
+    let (mux, _incoming, driver) = Mux::new(ours, Role::Client, Config::default());
+    futures::task::SpawnExt::spawn(&pool, driver.map(drop)).unwrap();
+    let stream = mux.open().unwrap();
+    let id = stream.id();
+    let (_read, write) = stream.into_split();
+    let (link, _link_out) = theirs.into_split();
+    // Handed to the stream's pipe as it is, then to the link.
+    let payload = circuit_stream::Bytes::from(vec![7u8; 32 << 10]);
+    futures::executor::block_on(async {
+        write.write_bytes(payload.clone()).await.unwrap();
+        let header_len = circuit_frame::DATA_HEADER_LEN;
+        let mut frame = link
+            .read(header_len, |b| (b[..header_len].to_vec(), header_len))
+            .await
+            .unwrap();
+        let chunk = futures::future::poll_fn(|cx| link.poll_take(cx))
+            .await
+            .unwrap();
+        assert_eq!(chunk.len(), payload.len(), "the payload in one piece");
+        assert_eq!(chunk.as_ptr(), payload.as_ptr(), "the payload was copied");
+        frame.extend_from_slice(&chunk);
+        assert_eq!(decode_all(&frame), [Owned::Data(id, payload.to_vec())]);
     });
 }
