@@ -23,6 +23,11 @@ const MAX_FRAME_LEN: usize = CLOSE_HEADER_LEN + u16::MAX as usize;
 const DIRECT_MIN: usize = 8 << 10;
 /// Rounds of work before the driver yields to its executor.
 const BUDGET: usize = 32;
+/// The shortest payload handed to a link that is a pipe rather than
+/// copied in. A handed payload keeps the block it was written into (up to
+/// 64 KiB for a copied write) until the peer reads it, so a pipe link of
+/// capacity C holds at most C / 16 KiB such blocks: four times C at most.
+const HAND_MIN: usize = 16 << 10;
 /// At most this many slices in one vectored write.
 const MAX_SLICES: usize = 32;
 /// A vectored write that took only its first slice, this short or
@@ -360,8 +365,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     /// Hands the first data frame to a link that is a pipe of this
     /// process: its header copied, its payload moved into the pipe (no
     /// copy), once the pipe has room for the whole frame. `None` if the
-    /// front of the queue is not such a frame, or is one larger than the
-    /// pipe may hold: the queue's first bytes go the usual way. Else
+    /// front of the queue is not such a frame, or is one shorter than
+    /// [`HAND_MIN`] or larger than the pipe may hold: the queue's first
+    /// bytes go the usual way. Else
     /// `Ok(true)` on progress, `Ok(false)` if the pipe has no room yet.
     fn hand_over(
         &mut self,
@@ -375,7 +381,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 return None;
             }
             let len = self.queue.front_frame_len()?;
-            if writer.capacity().is_some_and(|capacity| capacity < len) {
+            if len < HAND_MIN || writer.capacity().is_some_and(|capacity| capacity < len) {
                 return None;
             }
             match writer.poll_room(cx, len) {

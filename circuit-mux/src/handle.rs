@@ -143,9 +143,12 @@ impl Mux {
     ///
     /// A link that is a [`circuit_stream::Duplex`] (two muxes of one
     /// process, joined by [`circuit_stream::duplex_pair`]) gets each data
-    /// frame that fits it whole as its header, copied, and its payload,
-    /// handed over in the storage it was written into: no copy between
-    /// the stream's pipe and the link's. The driver is a future to spawn,
+    /// frame of 16 KiB or more that fits it whole as its header, copied,
+    /// and its payload, handed over in the storage it was written into: no
+    /// copy between the stream's pipe and the link's. Such a payload keeps
+    /// its block (up to 64 KiB for a copied write) until the peer reads
+    /// it, so the link's pipe may hold up to four times its capacity in
+    /// blocks. The driver is a future to spawn,
     /// so `io` is `'static`: owned, not borrowed.
     pub fn new<IO>(io: IO, role: Role, config: Config) -> (Mux, Incoming, Driver<IO>)
     where
