@@ -420,9 +420,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
         let mut n = self.queue.slices(&mut slices);
         if self.hand.is_some() {
-            // A link that is a pipe: the data frames after the first
-            // buffer are handed over, not copied in with it.
-            n = n.min(1);
+            // A link that is a pipe: the next frame large enough to be
+            // handed over is not copied in with the bytes before it.
+            if let Some(before) = self.queue.bytes_before_frame_of(HAND_MIN) {
+                let mut taken = 0;
+                n = slices[..n]
+                    .iter()
+                    .take_while(|s| {
+                        taken += s.len();
+                        taken <= before
+                    })
+                    .count();
+            }
         }
         // A probe after gathering: small first buffers and the start of
         // the next one go copied, as one buffer.

@@ -218,6 +218,21 @@ impl SendQueue {
         }
     }
 
+    /// The unwritten bytes before the first whole data frame of `large`
+    /// bytes or more, if one is queued behind other bytes: for a link that
+    /// is a pipe, such a frame is handed over, not copied in with them.
+    pub(crate) fn bytes_before_frame_of(&self, large: usize) -> Option<usize> {
+        let mut before = 0;
+        for (i, entry) in self.entries.iter().enumerate() {
+            let whole = i > 0 || self.written == 0;
+            if whole && matches!(entry, Entry::Frame(..)) && entry.len() >= large {
+                return (before > 0).then_some(before);
+            }
+            before += entry.len() - if i == 0 { self.written } else { 0 };
+        }
+        None
+    }
+
     /// Moves out the first entry, a data frame ([`front_frame_len`]
     /// said so), to be handed to the link whole.
     ///
@@ -367,6 +382,25 @@ mod tests {
         q.tail();
         q.frame(*b"HEAD_C", chunk(b"cc"));
         assert_eq!(q.front_frame_len(), Some(8));
+    }
+
+    #[test]
+    fn the_bytes_before_a_large_whole_frame_are_counted_from_what_is_unwritten() {
+        // "hi", then frames of 10 bytes each.
+        let q = queued();
+        assert_eq!(q.bytes_before_frame_of(10), Some(2));
+        assert_eq!(q.bytes_before_frame_of(11), None, "none that large");
+        let mut q = queued();
+        q.advance(1);
+        assert_eq!(q.bytes_before_frame_of(10), Some(1));
+        q.advance(1);
+        assert_eq!(q.bytes_before_frame_of(10), None, "one at the front");
+        q.advance(3);
+        assert_eq!(
+            q.bytes_before_frame_of(10),
+            Some(7),
+            "the rest of a frame written in part"
+        );
     }
 
     #[test]
