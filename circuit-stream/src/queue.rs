@@ -167,7 +167,8 @@ impl Block {
 /// A block a writer fills outside the pipe's lock, then puts in whole
 /// ([`Queue::push_filled`]): `len` bytes of storage from the pool, in a
 /// block sized as the queue's own are (a power of two from [`MIN_BLOCK`],
-/// or [`BLOCK`] and up), so storage stays within about twice the bytes.
+/// or [`BLOCK`], or above it in steps of 1 KiB), so storage stays within
+/// about twice the bytes.
 #[derive(Debug)]
 pub(crate) struct Filled(Block);
 
@@ -175,9 +176,11 @@ impl Filled {
     /// Storage for `len` bytes (at least 1), to fill through
     /// [`bytes_mut`](Filled::bytes_mut).
     pub(crate) fn new(len: usize) -> Filled {
-        let size = match len > BLOCK / 2 {
-            true => Queue::size_for(len),
-            false => len.next_power_of_two().max(MIN_BLOCK),
+        let size = match len {
+            // Above a block, in steps of 1 KiB: few sizes for the pool.
+            len if len > BLOCK => len.next_multiple_of(1 << 10),
+            len if len > BLOCK / 2 => BLOCK,
+            len => len.next_power_of_two().max(MIN_BLOCK),
         };
         let mut block = Block::new(size);
         block.end = len;

@@ -19,6 +19,22 @@ use crate::{StreamError, TryWriteError};
 /// would cost more than the copy.
 const HAND_OVER_MIN: usize = 4096;
 
+/// A copy's last piece of at most this many bytes goes into the block
+/// before it, so that a write of 64 KiB (one byte more than a block, and
+/// the commonest large write) is one block, not a full one and a one-byte
+/// one, which would cost its reader a read of its own.
+const FOLD_MAX: usize = 1 << 10;
+
+/// The bytes of the next block of a copy made outside the lock, with
+/// `left` bytes left to copy: a full block, or all of them if that leaves
+/// at most [`FOLD_MAX`] after a full block.
+fn piece(left: usize) -> usize {
+    match left <= BLOCK + FOLD_MAX {
+        true => left,
+        false => BLOCK,
+    }
+}
+
 /// The writing end of a pipe made by [`stream`](crate::stream) and friends.
 ///
 /// Writes reserve space and let a callback fill it in place, so data is
@@ -144,7 +160,7 @@ impl Writer {
         inner.reserved += n;
         drop(inner);
         let fill = |at: usize| {
-            let mut block = Filled::new((n - at).min(BLOCK));
+            let mut block = Filled::new(piece(n - at));
             copy(at, block.bytes_mut());
             block
         };

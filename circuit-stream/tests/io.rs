@@ -258,6 +258,36 @@ fn a_large_read_takes_the_first_block_out_and_the_rest_stays_in_order() {
 }
 
 #[test]
+fn a_write_of_64_kib_is_read_whole_by_a_read_of_64_kib() {
+    // 64 KiB is one byte more than a block: the byte goes into the same
+    // block rather than one of its own, which would cost a read of its own.
+    // A last piece over 1 KiB still gets a block of its own.
+    for (write, reads) in [
+        (64 << 10, vec![64 << 10]),
+        (128 << 10, vec![65535, 65537]),
+        (70 << 10, vec![65535, (70 << 10) - 65535]),
+    ] {
+        let data = pattern(write);
+        let (mut reader, mut writer) = stream_with_capacity(256 << 10);
+        block_on(AsyncWriteExt::write_all(&mut writer, &data)).unwrap();
+        writer.close_without_reason();
+        let mut buf = vec![0; 128 << 10];
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        loop {
+            let n = block_on(AsyncReadExt::read(&mut reader, &mut buf)).unwrap();
+            if n == 0 {
+                break;
+            }
+            sizes.push(n);
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(sizes, reads, "a write of {write} bytes");
+        assert!(got == data);
+    }
+}
+
+#[test]
 fn a_duplex_pair_carries_bytes_both_ways_and_splits() {
     let (mut a, mut b) = duplex_pair(64);
     block_on(async {
