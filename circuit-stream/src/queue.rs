@@ -284,6 +284,20 @@ impl Queue {
         }
     }
 
+    /// Copies bytes from the front into `out`, across blocks, and removes
+    /// them; returns how many: as many as fit, or all there are.
+    pub(crate) fn copy_out(&mut self, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < out.len() && self.len > 0 {
+            let front = self.first.bytes();
+            let k = front.len().min(out.len() - n);
+            out[n..n + k].copy_from_slice(&front[..k]);
+            self.consume(k);
+            n += k;
+        }
+        n
+    }
+
     /// The first block was read empty: it goes, unless it is the last one
     /// and has the full size, which then starts over.
     fn read_empty(&mut self) {
@@ -601,7 +615,7 @@ mod tests {
         for _ in 0..200_000 {
             // Sizes around the block size now and then.
             let scale = if rng.below(8) == 0 { 3 * BLOCK } else { 4096 };
-            match rng.below(14) {
+            match rng.below(15) {
                 0..=3 => {
                     let len = rng.below(scale);
                     let filled = rng.below(len + 1);
@@ -637,6 +651,15 @@ mod tests {
                     }
                     queue.consume(take);
                     model.drain(..take);
+                }
+                14 => {
+                    let mut out = vec![0; rng.below(scale)];
+                    let n = queue.copy_out(&mut out);
+                    assert_eq!(n, out.len().min(model.len()), "all that fits");
+                    for (i, b) in out[..n].iter().enumerate() {
+                        assert_eq!(*b, model[i]);
+                    }
+                    model.drain(..n);
                 }
                 9 => {
                     if queue.len() > 0 {

@@ -461,11 +461,14 @@ impl AsyncRead for Reader {
                 local.take_front(inner);
                 Poll::Ready(Ok(local.read_into(buf, &this.shared)))
             }
-            Ok(Some(inner)) => Poll::Ready(Ok(read_locked(inner, 1, |front| {
-                let n = front.len().min(buf.len());
-                buf[..n].copy_from_slice(&front[..n]);
-                (n, n)
-            }))),
+            Ok(Some(mut inner)) => {
+                // Everything that fits, across blocks: a writer of small
+                // pieces fills small blocks after its reader took the one
+                // it was filling, and a read a block would stop short.
+                let n = inner.queue.copy_out(buf);
+                Shared::done_reading(inner);
+                Poll::Ready(Ok(n))
+            }
             Ok(None) => Poll::Pending,
             Err(StreamError::Closed(None)) => Poll::Ready(Ok(0)),
             Err(e) => Poll::Ready(Err(end_or_error(e))),

@@ -288,6 +288,25 @@ fn a_write_of_64_kib_is_read_whole_by_a_read_of_64_kib() {
 }
 
 #[test]
+fn a_small_read_takes_what_fits_across_blocks() {
+    // Small writes fill blocks of growing sizes (1 KiB, 2 KiB, ...): a read
+    // gets all that fits of them at once, not the first block's bytes only.
+    let data = pattern(10_000);
+    let (mut reader, mut writer) = stream_with_capacity(256 << 10);
+    for piece in data.chunks(1000) {
+        block_on(AsyncWriteExt::write_all(&mut writer, piece)).unwrap();
+    }
+    let mut buf = vec![0; 8 << 10];
+    let n = block_on(AsyncReadExt::read(&mut reader, &mut buf)).unwrap();
+    assert_eq!(n, 8 << 10, "a full buffer");
+    assert!(buf[..] == data[..8 << 10]);
+    let n = block_on(AsyncReadExt::read(&mut reader, &mut buf)).unwrap();
+    assert_eq!(n, 10_000 - (8 << 10), "the rest");
+    assert!(buf[..n] == data[8 << 10..]);
+    assert_eq!(writer.buffered(), 0, "the room is back");
+}
+
+#[test]
 fn a_duplex_pair_carries_bytes_both_ways_and_splits() {
     let (mut a, mut b) = duplex_pair(64);
     block_on(async {
