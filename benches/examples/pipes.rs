@@ -21,14 +21,73 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use futures::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as TokioRead, AsyncWriteExt as TokioWrite};
 use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
 
 /// The reader's buffer, as in the `stream` group.
 const READ_BUF: usize = 64 << 10;
 
 /// The pipes measured; circuit first.
 const KINDS: [&str; 3] = ["circuit", "piper", "tokio_duplex"];
+
+/// The writer and reader tasks of one run over a pipe spoken to through
+/// futures-io: the writer writes `data` `writes` times and closes; the
+/// reader returns the bytes it read.
+fn futures_tasks<R, W>(
+    mut r: R,
+    mut w: W,
+    data: Vec<u8>,
+    writes: usize,
+) -> (JoinHandle<()>, JoinHandle<usize>)
+where
+    R: futures::io::AsyncRead + Unpin + Send + 'static,
+    W: futures::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let writer = tokio::spawn(async move {
+        for _ in 0..writes {
+            w.write_all(&data).await.expect("write");
+        }
+        w.close().await.expect("close");
+    });
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0; READ_BUF];
+        let mut got = 0;
+        loop {
+            match r.read(&mut buf).await.expect("read") {
+                0 => break got,
+                n => got += black_box(&buf[..n]).len(),
+            }
+        }
+    });
+    (writer, reader)
+}
+
+/// [`futures_tasks`] for tokio's duplex, through tokio's io traits.
+fn tokio_tasks(
+    mut r: tokio::io::DuplexStream,
+    mut w: tokio::io::DuplexStream,
+    data: Vec<u8>,
+    writes: usize,
+) -> (JoinHandle<()>, JoinHandle<usize>) {
+    let writer = tokio::spawn(async move {
+        for _ in 0..writes {
+            TokioWrite::write_all(&mut w, &data).await.expect("write");
+        }
+        w.shutdown().await.expect("shutdown");
+    });
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0; READ_BUF];
+        let mut got = 0;
+        loop {
+            match TokioRead::read(&mut r, &mut buf).await.expect("read") {
+                0 => break got,
+                n => got += black_box(&buf[..n]).len(),
+            }
+        }
+    });
+    (writer, reader)
+}
 
 /// Moves `total` bytes in writes of `write` through a pipe of `kind`;
 /// returns the seconds it took.
@@ -40,71 +99,16 @@ fn run(rt: &Runtime, kind: &str, total: usize, write: usize) -> f64 {
     let got = rt.block_on(async move {
         let (writer, reader) = match kind {
             "circuit" => {
-                let (mut r, mut w) = circuit_stream::stream_with_capacity(capacity);
-                (
-                    tokio::spawn(async move {
-                        for _ in 0..writes {
-                            AsyncWriteExt::write_all(&mut w, &data)
-                                .await
-                                .expect("write");
-                        }
-                        AsyncWriteExt::close(&mut w).await.expect("close");
-                    }),
-                    tokio::spawn(async move {
-                        let mut buf = vec![0; READ_BUF];
-                        let mut got = 0;
-                        loop {
-                            match AsyncReadExt::read(&mut r, &mut buf).await.expect("read") {
-                                0 => break got,
-                                n => got += black_box(&buf[..n]).len(),
-                            }
-                        }
-                    }),
-                )
+                let (r, w) = circuit_stream::stream_with_capacity(capacity);
+                futures_tasks(r, w, data, writes)
             }
             "piper" => {
-                let (mut r, mut w) = piper::pipe(capacity);
-                (
-                    tokio::spawn(async move {
-                        for _ in 0..writes {
-                            AsyncWriteExt::write_all(&mut w, &data)
-                                .await
-                                .expect("write");
-                        }
-                        AsyncWriteExt::close(&mut w).await.expect("close");
-                    }),
-                    tokio::spawn(async move {
-                        let mut buf = vec![0; READ_BUF];
-                        let mut got = 0;
-                        loop {
-                            match AsyncReadExt::read(&mut r, &mut buf).await.expect("read") {
-                                0 => break got,
-                                n => got += black_box(&buf[..n]).len(),
-                            }
-                        }
-                    }),
-                )
+                let (r, w) = piper::pipe(capacity);
+                futures_tasks(r, w, data, writes)
             }
             _ => {
-                let (mut r, mut w) = tokio::io::duplex(capacity);
-                (
-                    tokio::spawn(async move {
-                        for _ in 0..writes {
-                            w.write_all(&data).await.expect("write");
-                        }
-                        w.shutdown().await.expect("shutdown");
-                    }),
-                    tokio::spawn(async move {
-                        let mut buf = vec![0; READ_BUF];
-                        let mut got = 0;
-                        loop {
-                            match r.read(&mut buf).await.expect("read") {
-                                0 => break got,
-                                n => got += black_box(&buf[..n]).len(),
-                            }
-                        }
-                    }),
-                )
+                let (r, w) = tokio::io::duplex(capacity);
+                tokio_tasks(r, w, data, writes)
             }
         };
         writer.await.expect("writer task");
