@@ -104,12 +104,20 @@ pub struct Driver<IO> {
     hand: Option<PipeWriter<IO>>,
     /// The rest of a payload being handed over, its header written.
     handing: Option<circuit_stream::Bytes>,
+    /// For a link that is a pipe of this process: its reader, to take
+    /// large payloads from without a copy.
+    take: Option<PipeReader<IO>>,
+    /// Bytes taken out of the link's pipe and not yet handled: they come
+    /// before anything still in the pipe.
+    pending: Option<circuit_stream::Chunk>,
 }
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The writer of a link that is a pipe of this process.
 type PipeWriter<IO> = fn(&IO) -> Option<&circuit_stream::Writer>;
+/// How a driver reaches the reader of a link that is a pipe.
+type PipeReader<IO> = fn(&IO) -> Option<&circuit_stream::Reader>;
 
 impl<IO> std::fmt::Debug for Driver<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,6 +166,8 @@ impl<IO> Driver<IO> {
             span,
             hand: None,
             handing: None,
+            take: None,
+            pending: None,
         }
     }
 
@@ -172,6 +182,11 @@ impl<IO> Driver<IO> {
                 (io as &dyn Any)
                     .downcast_ref::<circuit_stream::Duplex>()
                     .map(circuit_stream::Duplex::writer)
+            });
+            self.take = Some(|io| {
+                (io as &dyn Any)
+                    .downcast_ref::<circuit_stream::Duplex>()
+                    .map(circuit_stream::Duplex::reader)
             });
         }
     }
@@ -269,6 +284,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         if let (Some(want), false) = (hint, self.rstart == self.rend) {
             end = end.min(self.rend + want.max(1));
         }
+        if let (true, Some(reader_of)) = (self.rstart == self.rend, self.take) {
+            return self.pump_taken(cx, reader_of, progress.consumed > 0);
+        }
+        if self.pending.is_some() {
+            // Bytes taken out of the link come first.
+            let copied = self.copy_pending(end - self.rend);
+            return Ok(Some(copied > 0 || progress.consumed > 0));
+        }
         if self.rstart == self.rend {
             match self.read_direct(cx) {
                 Direct::NotNow(hint) => {
@@ -306,6 +329,80 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
             Poll::Ready(Err(e)) => Err(self.io_error(e)),
             Poll::Pending => Ok(Some(progress.consumed > 0)),
         }
+    }
+
+    /// With the read buffer empty, for a link that is a pipe: takes the
+    /// link's next block out (no copy) unless bytes taken before are left,
+    /// and hands the payload in it to its stream as it is if the stream can
+    /// take at least [`HAND_MIN`] bytes of it now; anything else goes into
+    /// the read buffer (after large frames, only up to the next header, so
+    /// that the next payload can be handed over).
+    fn pump_taken(
+        &mut self,
+        cx: &mut Context<'_>,
+        reader_of: PipeReader<IO>,
+        progressed: bool,
+    ) -> Result<Option<bool>, MuxError> {
+        if self.pending.is_none() {
+            let Some(reader) = reader_of(&self.io) else {
+                return Ok(Some(progressed));
+            };
+            match reader.poll_take(cx) {
+                Poll::Ready(Ok(chunk)) => {
+                    AtomicCounters::add(&self.shared.counters.bytes_in, chunk.len() as u64);
+                    self.pending = Some(chunk);
+                }
+                // The end of the link, at a clean close of its writer.
+                Poll::Ready(Err(circuit_stream::StreamError::Closed(None))) => return Ok(None),
+                Poll::Ready(Err(e)) => {
+                    let e = io::Error::new(io::ErrorKind::ConnectionAborted, e);
+                    return Err(self.io_error(e));
+                }
+                Poll::Pending => return Ok(Some(progressed)),
+            }
+        }
+        let Some(chunk) = self.pending.as_mut() else {
+            return Ok(Some(progressed));
+        };
+        let mut core = self.shared.lock();
+        let limit = match core.handed_room(HAND_MIN) {
+            Ok(room) if chunk.len() >= HAND_MIN => {
+                let bytes = chunk.split_to(room.min(chunk.len())).into_bytes();
+                let rest = core.receive_handed(bytes, cx);
+                drop(core);
+                if chunk.is_empty() {
+                    self.pending = None;
+                }
+                if let Some(rest) = rest {
+                    // Not taken after all: through the read buffer, which
+                    // is empty and holds a frame.
+                    self.rbuf[self.rend..self.rend + rest.len()].copy_from_slice(&rest);
+                    self.rend += rest.len();
+                }
+                return Ok(Some(true));
+            }
+            Ok(_) => usize::MAX,
+            Err(hint) => hint.unwrap_or(usize::MAX).max(1),
+        };
+        drop(core);
+        let copied = self.copy_pending(limit);
+        Ok(Some(copied > 0 || progressed))
+    }
+
+    /// Copies up to `limit` bytes taken out of the link into the read
+    /// buffer; returns how many.
+    fn copy_pending(&mut self, limit: usize) -> usize {
+        let Some(chunk) = self.pending.as_mut() else {
+            return 0;
+        };
+        let n = chunk.len().min(limit).min(self.rbuf.len() - self.rend);
+        let part = chunk.split_to(n);
+        self.rbuf[self.rend..self.rend + n].copy_from_slice(&part);
+        self.rend += n;
+        if chunk.is_empty() {
+            self.pending = None;
+        }
+        n
     }
 
     /// Reads payload bytes of the frame in progress from the link straight

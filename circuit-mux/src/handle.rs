@@ -148,6 +148,10 @@ impl Mux {
     /// copy between the stream's pipe and the link's. Such a payload keeps
     /// its block (up to 64 KiB for a copied write) until the peer reads
     /// it, so the link's pipe may hold up to four times its capacity in
+    /// blocks. Receiving, the driver takes such a payload out of the
+    /// link's pipe and hands it to its stream's pipe the same way, when
+    /// the stream has room for 16 KiB of it or more at once: a stream's
+    /// pipe, too, may then hold up to four times the bytes it counts in
     /// blocks. The driver is a future to spawn,
     /// so `io` is `'static`: owned, not borrowed.
     pub fn new<IO>(io: IO, role: Role, config: Config) -> (Mux, Incoming, Driver<IO>)

@@ -276,6 +276,100 @@ impl Core {
         outcome
     }
 
+    /// How many payload bytes of the frame in progress its stream can take
+    /// now, if at least `min`: what [`receive_handed`](Core::receive_handed)
+    /// may be given. Otherwise the bytes of the link go through the read
+    /// buffer, at most as many as the hint says (as for
+    /// [`Direct::NotNow`]).
+    pub(crate) fn handed_room(&self, min: usize) -> Result<usize, Option<usize>> {
+        let hint = || match self.not_now(min) {
+            Direct::NotNow(hint) => hint,
+            _ => None,
+        };
+        let Some(frame) = self.in_frame else {
+            return Err(hint());
+        };
+        let credit = self.under_credit(frame.id);
+        if frame.remaining < min
+            || (!credit && self.receive_buffered >= self.config.link_receive_limit)
+        {
+            return Err(hint());
+        }
+        let Some(sink) = self.streams.get(&frame.id).and_then(|st| st.sink.as_ref()) else {
+            return Err(hint());
+        };
+        let room = sink.capacity().map_or(usize::MAX, |capacity| {
+            capacity.saturating_sub(sink.buffered())
+        });
+        match room.min(frame.remaining) {
+            n if n >= min => Ok(n),
+            _ => Err(hint()),
+        }
+    }
+
+    /// Puts payload bytes of the frame in progress into its stream's pipe
+    /// as they are, without a copy: `bytes` came from a link that is a pipe
+    /// of this process, and are at most what
+    /// [`handed_room`](Core::handed_room) said. Returns what the stream
+    /// did not take (nothing unless its room shrank, which only this
+    /// driver's writes do), for the caller to pass through the read buffer.
+    pub(crate) fn receive_handed(
+        &mut self,
+        mut bytes: circuit_stream::Bytes,
+        cx: &mut Context<'_>,
+    ) -> Option<circuit_stream::Bytes> {
+        let Some(frame) = self.in_frame else {
+            return Some(bytes);
+        };
+        let credit = self.under_credit(frame.id);
+        let Some(st) = self
+            .streams
+            .get_mut(&frame.id)
+            .filter(|st| st.sink.is_some())
+        else {
+            // Not a stream that takes bytes now: the read buffer's path
+            // knows what to do with them.
+            return Some(bytes);
+        };
+        let Some(sink) = st.sink.as_ref() else {
+            return Some(bytes);
+        };
+        let len = bytes.len().min(frame.remaining);
+        let mut rest = bytes.split_off(len);
+        let mut taken = 0;
+        let mut discarded = false;
+        while !bytes.is_empty() {
+            match sink.poll_write_bytes(cx, &mut bytes) {
+                Poll::Ready(Ok(n)) => taken += n,
+                Poll::Ready(Err(_)) => {
+                    // The application dropped its reader: discard, as
+                    // `deliver` does.
+                    st.recv = Recv::Discarding;
+                    st.sink = None;
+                    discarded = true;
+                    taken = len;
+                    bytes.clear();
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if !bytes.is_empty() {
+            // Not taken: back in front of the rest, for the read buffer.
+            let mut back = bytes.to_vec();
+            back.extend_from_slice(&rest);
+            rest = back.into();
+        }
+        if taken > 0 {
+            if !credit && !discarded {
+                self.receive_buffered += taken;
+                self.dirty.insert(frame.id);
+            }
+            self.payload_received(taken);
+        }
+        (!rest.is_empty()).then_some(rest)
+    }
+
     /// Whether one of the latest two data frames was at least `large` (one
     /// short frame among large ones changes nothing).
     fn recent_large(&self, large: usize) -> bool {
