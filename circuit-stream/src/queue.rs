@@ -218,6 +218,13 @@ pub(crate) struct Queue {
     first: Block,
     rest: VecDeque<Block>,
     len: usize,
+    /// The size of the last block [taken out](Queue::take_front) while it
+    /// still had room and nothing was behind it; 0 once a block was made
+    /// since. The next block starts at that size rather than growing again
+    /// from the smallest: a reader that takes the block a writer of small
+    /// pieces is filling would otherwise make it fill small blocks again
+    /// and again (and read them a few KiB at a time).
+    taken_size: usize,
 }
 
 impl Default for Queue {
@@ -226,6 +233,7 @@ impl Default for Queue {
             first: Block::none(),
             rest: VecDeque::new(),
             len: 0,
+            taken_size: 0,
         }
     }
 }
@@ -429,6 +437,9 @@ impl Queue {
         let Some(first) = self.pop_front() else {
             return (Storage::default(), 0..0);
         };
+        if self.first.is_none() && first.room() > 0 {
+            self.taken_size = first.buf.len();
+        }
         self.len -= first.len();
         (first.buf, first.start..first.end)
     }
@@ -470,10 +481,11 @@ impl Queue {
     }
 
     /// The size of the next block at the back, for a write of `len`
-    /// contiguous bytes: twice the last block's, from [`MIN_BLOCK`] up to
-    /// [`BLOCK`], and at least `len`.
+    /// contiguous bytes: twice the last block's (with no block, the size
+    /// of one just taken out unfilled, see `taken_size`), from
+    /// [`MIN_BLOCK`] up to [`BLOCK`], and at least `len`.
     fn next_size(&self, len: usize) -> usize {
-        let last = self.last().map_or(0, |b| b.buf.len());
+        let last = self.last().map_or(self.taken_size / 2, |b| b.buf.len());
         let want = len.max(last.saturating_mul(2)).max(MIN_BLOCK);
         if want >= BLOCK {
             want.min(BLOCK).max(len)
@@ -511,6 +523,7 @@ impl Queue {
             // An empty last block too small for the write: it goes.
             self.drop_empty_last();
         }
+        self.taken_size = 0;
         let block = Block::new(size);
         match self.first.is_none() {
             true => self.first = block,
@@ -778,6 +791,33 @@ mod tests {
         assert_eq!(queue.front(4), b"head");
         queue.consume(4);
         assert_eq!(queue.front(len).len(), len);
+    }
+
+    #[test]
+    fn a_block_taken_out_unfilled_is_followed_by_one_of_its_size() {
+        // Small writes grow blocks from 1 KiB; the reader takes the one
+        // being filled: the next starts at that one's size, once.
+        let mut queue = Queue::default();
+        for _ in 0..40 {
+            queue.extend(&[1; 1000]);
+        }
+        while sizes(&queue).len() > 1 {
+            let _ = queue.take_front();
+        }
+        let (storage, range) = queue.take_front();
+        let taken = storage.as_slice().len();
+        assert!(taken > range.len(), "taken with room left");
+        queue.extend(&[2; 1000]);
+        assert_eq!(sizes(&queue), [taken]);
+        // Then blocks double from there, as they do.
+        queue.extend(&vec![3; taken]);
+        assert_eq!(sizes(&queue), [taken, (2 * taken).min(BLOCK)]);
+        // A full block taken out says nothing about the next.
+        let mut queue = Queue::default();
+        queue.extend(&vec![4; BLOCK]);
+        let _ = queue.take_front();
+        queue.extend(&[5; 100]);
+        assert_eq!(sizes(&queue), [128]);
     }
 
     #[test]
