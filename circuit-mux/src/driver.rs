@@ -99,14 +99,11 @@ pub struct Driver<IO> {
     /// ([`Mux::close`](crate::Mux::close), or every handle dropped).
     close_bound: Option<(crate::config::Timeout, Option<Sleep>)>,
     span: tracing::Span,
-    /// For a link that is a pipe of this process: its writer, to hand
-    /// data frames' payloads to without a copy.
-    hand: Option<PipeWriter<IO>>,
+    /// For a link that is a pipe of this process: the pipe, to hand data
+    /// frames' payloads to and take them from without a copy.
+    pipe: Option<PipeOf<IO>>,
     /// The rest of a payload being handed over, its header written.
     handing: Option<circuit_stream::Bytes>,
-    /// For a link that is a pipe of this process: its reader, to take
-    /// large payloads from without a copy.
-    take: Option<PipeReader<IO>>,
     /// Bytes taken out of the link's pipe and not yet handled: they come
     /// before anything still in the pipe.
     pending: Option<circuit_stream::Chunk>,
@@ -114,10 +111,8 @@ pub struct Driver<IO> {
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The writer of a link that is a pipe of this process.
-type PipeWriter<IO> = fn(&IO) -> Option<&circuit_stream::Writer>;
-/// How a driver reaches the reader of a link that is a pipe.
-type PipeReader<IO> = fn(&IO) -> Option<&circuit_stream::Reader>;
+/// How a driver reaches a link that is a pipe of this process.
+type PipeOf<IO> = fn(&IO) -> Option<&circuit_stream::Duplex>;
 
 impl<IO> std::fmt::Debug for Driver<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,9 +159,8 @@ impl<IO> Driver<IO> {
             keep_alive: keep_alive.map(|k| (k, None)),
             close_bound: close_bound.map(|c| (c, None)),
             span,
-            hand: None,
+            pipe: None,
             handing: None,
-            take: None,
             pending: None,
         }
     }
@@ -178,16 +172,7 @@ impl<IO> Driver<IO> {
         IO: 'static,
     {
         if (&self.io as &dyn Any).is::<circuit_stream::Duplex>() {
-            self.hand = Some(|io| {
-                (io as &dyn Any)
-                    .downcast_ref::<circuit_stream::Duplex>()
-                    .map(circuit_stream::Duplex::writer)
-            });
-            self.take = Some(|io| {
-                (io as &dyn Any)
-                    .downcast_ref::<circuit_stream::Duplex>()
-                    .map(circuit_stream::Duplex::reader)
-            });
+            self.pipe = Some(|io| (io as &dyn Any).downcast_ref::<circuit_stream::Duplex>());
         }
     }
 
@@ -284,8 +269,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
         if let (Some(want), false) = (hint, self.rstart == self.rend) {
             end = end.min(self.rend + want.max(1));
         }
-        if let (true, Some(reader_of)) = (self.rstart == self.rend, self.take) {
-            return self.pump_taken(cx, reader_of, progress.consumed > 0);
+        if let (true, Some(pipe_of)) = (self.rstart == self.rend, self.pipe) {
+            return self.pump_taken(cx, pipe_of, progress.consumed > 0);
         }
         if self.pending.is_some() {
             // Bytes taken out of the link come first.
@@ -340,11 +325,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     fn pump_taken(
         &mut self,
         cx: &mut Context<'_>,
-        reader_of: PipeReader<IO>,
+        pipe_of: PipeOf<IO>,
         progressed: bool,
     ) -> Result<Option<bool>, MuxError> {
         if self.pending.is_none() {
-            let Some(reader) = reader_of(&self.io) else {
+            let Some(reader) = pipe_of(&self.io).map(circuit_stream::Duplex::reader) else {
                 return Ok(Some(progressed));
             };
             match reader.poll_take(cx) {
@@ -426,8 +411,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
                 .lock()
                 .transmit_queue(&mut self.queue, self.write_limit);
         }
-        if let Some(writer_of) = self.hand {
-            if let Some(progress) = self.hand_over(cx, writer_of) {
+        if let Some(pipe_of) = self.pipe {
+            if let Some(progress) = self.hand_over(cx, pipe_of) {
                 return progress;
             }
         }
@@ -469,9 +454,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     fn hand_over(
         &mut self,
         cx: &mut Context<'_>,
-        writer_of: PipeWriter<IO>,
+        pipe_of: PipeOf<IO>,
     ) -> Option<Result<bool, MuxError>> {
-        let writer = writer_of(&self.io)?;
+        let writer = pipe_of(&self.io)?.writer();
         let mut took = false;
         if self.handing.is_none() {
             if self.wpos < self.wbuf.len() || self.gather_left > 0 {
@@ -516,7 +501,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Driver<IO> {
     fn write_vectored(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
         let mut n = self.queue.slices(&mut slices);
-        if self.hand.is_some() {
+        if self.pipe.is_some() {
             // A link that is a pipe: the next frame large enough to be
             // handed over is not copied in with the bytes before it.
             if let Some(before) = self.queue.bytes_before_frame_of(HAND_MIN) {

@@ -213,16 +213,7 @@ impl Core {
         min: usize,
         read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
     ) -> Direct {
-        let Some(frame) = self.in_frame else {
-            return self.not_now(min);
-        };
-        let credit = self.under_credit(frame.id);
-        if frame.remaining < min
-            || (!credit && self.receive_buffered >= self.config.link_receive_limit)
-        {
-            return self.not_now(min);
-        }
-        let Some(sink) = self.streams.get(&frame.id).and_then(|st| st.sink.as_ref()) else {
+        let Some((frame, credit, sink)) = self.payload_sink(min) else {
             return self.not_now(min);
         };
         let want = frame.remaining + DATA_HEADER_LEN;
@@ -267,13 +258,34 @@ impl Core {
             return self.not_now(min);
         }
         if payload > 0 {
-            if !credit {
-                self.receive_buffered += payload;
-                self.dirty.insert(frame.id);
-            }
-            self.payload_received(payload);
+            self.payload_stored(frame.id, credit, payload);
         }
         outcome
+    }
+
+    /// The frame in progress, whether its stream is under credit, and the
+    /// stream's pipe, if at least `min` bytes of its payload are left and
+    /// may go straight into that pipe now (a v0 link below its limit).
+    fn payload_sink(&self, min: usize) -> Option<(InFrame, bool, &circuit_stream::Writer)> {
+        let frame = self.in_frame?;
+        let credit = self.under_credit(frame.id);
+        if frame.remaining < min
+            || (!credit && self.receive_buffered >= self.config.link_receive_limit)
+        {
+            return None;
+        }
+        let sink = self.streams.get(&frame.id)?.sink.as_ref()?;
+        Some((frame, credit, sink))
+    }
+
+    /// `n` payload bytes of the frame in progress went into stream `id`'s
+    /// pipe: counted against a v0 link's limit, and received.
+    fn payload_stored(&mut self, id: u32, credit: bool, n: usize) {
+        if !credit {
+            self.receive_buffered += n;
+            self.dirty.insert(id);
+        }
+        self.payload_received(n);
     }
 
     /// How many payload bytes of the frame in progress its stream can take
@@ -282,28 +294,18 @@ impl Core {
     /// buffer, at most as many as the hint says (as for
     /// [`Direct::NotNow`]).
     pub(crate) fn handed_room(&self, min: usize) -> Result<usize, Option<usize>> {
-        let hint = || match self.not_now(min) {
-            Direct::NotNow(hint) => hint,
-            _ => None,
-        };
-        let Some(frame) = self.in_frame else {
-            return Err(hint());
-        };
-        let credit = self.under_credit(frame.id);
-        if frame.remaining < min
-            || (!credit && self.receive_buffered >= self.config.link_receive_limit)
-        {
-            return Err(hint());
-        }
-        let Some(sink) = self.streams.get(&frame.id).and_then(|st| st.sink.as_ref()) else {
-            return Err(hint());
-        };
-        let room = sink.capacity().map_or(usize::MAX, |capacity| {
-            capacity.saturating_sub(sink.buffered())
+        let room = self.payload_sink(min).map(|(frame, _, sink)| {
+            let room = sink.capacity().map_or(usize::MAX, |capacity| {
+                capacity.saturating_sub(sink.buffered())
+            });
+            room.min(frame.remaining)
         });
-        match room.min(frame.remaining) {
-            n if n >= min => Ok(n),
-            _ => Err(hint()),
+        match room {
+            Some(n) if n >= min => Ok(n),
+            _ => match self.not_now(min) {
+                Direct::NotNow(hint) => Err(hint),
+                _ => Err(None),
+            },
         }
     }
 
@@ -322,11 +324,7 @@ impl Core {
             return Some(bytes);
         };
         let credit = self.under_credit(frame.id);
-        let Some(st) = self
-            .streams
-            .get_mut(&frame.id)
-            .filter(|st| st.sink.is_some())
-        else {
+        let Some(st) = self.streams.get_mut(&frame.id) else {
             // Not a stream that takes bytes now: the read buffer's path
             // knows what to do with them.
             return Some(bytes);
@@ -360,12 +358,10 @@ impl Core {
             back.extend_from_slice(&rest);
             rest = back.into();
         }
-        if taken > 0 {
-            if !credit && !discarded {
-                self.receive_buffered += taken;
-                self.dirty.insert(frame.id);
-            }
+        if discarded {
             self.payload_received(taken);
+        } else if taken > 0 {
+            self.payload_stored(frame.id, credit, taken);
         }
         (!rest.is_empty()).then_some(rest)
     }
